@@ -1,0 +1,267 @@
+"""Opens a bundle safely: a .tar.gz, a .tar.zst, a plain .tar, or an unpacked directory.
+
+Archives are unpacked member by member into a private temporary directory, and
+only after each member passed every check: a hostile bundle (path traversal,
+links, devices, decompression bombs) is refused with a one-line BundleError and
+nothing is ever written outside that directory.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tarfile
+import tempfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any
+
+import zstandard
+
+from analyzer.bundle.manifest import parse_manifest
+from analyzer.errors import BundleError
+
+MANIFEST = "manifest.json"
+MiB = 1024 * 1024
+GiB = 1024 * MiB
+_COPY_CHUNK = 1 * MiB
+
+
+@dataclass(frozen=True)
+class ReadLimits:
+    """Caps that keep a hostile or broken bundle from exhausting disk or memory."""
+
+    max_member_bytes: int = 1 * GiB
+    max_total_bytes: int = 8 * GiB
+    max_members: int = 2_000_000
+
+
+class Bundle:
+    """A readable bundle. Paths are bundle-relative, '/'-separated (docs/bundle-format.md)."""
+
+    def __init__(
+        self,
+        origin: str,
+        root: Path,
+        manifest: dict[str, Any],
+        limits: ReadLimits,
+        cleanup: Path | None,
+    ) -> None:
+        self.origin = origin
+        self.root = root
+        self.manifest = manifest
+        self.limits = limits
+        self._real_root = os.path.realpath(root)
+        self._cleanup = cleanup
+
+    def _resolve(self, relpath: str) -> Path | None:
+        if not _is_safe_relpath(relpath):
+            return None
+        path = self.root / relpath
+        real = os.path.realpath(path)
+        # A directory bundle may hold symlinks; never follow one out of the bundle.
+        if os.path.commonpath([real, self._real_root]) != self._real_root:
+            return None
+        return path
+
+    def exists(self, relpath: str) -> bool:
+        path = self._resolve(relpath)
+        return path is not None and path.is_file()
+
+    def read_bytes(self, relpath: str) -> bytes | None:
+        """The file's bytes, or None when the bundle does not hold it (absent data)."""
+        path = self._resolve(relpath)
+        if path is None or not path.is_file():
+            return None
+        with path.open("rb") as stream:
+            data = stream.read(self.limits.max_member_bytes + 1)
+        if len(data) > self.limits.max_member_bytes:
+            raise BundleError(
+                f"{self.origin}: {relpath} is larger than {self.limits.max_member_bytes} bytes"
+            )
+        return data
+
+    def read_text(self, relpath: str) -> str | None:
+        data = self.read_bytes(relpath)
+        return None if data is None else data.decode("utf-8", errors="replace")
+
+    def files(self, prefix: str = "") -> list[str]:
+        """Every regular file under `prefix`, sorted."""
+        base = self._resolve(prefix.rstrip("/")) if prefix else self.root
+        if base is None or not base.is_dir():
+            return []
+        found = [
+            path.relative_to(self.root).as_posix()
+            for path in base.rglob("*")
+            if path.is_file() and not path.is_symlink()
+        ]
+        return sorted(found)
+
+    def close(self) -> None:
+        if self._cleanup is not None:
+            shutil.rmtree(self._cleanup, ignore_errors=True)
+            self._cleanup = None
+
+    def __enter__(self) -> Bundle:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def open_bundle(path: str | os.PathLike[str], limits: ReadLimits | None = None) -> Bundle:
+    """Open the bundle at `path`; raise BundleError with a one-line reason if it is unusable."""
+    limits = limits or ReadLimits()
+    source = Path(path)
+    origin = str(source)
+    if not source.exists():
+        raise BundleError(f"{origin}: no such file or directory")
+    if source.is_dir():
+        root = _bundle_root(source, origin)
+        return Bundle(origin, root, _read_manifest(root, origin), limits, cleanup=None)
+    workdir = Path(tempfile.mkdtemp(prefix="needle-bundle-"))
+    try:
+        _unpack(source, workdir, limits, origin)
+        root = _bundle_root(workdir, origin)
+        return Bundle(origin, root, _read_manifest(root, origin), limits, cleanup=workdir)
+    except BaseException:
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise
+
+
+def _read_manifest(root: Path, origin: str) -> dict[str, Any]:
+    path = root / MANIFEST
+    if path.is_symlink() or not path.is_file():
+        raise BundleError(f"{origin}: no manifest.json; this is not a needle bundle")
+    return parse_manifest(path.read_bytes(), origin)
+
+
+def _bundle_root(directory: Path, origin: str) -> Path:
+    """The directory holding manifest.json: the top, or a single folder someone re-tarred."""
+    if (directory / MANIFEST).exists():
+        return directory
+    entries = list(directory.iterdir())
+    only = entries[0] if len(entries) == 1 else None
+    if only is not None and only.is_dir() and not only.is_symlink() and (only / MANIFEST).exists():
+        return only
+    raise BundleError(f"{origin}: no manifest.json; this is not a needle bundle")
+
+
+def _is_safe_relpath(name: str) -> bool:
+    parts = name.split("/")
+    return (
+        bool(name)
+        and not name.startswith("/")
+        and "\\" not in name
+        and "\x00" not in name
+        and all(part not in {"", ".", ".."} for part in parts)
+    )
+
+
+def _member_name(raw: str) -> str:
+    # `tar -C dir -czf b.tgz .` writes "./x"; accept that one harmless prefix.
+    name = raw[2:] if raw.startswith("./") else raw
+    return name.rstrip("/") if name not in {"", "."} else ""
+
+
+def _open_stream(source: Path, raw: IO[bytes], origin: str) -> tarfile.TarFile:
+    magic = raw.read(4)
+    raw.seek(0)
+    if magic[:2] == b"\x1f\x8b":
+        return tarfile.open(fileobj=raw, mode="r|gz")
+    if magic == b"\x28\xb5\x2f\xfd":
+        return tarfile.open(fileobj=zstandard.ZstdDecompressor().stream_reader(raw), mode="r|")
+    raw.seek(257)
+    is_tar = raw.read(5) == b"ustar"
+    raw.seek(0)
+    if is_tar:
+        return tarfile.open(fileobj=raw, mode="r|")
+    raise BundleError(
+        f"{origin}: not a bundle (expected a .tar.gz, .tar.zst or a directory, "
+        f"found a file starting with {magic!r})"
+    )
+
+
+def _unpack(source: Path, workdir: Path, limits: ReadLimits, origin: str) -> None:
+    try:
+        with source.open("rb") as raw, _open_stream(source, raw, origin) as tar:
+            _unpack_members(tar, workdir, limits, origin)
+    except BundleError:
+        raise
+    except (
+        tarfile.TarError,
+        EOFError,
+        zlib.error,
+        zstandard.ZstdError,
+        OSError,
+        ValueError,
+    ) as exc:
+        raise BundleError(f"{origin}: bundle is truncated or corrupt ({_reason(exc)})") from None
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text.splitlines()[0]
+
+
+def _unpack_members(tar: tarfile.TarFile, workdir: Path, limits: ReadLimits, origin: str) -> None:
+    seen: set[str] = set()
+    total = 0
+    for count, member in enumerate(tar, start=1):
+        if count > limits.max_members:
+            raise BundleError(f"{origin}: more than {limits.max_members} members; refusing it")
+        name = _member_name(member.name)
+        if name == "" and member.isdir():
+            continue
+        if not _is_safe_relpath(name):
+            raise BundleError(f"{origin}: unsafe member path {member.name!r}; refusing the bundle")
+        if member.isdir():
+            (workdir / name).mkdir(parents=True, exist_ok=True)
+            continue
+        if not member.isreg() or member.issparse():
+            raise BundleError(
+                f"{origin}: member {member.name!r} is a {_kind(member)}; "
+                "bundles hold only regular files and directories"
+            )
+        if name in seen:
+            raise BundleError(f"{origin}: member {member.name!r} appears twice; refusing it")
+        seen.add(name)
+        if member.size > limits.max_member_bytes:
+            raise BundleError(
+                f"{origin}: member {member.name!r} declares {member.size} bytes, over the "
+                f"{limits.max_member_bytes}-byte cap for one file (a decompression bomb?)"
+            )
+        total += member.size
+        if total > limits.max_total_bytes:
+            raise BundleError(
+                f"{origin}: bundle unpacks to more than {limits.max_total_bytes} bytes "
+                "(a decompression bomb?)"
+            )
+        target = workdir / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        stream = tar.extractfile(member)
+        if stream is None:  # pragma: no cover - isreg() members always have data
+            continue
+        with target.open("xb") as out:
+            shutil.copyfileobj(stream, out, _COPY_CHUNK)
+
+
+def _kind(member: tarfile.TarInfo) -> str:
+    if member.issym():
+        return "symbolic link"
+    if member.islnk():
+        return "hard link"
+    if member.ischr() or member.isblk():
+        return "device"
+    if member.isfifo():
+        return "FIFO"
+    if member.issparse():
+        return "sparse file"
+    return "special file"

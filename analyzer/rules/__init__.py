@@ -1,0 +1,1 @@
+"""Rules: loading and validating rule files (the engine lands with the rules issue)."""

@@ -1,0 +1,21 @@
+"""Writing bundles in format needle.bundle/v1 (docs/bundle-format.md)."""
+
+from collector.bundle.manifest import (
+    CaptureRecord,
+    CommandRecord,
+    Manifest,
+    NetnsRecord,
+    NodeRecord,
+    ResourceRecord,
+)
+from collector.bundle.writer import BundleWriter
+
+__all__ = [
+    "BundleWriter",
+    "CaptureRecord",
+    "CommandRecord",
+    "Manifest",
+    "NetnsRecord",
+    "NodeRecord",
+    "ResourceRecord",
+]

@@ -1,0 +1,165 @@
+"""The manifest of a bundle as the collector builds it (format needle.bundle/v1).
+
+Field names and meanings are the contract of docs/bundle-format.md; the analyzer
+validates them against its JSON Schema, never against these classes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+FORMAT = "needle.bundle/v1"
+
+Source = Literal["kube-api", "kube-dir", "local", "netns", "pod"]
+Transport = Literal["local", "netns", "pod"]
+NodeStatus = Literal["ok", "partial", "failed"]
+ResourceStatus = Literal["ok", "forbidden", "not-found", "error"]
+BundleStatus = Literal["complete", "partial", "interrupted"]
+
+
+def utc_timestamp(moment: datetime | None = None) -> str:
+    """RFC 3339 UTC with second precision, as every timestamp in the manifest."""
+    moment = moment or datetime.now(UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class CaptureSettings:
+    enabled: bool = False
+    seconds: float = 0
+    max_packets: int = 0
+    max_bytes: int = 0
+    snaplen: int = 0
+
+
+@dataclass
+class ResourceRecord:
+    resource: str
+    status: ResourceStatus
+    file: str | None = None
+    items: int | None = None
+    error: str | None = None
+
+
+@dataclass
+class NetnsRecord:
+    id: str
+    dir: str
+    inode: int | None = None
+    nsid: int | None = None
+    name: str | None = None
+    pids: list[int] = field(default_factory=list)
+
+
+@dataclass
+class CommandRecord:
+    id: str
+    argv: list[str]
+    exit_code: int | None
+    timed_out: bool
+    output: str | None
+    netns: str | None = None
+    interface: str | None = None
+    duration_s: float | None = None
+    truncated: bool = False
+    missing_tool: bool = False
+    bytes: int | None = None
+    stderr: str | None = None
+
+
+@dataclass
+class CaptureRecord:
+    interface: str
+    filter: str
+    file: str | None
+    netns: str | None = None
+    seconds: float = 0
+    max_packets: int = 0
+    max_bytes: int = 0
+    snaplen: int = 0
+    packets_captured: int | None = None
+    packets_received_by_filter: int | None = None
+    packets_dropped_by_kernel: int | None = None
+    exit_code: int | None = None
+    error: str | None = None
+
+
+@dataclass
+class NodeRecord:
+    name: str
+    transport: Transport
+    dir: str
+    target: str | None = None
+    status: NodeStatus = "ok"
+    errors: list[str] = field(default_factory=list)
+    started: str | None = None
+    duration_s: float | None = None
+    netns: list[NetnsRecord] = field(default_factory=list)
+    commands: list[CommandRecord] = field(default_factory=list)
+    captures: list[CaptureRecord] = field(default_factory=list)
+
+    def fail(self, error: str) -> None:
+        """Record an error that cost this node everything (nothing usable collected)."""
+        self.errors.append(error)
+        self.status = "failed"
+
+    def degrade(self, error: str) -> None:
+        """Record an error that cost this node some of its data."""
+        self.errors.append(error)
+        if self.status == "ok":
+            self.status = "partial"
+
+
+@dataclass
+class Manifest:
+    tool_version: str
+    created: str = field(default_factory=utc_timestamp)
+    finished: str | None = None
+    status: BundleStatus = "complete"
+    sources: list[Source] = field(default_factory=list)
+    command: list[str] = field(default_factory=list)
+    collector_host: str | None = None
+    capture: CaptureSettings = field(default_factory=CaptureSettings)
+    cluster_source: Literal["kube-api", "kube-dir"] | None = None
+    cluster_origin: str | None = None
+    resources: list[ResourceRecord] = field(default_factory=list)
+    nodes: list[NodeRecord] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "tool": {"name": "needle", "version": self.tool_version},
+            "created": self.created,
+            "finished": self.finished,
+            "status": self.status,
+            "collection": {
+                "sources": list(self.sources),
+                "command": list(self.command),
+                "collector_host": self.collector_host,
+                "capture": dataclasses.asdict(self.capture),
+            },
+            "cluster": {
+                "source": self.cluster_source,
+                "origin": self.cluster_origin,
+                "resources": [dataclasses.asdict(r) for r in self.resources],
+            },
+            "nodes": [dataclasses.asdict(n) for n in self.nodes],
+            "errors": list(self.errors),
+        }
+
+    def settle_status(self, interrupted: bool) -> None:
+        """Derive the bundle status from what every part recorded."""
+        if interrupted:
+            self.status = "interrupted"
+        elif (
+            self.errors
+            or any(node.status != "ok" for node in self.nodes)
+            or any(res.status != "ok" for res in self.resources)
+        ):
+            self.status = "partial"
+        else:
+            self.status = "complete"

@@ -1,0 +1,85 @@
+"""The CLI contract of DESIGN.md §3: help, version, one-line errors, exit codes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from needle.cli import run
+
+
+def needle(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "needle", *args], capture_output=True, text=True, check=False
+    )
+
+
+def test_version():
+    result = needle("--version")
+    assert result.returncode == 0
+    assert result.stdout.startswith("needle 0.")
+
+
+def test_help_lists_every_command_group():
+    result = needle("--help")
+    assert result.returncode == 0
+    for command in ("collect", "cleanup", "rbac", "analyze", "diff", "show", "rules", "lab"):
+        assert command in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "issue"),
+    [(["analyze"], 7), (["diff"], 8), (["show"], 6), (["rules", "test", "x"], 7)],
+)
+def test_unbuilt_commands_say_so_in_one_line_and_exit_2(capsys, args, issue):
+    assert run(args, "needle") == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.count("\n") == 1
+    assert "not built yet" in captured.err and f"#{issue}" in captured.err
+
+
+def test_usage_error_is_one_line_that_points_to_help():
+    result = needle("no-such-command")
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0
+    assert "needle --help" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_bad_option_value_is_one_line():
+    result = needle("rules", "list", "--format", "yaml")
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0
+    assert "needle rules list --help" in result.stderr
+
+
+def test_debug_shows_the_traceback_of_a_user_error():
+    plain = needle("rules", "explain", "no.such.rule")
+    assert plain.returncode == 2
+    assert "Traceback" not in plain.stderr
+    debug = needle("--debug", "rules", "explain", "no.such.rule")
+    assert debug.returncode == 2
+    assert "Traceback" in debug.stderr and "no rule with id 'no.such.rule'" in debug.stderr
+
+
+def test_internal_error_is_one_line_without_debug(monkeypatch, capsys):
+    import analyzer.cli
+
+    def explode(*_args, **_kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(analyzer.cli, "load_catalog", explode)
+    assert run(["rules", "list"], "needle") == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "internal error: RuntimeError: boom" in err and "--debug" in err
+
+
+def test_kubectl_plugin_name_in_messages(capsys):
+    from needle.cli import run as run_cli
+
+    assert run_cli(["nope"], "kubectl needle") == 2
+    assert "kubectl needle --help" in capsys.readouterr().err
