@@ -56,6 +56,8 @@ class BundleWriter:
         if self.manifest.collector_host is None:
             self.manifest.collector_host = socket.gethostname()
         self._staging = Path(tempfile.mkdtemp(prefix=".needle-staging-", dir=parent))
+        # Raw node streams land here before they are unpacked; never packed.
+        self.scratch = Path(tempfile.mkdtemp(prefix=".needle-scratch-", dir=parent))
         self._closed = False
 
     # -- staging ---------------------------------------------------------------
@@ -117,12 +119,14 @@ class BundleWriter:
             partial.replace(self.output)
         finally:
             shutil.rmtree(self._staging, ignore_errors=True)
+            shutil.rmtree(self.scratch, ignore_errors=True)
         return self.output
 
     def abandon(self) -> None:
         """Drop everything staged without writing a bundle."""
         self._closed = True
         shutil.rmtree(self._staging, ignore_errors=True)
+        shutil.rmtree(self.scratch, ignore_errors=True)
 
     def _members(self) -> list[str]:
         names = []

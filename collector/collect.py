@@ -1,0 +1,206 @@
+"""`needle collect`: one bundle from kubectl dumps and from nodes reached locally or
+through network namespaces (the live-cluster path comes with the pod transport)."""
+
+from __future__ import annotations
+
+import socket
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from threading import Event
+
+from collector.bundle.manifest import CaptureSettings, Manifest, NodeRecord, ResourceRecord
+from collector.bundle.writer import BundleWriter
+from collector.errors import CollectorError
+from collector.kube.dump_dir import as_list, read_dump_dir
+from collector.node_part import CaptureLimits, apply_records, read_node_stream
+from collector.progress import Progress
+from collector.script.render import ScriptArgs, render
+from collector.spec.loader import Spec, default_spec
+from collector.transports.local import LocalTarget
+from collector.transports.netns import NetnsTarget
+from collector.transports.process import run_script
+
+Target = LocalTarget | NetnsTarget
+
+
+@dataclass
+class CollectOptions:
+    output: Path
+    kube_dir: Path | None = None
+    targets: list[Target] = field(default_factory=list)
+    capture_seconds: int = 3
+    max_packets: int = 2000
+    snaplen: int = 200
+    concurrency: int = 10
+    node_deadline_s: float = 120.0
+    command: list[str] = field(default_factory=list)
+
+
+def tool_version() -> str:
+    try:
+        return metadata.version("kube-needle")
+    except metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+def _collect_kube_dir(writer: BundleWriter, directory: Path) -> None:
+    writer.manifest.cluster_source = "kube-dir"
+    writer.manifest.cluster_origin = str(directory.resolve())
+    writer.manifest.sources.append("kube-dir")
+    contents = read_dump_dir(directory)
+    writer.manifest.errors.extend(contents.problems)
+    for resource, items in contents.items.items():
+        if not items:
+            writer.add_resource(
+                ResourceRecord(
+                    resource, "not-found", None, 0, f"no {resource} objects in {directory}"
+                )
+            )
+            continue
+        relpath = f"cluster/{resource}.json"
+        writer.write_json(relpath, as_list(items))
+        writer.add_resource(ResourceRecord(resource, "ok", relpath, len(items)))
+
+
+def _collect_node(
+    writer: BundleWriter,
+    node: NodeRecord,
+    target: Target,
+    script: str,
+    args: ScriptArgs,
+    spec: Spec,
+    limits: CaptureLimits | None,
+    deadline_s: float,
+    stop: Event,
+) -> NodeRecord:
+    problem = target.problem()
+    if problem is not None:
+        node.fail(problem)
+        node.duration_s = 0.0
+        return node
+    stream_file = writer.scratch / f"{node.name}.tar"
+    result = run_script(target.argv(args.argv()), script, stream_file, deadline_s, stop)
+    node.duration_s = result.duration_s
+    if result.error is not None:
+        node.fail(result.error)
+        return node
+    stream = read_node_stream(stream_file, writer, node)
+    stream_file.unlink(missing_ok=True)
+    apply_records(stream, writer, node, spec, limits)
+    if result.stderr.strip():
+        writer.write_bytes(f"{node.dir}/script.stderr", result.stderr)
+    if result.timed_out:
+        node.degrade(
+            f"collection passed its {deadline_s:g} s deadline and was stopped; "
+            "the bundle holds what was sent until then"
+        )
+    elif result.interrupted:
+        node.degrade("collection was interrupted; the bundle holds what was sent until then")
+    elif result.exit_code != 0:
+        last = result.stderr.decode(errors="replace").strip().splitlines()
+        node.degrade(
+            f"the node script exited {result.exit_code}" + (f": {last[-1]}" if last else "")
+        )
+    if not stream.sizes:
+        node.fail("the node sent no data")
+    return node
+
+
+def collect(options: CollectOptions, progress: Progress) -> BundleWriter:
+    """Collect everything `options` asks for into one bundle; return the closed writer."""
+    if options.kube_dir is None and not options.targets:
+        raise CollectorError("nothing to collect: give --kube-dir, --local or --netns")
+    names = [target.node for target in options.targets]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise CollectorError(f"node {duplicates[0]} is named twice; give each node its own name")
+    spec = default_spec()
+    limits = None
+    if options.capture_seconds > 0:
+        limits = CaptureLimits(options.capture_seconds, options.max_packets, options.snaplen)
+    manifest = Manifest(
+        tool_version=tool_version(),
+        command=options.command,
+        collector_host=socket.gethostname(),
+        capture=CaptureSettings(
+            enabled=limits is not None,
+            seconds=options.capture_seconds if limits else 0,
+            max_packets=options.max_packets if limits else 0,
+            max_bytes=limits.max_bytes if limits else 0,
+            snaplen=options.snaplen if limits else 0,
+        ),
+    )
+    writer = BundleWriter(options.output, manifest)
+    stop = Event()
+    with writer:
+        if options.kube_dir is not None:
+            _collect_kube_dir(writer, options.kube_dir)
+        for transport in dict.fromkeys(target.transport for target in options.targets):
+            manifest.sources.append(transport)  # type: ignore[arg-type]
+        script = render(spec)
+        records = {
+            t.node: writer.add_node(
+                t.node, t.transport, target=getattr(t, "netns", None) or socket.gethostname()
+            )
+            for t in options.targets
+        }
+        for target in options.targets:
+            progress.queued(target.node, target.description)
+        pool = ThreadPoolExecutor(
+            max_workers=max(1, options.concurrency), thread_name_prefix="needle-node"
+        )
+        pending: dict[Future[NodeRecord], Target] = {}
+        try:
+            for target in options.targets:
+                args = ScriptArgs(
+                    options.capture_seconds,
+                    options.max_packets,
+                    options.snaplen,
+                    getattr(target, "netns", None),
+                )
+
+                def job(target: Target = target, args: ScriptArgs = args) -> NodeRecord:
+                    progress.running(target.node, target.description)
+                    return _collect_node(
+                        writer,
+                        records[target.node],
+                        target,
+                        script,
+                        args,
+                        spec,
+                        limits,
+                        options.node_deadline_s,
+                        stop,
+                    )
+
+                pending[pool.submit(job)] = target
+            # Waiting in short slices keeps the main thread responsive to Ctrl-C.
+            while pending:
+                done, _ = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+                for future in done:
+                    target = pending.pop(future)
+                    record = records[target.node]
+                    error = future.exception()
+                    if error is not None:
+                        record.fail(f"collection crashed: {type(error).__name__}: {error}")
+                    progress.finished(record, target.description)
+        except KeyboardInterrupt:
+            stop.set()
+            progress.note(
+                "interrupted: asking every node to send what it has, then writing the bundle"
+            )
+            for future, target in pending.items():
+                record = records[target.node]
+                if future.cancel():
+                    record.fail("not collected: interrupted before it started")
+                    continue
+                try:
+                    future.result()
+                except Exception as exc:  # noqa: BLE001 - recorded, the others go on
+                    record.fail(f"collection crashed: {type(exc).__name__}: {exc}")
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+    return writer

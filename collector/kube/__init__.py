@@ -1,0 +1,1 @@
+"""Kubernetes objects: from the API, or from kubectl dumps."""

@@ -1,0 +1,82 @@
+"""Per-node progress on stderr: a live table on a terminal, one line per event otherwise."""
+
+from __future__ import annotations
+
+import sys
+import time
+from threading import Lock
+from typing import TextIO
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from collector.bundle.manifest import NodeRecord
+
+_STYLE = {"ok": "green", "partial": "yellow", "failed": "red"}
+
+
+class Progress:
+    """Reports each node's state as collection goes; safe to call from worker threads."""
+
+    def __init__(self, stream: TextIO | None = None, live: bool | None = None) -> None:
+        self._stream = stream or sys.stderr
+        self._console = Console(file=self._stream, highlight=False)
+        self._live_wanted = self._stream.isatty() if live is None else live
+        self._live: Live | None = None
+        self._lock = Lock()
+        self._rows: dict[str, tuple[str, str, str]] = {}
+        self._started: dict[str, float] = {}
+
+    def __enter__(self) -> Progress:
+        if self._live_wanted:
+            self._live = Live(
+                self._table(), console=self._console, refresh_per_second=8, transient=False
+            )
+            self._live.__enter__()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._live is not None:
+            self._live.update(self._table())
+            self._live.__exit__(None, None, None)
+            self._live = None
+
+    def _table(self) -> Table:
+        table = Table(box=None, pad_edge=False)
+        for column in ("NODE", "VIA", "STATE", "TIME"):
+            table.add_column(column)
+        now = time.monotonic()
+        for node, (via, state, took) in self._rows.items():
+            shown = took or (f"{now - self._started[node]:.1f}s" if node in self._started else "")
+            style = _STYLE.get(state.split(" ")[0], "")
+            table.add_row(node, via, f"[{style}]{state}[/]" if style else state, shown)
+        return table
+
+    def _update(self, node: str, via: str, state: str, took: str = "") -> None:
+        with self._lock:
+            self._rows[node] = (via, state, took)
+            if self._live is not None:
+                self._live.update(self._table())
+
+    def queued(self, node: str, via: str) -> None:
+        self._update(node, via, "queued")
+
+    def running(self, node: str, via: str) -> None:
+        self._started[node] = time.monotonic()
+        self._update(node, via, "collecting")
+        if self._live is None:
+            self._console.print(f"needle: {node}: collecting from {via}")
+
+    def finished(self, record: NodeRecord, via: str) -> None:
+        took = f"{record.duration_s:.1f}s" if record.duration_s is not None else ""
+        state = record.status
+        if record.errors:
+            state += f" ({len(record.errors)} problem{'s' if len(record.errors) > 1 else ''})"
+        self._update(record.name, via, state, took)
+        if self._live is None:
+            self._console.print(f"needle: {record.name}: {state} in {took}")
+
+    def note(self, message: str) -> None:
+        with self._lock:
+            self._console.print(f"needle: {message}")

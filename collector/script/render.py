@@ -1,0 +1,170 @@
+"""Renders the collection spec into one POSIX sh script.
+
+The script is the same for every transport (local, netns, pod): what differs per node
+travels as its arguments (see the usage line of prelude.sh), never as edits.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+
+from collector.spec.loader import Capture, Command, Spec, default_spec
+
+BLOCK = 512  # `ulimit -f` counts 512-byte blocks in POSIX sh
+
+
+@dataclass(frozen=True)
+class ScriptArgs:
+    """What the script needs to know about the node it runs on."""
+
+    capture_seconds: int = 0
+    max_packets: int = 2000
+    snaplen: int = 200
+    node_netns: str | None = None
+
+    def argv(self) -> list[str]:
+        args = [
+            "-c",
+            str(self.capture_seconds),
+            "-p",
+            str(self.max_packets),
+            "-s",
+            str(self.snaplen),
+        ]
+        if self.node_netns:
+            args += ["-n", self.node_netns]
+        return args
+
+
+def _word(text: str) -> str:
+    """Quote one argument; {interface} becomes the loop variable."""
+    if "{interface}" not in text:
+        return shlex.quote(text)
+    pieces = text.split("{interface}")
+    return '"${IFACE}"'.join(shlex.quote(piece) if piece else "" for piece in pieces)
+
+
+def _output_path(command: Command) -> str:
+    prefix = {"host": "host/", "interface": "host/", "netns": "netns/${NS_ID}/"}[command.scope]
+    return f'"{prefix}"{_word(command.output)}'
+
+
+def _scope_field(command: Command) -> str:
+    return '"$NS_ID"' if command.scope == "netns" else "-"
+
+
+def _iface_field(command: Command) -> str:
+    return '"$IFACE"' if command.scope == "interface" else "-"
+
+
+def _invocation(command: Command) -> str:
+    blocks = max(1, command.max_bytes // BLOCK)
+    out = _output_path(command)
+    if command.kind == "file":
+        return f"needle_file {command.id} {_scope_field(command)} {out} {_word(command.path or '')}"
+    if command.kind == "glob":
+        # the pattern stays unquoted on purpose: the node's shell expands it
+        return f"needle_glob {command.id} {_scope_field(command)} {out} '{command.path}'"
+    if command.kind == "sysctl":
+        keys = " ".join(shlex.quote(key) for key in command.keys)
+        return f"needle_sysctl {command.id} {_scope_field(command)} {out} {keys}"
+    argv = " ".join(_word(arg) for arg in command.argv)
+    if command.scope == "netns":
+        argv = f"needle_in_ns {argv}"
+    return (
+        f"needle_run {command.id} {_scope_field(command)} {_iface_field(command)} {out} "
+        f"{command.timeout} {blocks} {argv}"
+    )
+
+
+def _step(command: Command) -> str:
+    line = _invocation(command)
+    if command.fallback is not None:
+        line += f" ||\n        {_invocation(command.fallback)}"
+    return f"    {line}"
+
+
+def _function(
+    name: str, commands: list[Command], body_prefix: str = "", body_suffix: str = ""
+) -> str:
+    steps = "\n".join(_step(command) for command in commands) or "    :"
+    return f"{name}() {{\n{body_prefix}{steps}\n{body_suffix}}}\n"
+
+
+def _capture_start(capture: Capture) -> str:
+    interface = (
+        '"$NEEDLE_UNDERLAY"'
+        if capture.interface == "{underlay}"
+        else shlex.quote(capture.interface)
+    )
+    return (
+        f"    needle_capture_start {interface} {shlex.quote(capture.output)} "
+        f"{shlex.quote(capture.filter or '-')}"
+    )
+
+
+MAIN = """\
+needle_main() {
+    needle_now; NEEDLE_STARTED=${NEEDLE_NOW%%.*}
+    if [ "$NEEDLE_CAPTURE_SECONDS" -gt 0 ]; then
+        mkdir -p "$W/cap"
+        needle_underlay_device || needle_err "no underlay device (no flannel.1, no default route)"
+__CAPTURES__
+    fi
+    needle_host_commands
+    needle_emit
+    needle_interface_commands
+    needle_emit
+    needle_collect_namespaces
+    if [ "$NEEDLE_CAPTURE_SECONDS" -gt 0 ]; then
+        needle_now
+        _left=$((NEEDLE_STARTED + NEEDLE_CAPTURE_SECONDS - ${NEEDLE_NOW%%.*}))
+        if [ "$_left" -gt 0 ]; then sleep "$_left"; fi
+        needle_stop_captures
+        needle_emit
+    fi
+    needle_emit
+}
+
+needle_main
+exit 0
+"""
+
+
+@cache
+def prelude() -> str:
+    return (resources.files("collector") / "script" / "prelude.sh").read_text()
+
+
+def render(spec: Spec | None = None) -> str:
+    """The whole script for `spec` (the built-in node.yaml by default)."""
+    spec = spec or default_spec()
+    default_blocks = max(1, int(spec.defaults.get("max_bytes", 64 * 1024 * 1024)) // BLOCK)
+    interface_loop_head = (
+        "    for _ifpath in /sys/class/net/*; do\n"
+        '        [ -e "$_ifpath" ] || continue\n'
+        "        IFACE=${_ifpath##*/}\n"
+    )
+    interface_steps = (
+        "\n".join("    " + _step(command) for command in spec.in_scope("interface")) or "        :"
+    )
+    parts = [
+        "#!/bin/sh\n",
+        prelude(),
+        f"\nNEEDLE_DEFAULT_BLOCKS={default_blocks}\n\n",
+        _function("needle_host_commands", spec.in_scope("host")),
+        "\nneedle_interface_commands() {\n"
+        + interface_loop_head
+        + interface_steps
+        + "\n    done\n}\n\n",
+        _function("needle_netns_commands", spec.in_scope("netns")),
+        "\n",
+        MAIN.replace(
+            "__CAPTURES__",
+            "\n".join(_capture_start(capture) for capture in spec.captures) or "        :",
+        ),
+    ]
+    return "".join(parts)
