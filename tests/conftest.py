@@ -42,3 +42,23 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     tools_marker = item.get_closest_marker("tools")
     if tools_marker is not None:
         require_tools(*tools_marker.args)
+
+
+@pytest.fixture
+def lab_factory():
+    """Build real labs (network namespaces) on demand; every one is torn down afterwards,
+    also when the test fails. Names are unique to this test process."""
+    from lab import api
+
+    made: list[str] = []
+
+    def build(**kwargs):
+        name = f"ndlc-{os.getpid()}-{len(made) + 1}"
+        made.append(name)
+        return api.up(name=name, **kwargs)
+
+    try:
+        yield build
+    finally:
+        for name in made:
+            api.down(name)

@@ -5,6 +5,9 @@
 # group of outputs, so whatever was sent before an interruption is complete) and
 # nothing else; diagnostics go to stderr.
 #
+# To stop it early, send SIGTERM to its process group: the running command ends, the
+# script sends what it collected (captures included) and exits 130.
+#
 # usage: sh -s -- [-c CAPTURE_SECONDS] [-p MAX_PACKETS] [-s SNAPLEN] [-n NODE_NETNS]
 #   -n NODE_NETNS: the node's host namespace is the named namespace NODE_NETNS (the lab);
 #                  only namespaces attached to it by a veth are collected as its pods.
@@ -357,12 +360,17 @@ needle_stop_captures() {
         IFS=$_old_ifs
         _rc=-
         if [ "$_error" = - ]; then
+            _p=
+            read -r _p <"$W/cap/$_out.pid" 2>/dev/null
             _tries=0
+            # The rc file never comes when a signal to our process group ended the
+            # capture's wrapper too; then tcpdump's own exit is enough.
             while [ ! -s "$W/cap/$_out.rc" ] && [ "$_tries" -lt 50 ]; do
+                [ -n "$_p" ] && ! kill -0 "$_p" 2>/dev/null && break
                 needle_short_sleep
                 _tries=$((_tries + 1))
             done
-            read -r _rc <"$W/cap/$_out.rc" 2>/dev/null || _error="tcpdump did not stop"
+            read -r _rc <"$W/cap/$_out.rc" 2>/dev/null || _rc=-
             mkdir -p "$W/out/captures"
             [ -f "$W/cap/$_out" ] && mv "$W/cap/$_out" "$W/out/captures/$_out"
             [ -f "$W/cap/$_out.stderr" ] && mv "$W/cap/$_out.stderr" "$W/out/captures/$_out.stderr"

@@ -7,6 +7,7 @@ reaches the node's host namespace.
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import time
 from dataclasses import dataclass
@@ -58,6 +59,9 @@ def run_script(
             _bg_exc=False,
             _ok_code=list(range(256)),
             _return_cmd=True,
+            # its own process group, so a stop reaches the command it is running too
+            # (and never our own group)
+            _new_session=True,
         )
         while process.is_alive():
             if stop.is_set():
@@ -78,11 +82,16 @@ def run_script(
 
 
 def _terminate(process: sh.RunningCommand) -> None:
+    """Ask the script's whole process group to stop (it then sends what it has)."""
     try:
-        process.signal(signal.SIGTERM)
+        if process.pgid == os.getpgrp():  # never signal our own process group
+            process.signal(signal.SIGTERM)
+        else:
+            process.signal_group(signal.SIGTERM)
         process.wait(timeout=GRACE_SECONDS)
     except sh.TimeoutException:
-        process.kill()
+        with contextlib.suppress(ProcessLookupError):
+            process.kill_group()
     except (sh.ErrorReturnCode, sh.SignalException, ProcessLookupError):
         pass
 
