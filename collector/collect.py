@@ -116,6 +116,8 @@ def collect(options: CollectOptions, progress: Progress) -> BundleWriter:
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
         raise CollectorError(f"node {duplicates[0]} is named twice; give each node its own name")
+    if options.kube_dir is not None and not options.kube_dir.is_dir():
+        raise CollectorError(f"--kube-dir {options.kube_dir} is not a directory")
     spec = default_spec()
     limits = None
     if options.capture_seconds > 0:

@@ -90,9 +90,14 @@ def read_node_stream(
                 if not name.startswith(_ALLOWED_TOPS):
                     raise CollectorError(f"node sent an unexpected member {member.name!r}")
                 relpath = checked_relpath(f"{node.dir}/{name}")
-                with writer.open(relpath) as out:
-                    while chunk := source.read(MiB):
-                        out.write(chunk)
+                try:
+                    with writer.open(relpath) as out:
+                        while chunk := source.read(MiB):
+                            out.write(chunk)
+                except BaseException:
+                    # a member cut mid-way is not kept: a half file would pass for whole
+                    writer.path_of(relpath).unlink(missing_ok=True)
+                    raise
                 result.sizes[name] = member.size
     except (tarfile.TarError, EOFError, OSError) as exc:
         result.cut_short = f"the node's output stream ended early ({exc})"

@@ -191,33 +191,40 @@ needle_self_ns() {
     NEEDLE_SELF_INODE=$NEEDLE_INODE
 }
 
-# Record every network namespace on the machine under $W/ns/INODE/{name,path,pids}.
+# Find every network namespace on the machine, named ones first, then those of
+# processes, deduplicated by inode. Per namespace, sh variables keyed by its inode
+# (digits only, so safe in a name) hold its path, name and pids: no fork per entry.
 needle_find_namespaces() {
+    NEEDLE_NS_LIST=
     for _dir in /var/run/netns /run/netns /var/run/docker/netns; do
         [ -d "$_dir" ] || continue
-        for _f in "$_dir"/*; do
-            [ -e "$_f" ] || continue
-            _line=$(ls -iLd -- "$_f" 2>/dev/null) || continue
-            _ino=${_line%% *}
+        set -- "$_dir"/*
+        [ -e "$1" ] || continue
+        ls -iLd -- "$@" >"$W/ls" 2>/dev/null
+        while read -r _ino _f; do
             case $_ino in ''|*[!0-9]*) continue ;; esac
-            [ -d "$W/ns/$_ino" ] && continue
-            mkdir "$W/ns/$_ino"
-            printf '%s' "$_f" >"$W/ns/$_ino/path"
-            if [ "$_dir" != /var/run/docker/netns ]; then printf '%s' "${_f##*/}" >"$W/ns/$_ino/name"; fi
-        done
+            eval "_seen=\${ns_path_$_ino-}"
+            [ -n "$_seen" ] && continue
+            eval "ns_path_$_ino=\$_f"
+            [ "$_dir" = /var/run/docker/netns ] || eval "ns_name_$_ino=\${_f##*/}"
+            NEEDLE_NS_LIST="$NEEDLE_NS_LIST $_ino"
+        done <"$W/ls"
     done
-    ls -l /proc/[0-9]*/ns/net 2>/dev/null | while read -r _line; do
+    ls -l /proc/[0-9]*/ns/net >"$W/ls" 2>/dev/null
+    while read -r _line; do
         needle_ns_inode_of_link "$_line"
         _ino=$NEEDLE_INODE
         case $_ino in ''|*[!0-9]*) continue ;; esac
         _p=${_line%/ns/net*}
         _p=${_p##*/proc/}
-        if [ ! -d "$W/ns/$_ino" ]; then
-            mkdir "$W/ns/$_ino"
-            printf '%s' "/proc/$_p/ns/net" >"$W/ns/$_ino/path"
+        eval "_seen=\${ns_path_$_ino-}"
+        if [ -z "$_seen" ]; then
+            eval "ns_path_$_ino=/proc/\$_p/ns/net"
+            NEEDLE_NS_LIST="$NEEDLE_NS_LIST $_ino"
         fi
-        printf '%s ' "$_p" >>"$W/ns/$_ino/pids"
-    done
+        eval "ns_pids_$_ino=\"\${ns_pids_$_ino-} \$_p\""
+    done <"$W/ls"
+    rm -f "$W/ls"
 }
 
 # needle_in_ns CMD [ARG...]: run CMD inside the namespace $NS_PATH (named: $NS_NAME).
@@ -254,22 +261,46 @@ needle_underlay_device() {
 # In the lab every node is a named namespace on one machine: a namespace belongs to
 # this node only if one of its veths has its peer here, and not through the uplink
 # (the underlay switch is wired to every node's uplink and is nobody's pod).
-needle_attached_to_node() {
-    _peer_id=
-    _lines=$(needle_in_ns ip netns list 2>/dev/null)
-    _old_ifs=$IFS
-    IFS='
-'
-    for _l in $_lines; do
-        case $_l in "$NEEDLE_NODE_NETNS (id: "*)
-            _peer_id=${_l#"$NEEDLE_NODE_NETNS (id: "}
-            _peer_id=${_peer_id%)} ;;
-        esac
-    done
-    [ -n "$_peer_id" ] || { IFS=$_old_ifs; return 1; }
-    _lines=$(needle_in_ns ip -o link show 2>/dev/null)
-    for _l in $_lines; do
+# needle_node_peers: from this node's side, the namespaces its veths lead to.
+needle_node_peers() {
+    NEEDLE_PEER_NAMES=" "
+    NEEDLE_PEER_IDS=" "
+    ip -o link show type veth >"$W/links" 2>/dev/null
+    while read -r _l; do
+        _ifname=${_l#*: }
+        _ifname=${_ifname%%:*}
+        _ifname=${_ifname%%@*}
+        [ "$_ifname" = "$NEEDLE_UNDERLAY" ] && continue
         # iproute2 names the peer namespace when it has a name, else prints its nsid
+        case $_l in *" link-netns "*)
+            _v=${_l##* link-netns }
+            NEEDLE_PEER_NAMES="$NEEDLE_PEER_NAMES${_v%% *} " ;;
+        esac
+        case $_l in *" link-netnsid "*)
+            _v=${_l##* link-netnsid }
+            NEEDLE_PEER_IDS="$NEEDLE_PEER_IDS${_v%% *} " ;;
+        esac
+    done <"$W/links"
+    ip netns list >"$W/links" 2>/dev/null
+    while read -r _name _idword _id; do
+        _id=${_id%)}
+        case $NEEDLE_PEER_IDS in *" $_id "*) NEEDLE_PEER_NAMES="$NEEDLE_PEER_NAMES$_name " ;; esac
+    done <"$W/links"
+    rm -f "$W/links"
+}
+
+# An unnamed namespace (found through a process) is checked from its own side: one of
+# its veths must lead to this node's namespace, not to the node's uplink.
+needle_attached_from_inside() {
+    _peer_id=
+    needle_in_ns_sub ip netns list >"$W/links" 2>/dev/null
+    while read -r _name _idword _id; do
+        [ "$_name" = "$NEEDLE_NODE_NETNS" ] && _peer_id=${_id%)}
+    done <"$W/links"
+    [ -n "$_peer_id" ] || return 1
+    needle_in_ns_sub ip -o link show type veth >"$W/links" 2>/dev/null
+    _attached=1
+    while read -r _l; do
         case $_l in
             *" link-netnsid $_peer_id"|*" link-netnsid $_peer_id "*) ;;
             *" link-netns $NEEDLE_NODE_NETNS"|*" link-netns $NEEDLE_NODE_NETNS "*) ;;
@@ -278,38 +309,49 @@ needle_attached_to_node() {
         _peer_if=${_l#*: }
         _peer_if=${_peer_if%%:*}
         case $_peer_if in *@if*) _peer_if=${_peer_if##*@if} ;; *) continue ;; esac
-        if [ "$_peer_if" != "$NEEDLE_UPLINK_IFINDEX" ]; then IFS=$_old_ifs; return 0; fi
-    done
-    IFS=$_old_ifs
-    return 1
+        [ "$_peer_if" != "$NEEDLE_UPLINK_IFINDEX" ] && _attached=0
+    done <"$W/links"
+    rm -f "$W/links"
+    return "$_attached"
+}
+
+needle_in_ns_sub() {
+    (needle_in_ns "$@")
 }
 
 needle_collect_namespaces() {
     needle_self_ns || { needle_err "cannot read /proc/self/ns/net; pod namespaces skipped"; return; }
     needle_find_namespaces
     NEEDLE_UPLINK_IFINDEX=
-    if [ -n "$NEEDLE_NODE_NETNS" ] && needle_underlay_device; then
+    if [ -n "$NEEDLE_NODE_NETNS" ]; then
+        needle_underlay_device
         read -r NEEDLE_UPLINK_IFINDEX </sys/class/net/"$NEEDLE_UNDERLAY"/ifindex 2>/dev/null
+        needle_node_peers
     fi
-    for _nsdir in "$W"/ns/*; do
-        [ -d "$_nsdir" ] || continue
-        _ino=${_nsdir##*/}
+    _batch=0
+    for _ino in $NEEDLE_NS_LIST; do
         [ "$_ino" = "$NEEDLE_SELF_INODE" ] && continue
-        NS_PATH=$(cat "$_nsdir/path")
-        NS_NAME=
-        [ -f "$_nsdir/name" ] && NS_NAME=$(cat "$_nsdir/name")
+        eval "NS_PATH=\$ns_path_$_ino; NS_NAME=\${ns_name_$_ino-}; _pids=\${ns_pids_$_ino-}"
         if [ -n "$NEEDLE_NODE_NETNS" ]; then
             [ "$NS_NAME" = "$NEEDLE_NODE_NETNS" ] && continue
-            needle_attached_to_node || continue
+            if [ -n "$NS_NAME" ]; then
+                case $NEEDLE_PEER_NAMES in *" $NS_NAME "*) ;; *) continue ;; esac
+            else
+                needle_attached_from_inside || continue
+            fi
         fi
-        _pids=
-        [ -f "$_nsdir/pids" ] && _pids=$(cat "$_nsdir/pids")
         NS_ID="ns-$_ino"
-        printf 'N\t%s\t%s\t%s\t%s\t%s\n' "$NS_ID" "$_ino" "${NS_NAME:--}" "$NS_PATH" "${_pids:--}" \
-            >>"$W/out/_needle/records"
+        printf 'N\t%s\t%s\t%s\t%s\t%s\n' "$NS_ID" "$_ino" "${NS_NAME:--}" "$NS_PATH" \
+            "${_pids:--}" >>"$W/out/_needle/records"
         needle_netns_commands
-        needle_emit
+        # Send namespaces in batches: few tar processes, little lost to an interruption.
+        _batch=$((_batch + 1))
+        if [ "$_batch" -ge 8 ]; then
+            needle_emit
+            _batch=0
+        fi
     done
+    needle_emit
 }
 
 # ---- captures ----------------------------------------------------------------------
