@@ -38,7 +38,8 @@ def test_builtin_spec_covers_what_a_node_snapshot_holds():
         "cni-config",
     } <= host
     assert {c.id for c in spec.in_scope("interface")} == {"ethtool-i", "ethtool-k", "ethtool"}
-    assert {c.id for c in spec.in_scope("netns")} == {"ip-link", "ip-addr", "ip-route", "ip-neigh"}
+    netns_ids = {c.id for c in spec.in_scope("netns")}
+    assert netns_ids == {"ip-link", "ip-addr", "ip-route", "ip-route6", "ip-neigh"}
     assert all(c.fallback is not None for c in spec.in_scope("netns"))
     assert {c.interface for c in spec.captures} == {"{underlay}", "flannel.1", "cni0"}
 
