@@ -12,8 +12,23 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from analyzer.errors import AnalyzerError, NotBuiltYet
+from analyzer.bundle import open_bundle
+from analyzer.diff.compare import compare_findings, compare_snapshots
+from analyzer.diff.document import diff_document
+from analyzer.diff.render import render_markdown as render_diff_markdown
+from analyzer.diff.render import render_text as render_diff_text
+from analyzer.diff.snapshot import aliases_for, namespace_labels, take_snapshot
+from analyzer.errors import AnalyzerError
+from analyzer.model import build_model
+from analyzer.report.document import report_document
+from analyzer.report.markdown import render_markdown
+from analyzer.report.text import render_text
 from analyzer.rules.catalog import Catalog, load_catalog
+from analyzer.rules.catalogue_doc import catalogue_markdown
+from analyzer.rules.engine import SEVERITIES, compile_rules, evaluate
+from analyzer.rules.fixtures import run_fixtures
+from analyzer.show.render import print_json, print_table
+from analyzer.show.views import VIEWS
 
 app = typer.Typer()
 rules_app = typer.Typer(help="List, explain, validate and test rules.", no_args_is_help=True)
@@ -25,22 +40,179 @@ class ListFormat(StrEnum):
     json = "json"
 
 
-@app.command(rich_help_panel="Analyze")
-def analyze() -> None:
-    """Report what is wrong in a bundle, where, with the evidence and the fix."""
-    raise NotBuiltYet("analyze", 7)
+class RulesListFormat(StrEnum):
+    table = "table"
+    json = "json"
+    markdown = "markdown"
+
+
+class ReportFormat(StrEnum):
+    text = "text"
+    json = "json"
+    markdown = "markdown"
+
+
+class FailOn(StrEnum):
+    error = "error"
+    warning = "warning"
+    info = "info"
+    never = "never"
 
 
 @app.command(rich_help_panel="Analyze")
-def diff() -> None:
+def analyze(
+    bundle_path: Annotated[
+        Path,
+        typer.Argument(
+            metavar="BUNDLE", help="A bundle: .tar.gz, .tar.zst or an unpacked directory."
+        ),
+    ],
+    output_format: Annotated[ReportFormat, typer.Option("--format")] = ReportFormat.text,
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Write the report here.")
+    ] = None,
+    rules: RulesOption = None,
+    fail_on: Annotated[
+        FailOn,
+        typer.Option("--fail-on", help="Exit 1 when a finding is at or above this severity."),
+    ] = FailOn.error,
+) -> None:
+    """Report what is wrong in a bundle, where, with the evidence and the fix.
+
+    Exit status: 0 when nothing is at or above --fail-on, 1 when something is, 2 when
+    the bundle or a rule cannot be read.
+    """
+    catalog = load_catalog(rules or [])
+    with open_bundle(bundle_path) as bundle:
+        model = build_model(bundle, pod_details=False)
+        manifest = bundle.manifest
+    outcome = evaluate(model, catalog.rules.values())
+    outcome.problems[:0] = catalog.problems
+    document = report_document(outcome, str(bundle_path), manifest)
+    if output_format is ReportFormat.json:
+        text = json.dumps(document, indent=2) + "\n"
+    elif output_format is ReportFormat.markdown:
+        text = render_markdown(document)
+    else:
+        text = None
+    if output is not None:
+        try:
+            with output.open("w") as stream:
+                if text is None:
+                    render_text(document, stream, color=False)
+                else:
+                    stream.write(text)
+        except OSError as exc:
+            raise AnalyzerError(f"cannot write {output}: {exc.strerror}") from None
+    elif text is None:
+        render_text(document, sys.stdout)
+    else:
+        sys.stdout.write(text)
+    for problem in outcome.problems:
+        sys.stderr.write(f"needle: invalid rule: {problem}\n")
+    if fail_on is not FailOn.never:
+        threshold = SEVERITIES.index(fail_on.value)
+        if any(SEVERITIES.index(f.severity) <= threshold for f in outcome.findings):
+            raise typer.Exit(1)
+
+
+class FailOnNew(StrEnum):
+    error = "error"
+    warning = "warning"
+    info = "info"
+
+
+@app.command(rich_help_panel="Analyze")
+def diff(
+    old_path: Annotated[Path, typer.Argument(metavar="OLD", help="The bundle before.")],
+    new_path: Annotated[Path, typer.Argument(metavar="NEW", help="The bundle after.")],
+    output_format: Annotated[ReportFormat, typer.Option("--format")] = ReportFormat.text,
+    node: Annotated[str | None, typer.Option("--node", help="Only this node.")] = None,
+    rules: RulesOption = None,
+    fail_on_new: Annotated[
+        FailOnNew | None,
+        typer.Option(
+            "--fail-on-new",
+            help="Exit 1 when NEW has findings at or above this severity that OLD did not.",
+        ),
+    ] = None,
+) -> None:
     """Show what changed in the network between two bundles, and what it fixed or broke."""
-    raise NotBuiltYet("diff", 8)
+    catalog = load_catalog(rules or [])
+    _report_problems(catalog)
+    sides = []
+    for path in (old_path, new_path):
+        with open_bundle(path) as bundle:
+            model = build_model(bundle)
+            sides.append(
+                (str(path), bundle.manifest, model, evaluate(model, catalog.rules.values()))
+            )
+    (old_name, old_manifest, old_model, old_outcome) = sides[0]
+    (new_name, new_manifest, new_model, new_outcome) = sides[1]
+    if node is not None and node not in old_model.nodes and node not in new_model.nodes:
+        raise AnalyzerError(f"no node {node!r} in either bundle")
+    old_labels, new_labels = namespace_labels(old_model), namespace_labels(new_model)
+    result = compare_snapshots(
+        take_snapshot(old_model, aliases_for(old_labels, new_labels)),
+        take_snapshot(new_model, aliases_for(new_labels, old_labels)),
+        node,
+    )
+    compare_findings(old_outcome.findings, new_outcome.findings, result, node)
+    document = diff_document(result, (old_name, old_manifest), (new_name, new_manifest))
+    if output_format is ReportFormat.json:
+        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+    elif output_format is ReportFormat.markdown:
+        sys.stdout.write(render_diff_markdown(document))
+    else:
+        sys.stdout.write(render_diff_text(document))
+    if fail_on_new is not None:
+        threshold = SEVERITIES.index(fail_on_new.value)
+        if any(SEVERITIES.index(f.severity) <= threshold for f in result.new_findings):
+            raise typer.Exit(1)
+
+
+class ShowView(StrEnum):
+    nodes = "nodes"
+    pods = "pods"
+    links = "links"
+    routes = "routes"
+    neigh = "neigh"
+    fdb = "fdb"
+    veths = "veths"
+    mtu = "mtu"
+    captures = "captures"
 
 
 @app.command(rich_help_panel="Analyze")
-def show() -> None:
+def show(
+    bundle_path: Annotated[
+        Path,
+        typer.Argument(
+            metavar="BUNDLE", help="A bundle: .tar.gz, .tar.zst or an unpacked directory."
+        ),
+    ],
+    view: Annotated[
+        ShowView,
+        typer.Argument(
+            metavar="VIEW", help="nodes, pods, links, routes, neigh, fdb, veths, mtu or captures."
+        ),
+    ],
+    node: Annotated[str | None, typer.Option("--node", help="Only this node.")] = None,
+    output_format: Annotated[ListFormat, typer.Option("--format")] = ListFormat.table,
+) -> None:
     """Browse a bundle offline: nodes, pods, links, routes, neigh, fdb, veths, mtu, captures."""
-    raise NotBuiltYet("show", 6)
+    with open_bundle(bundle_path) as bundle:
+        model = build_model(bundle)
+    if node is not None and node not in model.nodes:
+        known = ", ".join(sorted(model.nodes)) or "none"
+        raise AnalyzerError(f"no node {node!r} in {bundle_path} (nodes: {known})")
+    rows = VIEWS[view.value](model, node)
+    if output_format is ListFormat.json:
+        print_json(rows)
+    else:
+        print_table(
+            rows, f"no {view.value} in {bundle_path}" + (f" for node {node}" if node else "")
+        )
 
 
 def _report_problems(catalog: Catalog) -> None:
@@ -59,12 +231,17 @@ RulesOption = Annotated[
 @rules_app.command("list")
 def list_rules(
     rules: RulesOption = None,
-    output_format: Annotated[ListFormat, typer.Option("--format")] = ListFormat.table,
+    output_format: Annotated[
+        RulesListFormat,
+        typer.Option("--format", help="table, json, or markdown (the rule catalogue page)."),
+    ] = RulesListFormat.table,
 ) -> None:
     """List the rules needle runs: built-in ones and those given with --rules."""
     catalog = load_catalog(rules or [])
     ordered = sorted(catalog.rules.values(), key=lambda rule: rule.id)
-    if output_format is ListFormat.json:
+    if output_format is RulesListFormat.markdown:
+        sys.stdout.write(catalogue_markdown(ordered))
+    elif output_format is RulesListFormat.json:
         rows = [
             {
                 "id": r.id,
@@ -123,12 +300,48 @@ def explain_rule(
 
 
 @rules_app.command("validate")
-def validate_rules(path: Annotated[Path, typer.Argument(metavar="PATH")]) -> None:
+def validate_rules(
+    paths: Annotated[
+        list[Path], typer.Argument(metavar="PATH...", help="Rule files or directories.")
+    ],
+) -> None:
     """Check rule files: YAML, schema, and that every CEL expression compiles."""
-    raise NotBuiltYet("rules validate", 7)
+    catalog = load_catalog(paths, include_builtin=False)
+    compiled, problems = compile_rules(catalog.rules.values())
+    for rule in sorted(compiled, key=lambda r: r.id):
+        typer.echo(f"ok       {rule.id} ({rule.doc.source})")
+    for problem in [*catalog.problems, *problems]:
+        typer.echo(f"invalid  {problem}")
+    if not compiled and not catalog.problems and not problems:
+        raise AnalyzerError(f"no rule files (*.yaml) under {', '.join(map(str, paths))}")
+    if catalog.problems or problems:
+        raise typer.Exit(2)
 
 
 @rules_app.command("test")
-def test_rules(path: Annotated[Path, typer.Argument(metavar="PATH")]) -> None:
+def test_rules(
+    path: Annotated[
+        Path,
+        typer.Argument(
+            metavar="PATH", help="A fixture file, or a directory of them (rules/tests)."
+        ),
+    ],
+    rules: RulesOption = None,
+) -> None:
     """Run rules against their fixtures: each must fire where it should and only there."""
-    raise NotBuiltYet("rules test", 7)
+    if not path.exists():
+        raise AnalyzerError(f"{path} does not exist")
+    catalog = load_catalog(rules or [])
+    _report_problems(catalog)
+    results = run_fixtures(path, catalog.rules)
+    if not results:
+        raise AnalyzerError(f"no fixture cases under {path}")
+    for result in results:
+        mark = "PASS" if result.passed else "FAIL"
+        typer.echo(f"{mark}  {result.rule}: {result.name}")
+        for detail in result.details:
+            typer.echo(f"      {detail}")
+    failed = sum(1 for r in results if not r.passed)
+    typer.echo(f"{len(results) - failed} passed, {failed} failed")
+    if failed:
+        raise typer.Exit(1)

@@ -5,8 +5,6 @@ from __future__ import annotations
 import subprocess
 import sys
 
-import pytest
-
 from needle.cli import run
 
 
@@ -27,18 +25,6 @@ def test_help_lists_every_command_group():
     assert result.returncode == 0
     for command in ("collect", "cleanup", "rbac", "analyze", "diff", "show", "rules", "lab"):
         assert command in result.stdout
-
-
-@pytest.mark.parametrize(
-    ("args", "issue"),
-    [(["analyze"], 7), (["diff"], 8), (["show"], 6), (["rules", "test", "x"], 7)],
-)
-def test_unbuilt_commands_say_so_in_one_line_and_exit_2(capsys, args, issue):
-    assert run(args, "needle") == 2
-    captured = capsys.readouterr()
-    assert captured.out == ""
-    assert captured.err.count("\n") == 1
-    assert "not built yet" in captured.err and f"#{issue}" in captured.err
 
 
 def test_usage_error_is_one_line_that_points_to_help():

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from functools import cache
 from importlib import resources
 from typing import Any
 
-import jsonschema
+import fastjsonschema
 
 from analyzer.errors import BundleError
 
@@ -37,10 +38,20 @@ def parse_manifest(data: bytes, origin: str) -> dict[str, Any]:
         )
     if declared != FORMAT:
         raise BundleError(f"{origin}: not a needle bundle (manifest format is {declared!r})")
-    error = jsonschema.exceptions.best_match(
-        jsonschema.Draft202012Validator(manifest_schema()).iter_errors(manifest)
-    )
-    if error is not None:
-        where = "/".join(str(part) for part in error.absolute_path) or "(top level)"
-        raise BundleError(f"{origin}: manifest.json is invalid at {where}: {error.message}")
+    try:
+        manifest_validator()(manifest)
+    except fastjsonschema.JsonSchemaValueException as error:
+        where = "/".join(str(part) for part in error.path[1:]) or "(top level)"
+        message = error.message.removeprefix(error.name).strip()
+        raise BundleError(f"{origin}: manifest.json is invalid at {where}: {message}") from None
     return manifest
+
+
+@cache
+def manifest_validator() -> Callable[[Any], Any]:
+    """The schema compiled to Python: a 1,000-node manifest holds ~10^6 command records,
+    which the interpreting validator (jsonschema) takes minutes over."""
+    schema = dict(manifest_schema())
+    # the schema uses nothing past draft-07; fastjsonschema knows drafts up to 07
+    schema["$schema"] = "http://json-schema.org/draft-07/schema#"
+    return fastjsonschema.compile(schema)

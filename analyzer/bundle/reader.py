@@ -39,7 +39,12 @@ class ReadLimits:
 
 
 class Bundle:
-    """A readable bundle. Paths are bundle-relative, '/'-separated (docs/bundle-format.md)."""
+    """A readable bundle. Paths are bundle-relative, '/'-separated (docs/bundle-format.md).
+
+    Every regular file is indexed once when the bundle opens (symlinks in a directory
+    bundle are left out, so nothing is ever followed out of it); reads are then a
+    dictionary hit, not a path resolution.
+    """
 
     def __init__(
         self,
@@ -48,40 +53,32 @@ class Bundle:
         manifest: dict[str, Any],
         limits: ReadLimits,
         cleanup: Path | None,
+        files: dict[str, int],
     ) -> None:
         self.origin = origin
         self.root = root
         self.manifest = manifest
         self.limits = limits
-        self._real_root = os.path.realpath(root)
         self._cleanup = cleanup
-
-    def _resolve(self, relpath: str) -> Path | None:
-        if not _is_safe_relpath(relpath):
-            return None
-        path = self.root / relpath
-        real = os.path.realpath(path)
-        # A directory bundle may hold symlinks; never follow one out of the bundle.
-        if os.path.commonpath([real, self._real_root]) != self._real_root:
-            return None
-        return path
+        self._files = files
 
     def exists(self, relpath: str) -> bool:
-        path = self._resolve(relpath)
-        return path is not None and path.is_file()
+        return relpath in self._files
 
     def read_bytes(self, relpath: str) -> bytes | None:
         """The file's bytes, or None when the bundle does not hold it (absent data)."""
-        path = self._resolve(relpath)
-        if path is None or not path.is_file():
+        if relpath not in self._files:
             return None
-        with path.open("rb") as stream:
-            data = stream.read(self.limits.max_member_bytes + 1)
-        if len(data) > self.limits.max_member_bytes:
+        if self._files[relpath] > self.limits.max_member_bytes:
             raise BundleError(
                 f"{self.origin}: {relpath} is larger than {self.limits.max_member_bytes} bytes"
             )
-        return data
+        try:
+            descriptor = os.open(self.root / relpath, os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError:
+            return None
+        with os.fdopen(descriptor, "rb") as stream:
+            return stream.read(self.limits.max_member_bytes + 1)[: self.limits.max_member_bytes]
 
     def read_text(self, relpath: str) -> str | None:
         data = self.read_bytes(relpath)
@@ -89,15 +86,8 @@ class Bundle:
 
     def files(self, prefix: str = "") -> list[str]:
         """Every regular file under `prefix`, sorted."""
-        base = self._resolve(prefix.rstrip("/")) if prefix else self.root
-        if base is None or not base.is_dir():
-            return []
-        found = [
-            path.relative_to(self.root).as_posix()
-            for path in base.rglob("*")
-            if path.is_file() and not path.is_symlink()
-        ]
-        return sorted(found)
+        wanted = prefix.rstrip("/") + "/" if prefix else ""
+        return sorted(name for name in self._files if name.startswith(wanted))
 
     def close(self) -> None:
         if self._cleanup is not None:
@@ -116,6 +106,22 @@ class Bundle:
         self.close()
 
 
+def _index_directory(root: Path) -> dict[str, int]:
+    """Regular files under `root` with their sizes; symlinks are not followed or listed."""
+    files: dict[str, int] = {}
+    pending = [(root, "")]
+    while pending:
+        directory, prefix = pending.pop()
+        with os.scandir(directory) as entries:
+            for entry in entries:
+                name = f"{prefix}{entry.name}"
+                if entry.is_dir(follow_symlinks=False):
+                    pending.append((Path(entry.path), f"{name}/"))
+                elif entry.is_file(follow_symlinks=False):
+                    files[name] = entry.stat(follow_symlinks=False).st_size
+    return files
+
+
 def open_bundle(path: str | os.PathLike[str], limits: ReadLimits | None = None) -> Bundle:
     """Open the bundle at `path`; raise BundleError with a one-line reason if it is unusable."""
     limits = limits or ReadLimits()
@@ -125,12 +131,26 @@ def open_bundle(path: str | os.PathLike[str], limits: ReadLimits | None = None) 
         raise BundleError(f"{origin}: no such file or directory")
     if source.is_dir():
         root = _bundle_root(source, origin)
-        return Bundle(origin, root, _read_manifest(root, origin), limits, cleanup=None)
+        return Bundle(
+            origin,
+            root,
+            _read_manifest(root, origin),
+            limits,
+            cleanup=None,
+            files=_index_directory(root),
+        )
     workdir = Path(tempfile.mkdtemp(prefix="needle-bundle-"))
     try:
         _unpack(source, workdir, limits, origin)
         root = _bundle_root(workdir, origin)
-        return Bundle(origin, root, _read_manifest(root, origin), limits, cleanup=workdir)
+        return Bundle(
+            origin,
+            root,
+            _read_manifest(root, origin),
+            limits,
+            cleanup=workdir,
+            files=_index_directory(root),
+        )
     except BaseException:
         shutil.rmtree(workdir, ignore_errors=True)
         raise

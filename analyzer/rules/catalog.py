@@ -22,6 +22,7 @@ from analyzer.errors import AnalyzerError
 
 RULE_SUFFIXES = (".yaml", ".yml")
 SCHEMA_NAME = "rule.schema.json"
+FIXTURES_DIR = "tests"
 
 
 def builtin_rules_dir() -> Traversable:
@@ -63,6 +64,8 @@ class RuleDocument:
     source: str
     data: dict[str, Any]
     builtin: bool
+    # where each top-level value starts in the file (1-based line, column)
+    positions: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     @property
     def id(self) -> str:
@@ -89,7 +92,8 @@ def _rule_files(root: Traversable) -> list[Traversable]:
     found: list[Traversable] = []
     for entry in sorted(root.iterdir(), key=lambda item: item.name):
         if entry.is_dir():
-            found.extend(_rule_files(entry))
+            if entry.name != FIXTURES_DIR:  # fixtures sit beside rules, are not rules
+                found.extend(_rule_files(entry))
         elif entry.name.endswith(RULE_SUFFIXES):
             found.append(entry)
     return found
@@ -135,7 +139,11 @@ def parse_rule(text: str, source: str, builtin: bool = False) -> RuleDocument | 
         line, column = _line_of(tree, error.absolute_path)
         field_path = ".".join(str(part) for part in error.absolute_path) or "(top level)"
         return RuleProblem(source, f"{field_path}: {error.message}", line, column)
-    return RuleDocument(source, data, builtin)
+    positions: dict[str, tuple[int, int]] = {}
+    if isinstance(tree, yaml.MappingNode):
+        for key, value in tree.value:
+            positions[str(key.value)] = (value.start_mark.line + 1, value.start_mark.column + 1)
+    return RuleDocument(source, data, builtin, positions)
 
 
 def load_catalog(extra: Iterable[Path] = (), include_builtin: bool = True) -> Catalog:

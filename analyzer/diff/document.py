@@ -1,0 +1,51 @@
+"""The diff as data: `needle.diff/v1` (documented in docs/diff-format.md)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from analyzer.diff.compare import DiffResult
+from analyzer.rules.engine import Finding
+
+FORMAT = "needle.diff/v1"
+
+
+def _bundle(path: str, manifest: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "path": path,
+        "created": manifest.get("created"),
+        "nodes": len(manifest.get("nodes", [])),
+        "status": manifest.get("status"),
+    }
+
+
+def _finding(finding: Finding) -> dict[str, Any]:
+    return {
+        "rule": finding.rule,
+        "severity": finding.severity,
+        "message": finding.message,
+        "subject": finding.subject,
+    }
+
+
+def diff_document(
+    result: DiffResult, old: tuple[str, dict[str, Any]], new: tuple[str, dict[str, Any]]
+) -> dict[str, Any]:
+    return {
+        "format": FORMAT,
+        "old": _bundle(*old),
+        "new": _bundle(*new),
+        "findings": {
+            "new": [_finding(f) for f in result.new_findings],
+            "resolved": [_finding(f) for f in result.resolved_findings],
+            "unchanged": [_finding(f) for f in result.unchanged_findings],
+        },
+        "changes": [change.to_json() for change in result.changes],
+        "not_compared": list(result.not_compared),
+        "summary": {
+            "changes": len(result.changes),
+            "new_findings": len(result.new_findings),
+            "resolved_findings": len(result.resolved_findings),
+            "unchanged_findings": len(result.unchanged_findings),
+        },
+    }

@@ -1,0 +1,230 @@
+"""A model flattened into comparable facts, keyed so the same thing has the same key in
+two snapshots: pods by namespace/name (never by their random veth names or namespace
+inodes), routes by table, type and destination, overlay entries by address or MAC.
+
+What churns without meaning is left out: counters, ages, timestamps, neighbour states
+(REACHABLE/STALE), pcap contents, IPv6 link-local addresses the kernel derives from
+random MACs.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from analyzer.model.entities import HOST, Interface, Model, Namespace, Node
+
+VXLAN_DEVICE = "flannel.1"
+Key = tuple[str, ...]
+Facts = dict[Key, Any]
+
+
+@dataclass
+class Snapshot:
+    kinds: dict[str, Facts] = field(default_factory=lambda: defaultdict(dict))
+    # per node, which kinds of data the bundle held (so absent is not "removed")
+    present: dict[str, set[str]] = field(default_factory=dict)
+    missing_cluster: set[str] = field(default_factory=set)
+
+
+Aliases = dict[tuple[str, int], str]  # (node, namespace inode) -> label to use
+
+
+def _own_label(namespace: Namespace) -> str:
+    if namespace.is_host:
+        return HOST
+    if namespace.pod is not None:
+        return f"pod {namespace.pod.ref}"
+    if namespace.name:
+        return f"netns {namespace.name}"
+    return f"netns #{namespace.inode}" if namespace.inode else f"netns {namespace.id}"
+
+
+def namespace_labels(model: Model) -> Aliases:
+    """Each pod namespace's label, by (node, inode): the inode is what stays the same
+    when a namespace outlives its pod object (or gains one) between two snapshots."""
+    return {
+        (node.name, namespace.inode): _own_label(namespace)
+        for node in model.nodes.values()
+        for namespace in node.pods_netns.values()
+        if namespace.inode is not None
+    }
+
+
+def aliases_for(this: Aliases, other: Aliases) -> Aliases:
+    """Where a namespace is labelled by a pod in the other snapshot but not in this one,
+    use the other's label, so its interfaces and routes compare as the same thing."""
+    return {
+        key: other[key]
+        for key, label in this.items()
+        if key in other and other[key] != label and not label.startswith("pod ")
+    }
+
+
+def _label(namespace: Namespace, aliases: Aliases) -> str:
+    if namespace.inode is not None and (namespace.node, namespace.inode) in aliases:
+        return aliases[(namespace.node, namespace.inode)]
+    return _own_label(namespace)
+
+
+def _interface_label(interface: Interface, node: Node, aliases: Aliases) -> str:
+    """Host veths are named after the namespace they lead to: their own names are random."""
+    if interface.kind == "veth" and interface.netns == HOST and interface.peer is not None:
+        namespace = node.pods_netns.get(interface.peer.netns)
+        if namespace is not None:
+            label = _label(namespace, aliases)
+            return f"veth to {label.removeprefix('pod ')}"
+    return interface.name
+
+
+def _device_labels(node: Node, aliases: Aliases) -> dict[str, str]:
+    if node.host is None:
+        return {}
+    return {name: _interface_label(i, node, aliases) for name, i in node.host.interfaces.items()}
+
+
+def _link_local(address: str) -> bool:
+    return address.lower().startswith("fe80:")
+
+
+def _interface_facts(interface: Interface, devices: dict[str, str]) -> dict[str, Any]:
+    link = interface.link
+    facts: dict[str, Any] = {
+        "kind": link.kind,
+        "mtu": link.mtu,
+        # UNKNOWN is what drivers without carrier reporting (bridges, lo, tun) say while
+        # passing traffic; a bridge flips UNKNOWN -> UP as its first port comes up
+        "state": "UP" if link.operstate == "UNKNOWN" else link.operstate,
+        "master": devices.get(link.master or "", link.master),
+        "addresses": sorted(
+            f"{a.local}/{a.prefixlen}" for a in interface.addresses if not _link_local(a.local)
+        ),
+    }
+    if link.kind != "veth":
+        facts["mac"] = link.address
+    if link.vxlan is not None:
+        facts.update(
+            vni=link.vxlan.id,
+            port=link.vxlan.port,
+            local=link.vxlan.local,
+            underlay=link.vxlan.dev,
+            learning=link.vxlan.learning,
+        )
+    return facts
+
+
+def _route_facts(namespace: Namespace, devices: dict[str, str]) -> dict[Key, Any]:
+    grouped: dict[Key, list[tuple[Any, ...]]] = defaultdict(list)
+    for route in namespace.routes:
+        if _link_local(route.dst) or route.cached:
+            continue
+        devs = [route.dev] if route.dev else [n.dev for n in route.nexthops if n.dev]
+        gateways = (
+            [route.gateway] if route.gateway else [n.gateway for n in route.nexthops if n.gateway]
+        )
+        flags = sorted(
+            f
+            for f in (*route.flags, *(f for n in route.nexthops for f in n.flags))
+            if f in {"onlink", "linkdown", "dead"}
+        )
+        grouped[(route.table, route.type, route.dst)].append(
+            (
+                ",".join(g or "" for g in gateways) or None,
+                ",".join(devices.get(d or "", d or "") for d in devs) or None,
+                ",".join(flags) or None,
+                route.proto,
+                route.scope,
+                route.metric,
+                route.src,
+            )
+        )
+    return {key: sorted(values, key=str) for key, values in grouped.items()}
+
+
+ROUTE_FIELDS = ("via", "dev", "flags", "proto", "scope", "metric", "src")
+
+
+def _route_value(values: list[tuple[Any, ...]]) -> Any:
+    rendered = [
+        {k: v for k, v in zip(ROUTE_FIELDS, value, strict=True) if v is not None}
+        for value in values
+    ]
+    return rendered[0] if len(rendered) == 1 else rendered
+
+
+def take_snapshot(model: Model, aliases: Aliases | None = None) -> Snapshot:
+    aliases = aliases or {}
+    snap = Snapshot()
+    snap.missing_cluster = set(model.missing)
+    kinds = snap.kinds
+    for node in model.nodes.values():
+        api = node.api
+        if api is not None:
+            kinds["node"][(node.name,)] = {
+                "pod_cidr": api.pod_cidr,
+                "internal_ip": api.internal_ip,
+                "public_ip": api.public_ip,
+                "vtep_mac": api.vtep_mac,
+                "backend_type": api.backend_type,
+            }
+        elif node.collected:
+            kinds["node"][(node.name,)] = {"in_api": False}
+        if node.host is None or not node.collected:
+            continue
+        present = set(node.present) | set(node.host.present)
+        snap.present[node.name] = present
+        devices = _device_labels(node, aliases)
+        for namespace in node.namespaces():
+            label = _label(namespace, aliases)
+            local = devices if namespace.is_host else {}
+            for interface in namespace.interfaces.values():
+                name = (
+                    devices.get(interface.name, interface.name)
+                    if namespace.is_host
+                    else interface.name
+                )
+                kinds["interface"][(node.name, label, name)] = _interface_facts(interface, local)
+            for key, values in _route_facts(namespace, local).items():
+                kinds["route"][(node.name, label, *map(str, key))] = _route_value(values)
+        for entry in node.host.neighbours:
+            if entry.dev == VXLAN_DEVICE:
+                kinds["neighbour"][(node.name, entry.dst)] = {
+                    "lladdr": (entry.lladdr or "").lower(),
+                    "permanent": "PERMANENT" in entry.state,
+                }
+        fdb: dict[Key, list[str]] = defaultdict(list)
+        for entry in node.fdb:
+            if entry.dev == VXLAN_DEVICE and entry.dst:
+                fdb[(node.name, entry.mac.lower())].append(entry.dst)
+        for key, destinations in fdb.items():
+            kinds["fdb"][key] = {"dst": sorted(destinations)}
+        for sysctl_key, value in node.sysctls.items():
+            kinds["sysctl"][(node.name, _sysctl_label(sysctl_key, devices))] = value
+        for name, interface in node.host.interfaces.items():
+            if interface.features is None:
+                continue
+            label = devices.get(name, name)
+            for feature in interface.features.features.values():
+                kinds["ethtool"][(node.name, label, feature.name)] = (
+                    "on" if feature.enabled else "off"
+                )
+    for pod in model.pods:
+        kinds["pod"][(pod.ref,)] = {
+            "node": pod.node,
+            "ip": pod.ip,
+            "host_network": pod.host_network,
+            "netns": pod.netns is not None,
+            "host_veth": pod.host_veth is not None,
+        }
+    return snap
+
+
+def _sysctl_label(key: str, devices: dict[str, str]) -> str:
+    parts = key.split(".")
+    # net.ipv4.conf.<iface>.x: name the interface like the interface facts do
+    if len(parts) > 4 and parts[2] == "conf":
+        iface = parts[3].replace("/", ".")
+        if iface in devices:
+            parts[3] = devices[iface]
+    return ".".join(parts)

@@ -1,0 +1,149 @@
+"""Builds the model of a whole bundle: the API view, every node's data plane, the joins
+between them, and the indexes rules look things up in."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+from analyzer.bundle.reader import Bundle
+from analyzer.model.dataplane import SOURCES, NodeOutputs, fill_host_extras, fill_namespace
+from analyzer.model.entities import HOST, Model, MtuHop, Namespace, Node, Pod
+from analyzer.model.kube import load_cluster
+from analyzer.model.veths import resolve_veths
+
+VXLAN_DEVICE = "flannel.1"
+
+
+def normalize_cidr(destination: str) -> str:
+    """`10.244.1.0/24` stays; a host route's bare `10.244.1.5` becomes `10.244.1.5/32`."""
+    if destination == "default" or "/" in destination:
+        return destination
+    try:
+        address = ipaddress.ip_address(destination)
+    except ValueError:
+        return destination
+    return f"{destination}/{address.max_prefixlen}"
+
+
+def _load_node(bundle: Bundle, record: dict[str, Any], node: Node, pod_details: bool) -> None:
+    node.collected = record["status"] != "failed"
+    node.status = record["status"]
+    node.errors = list(record.get("errors", []))
+    node.captures = list(record.get("captures", []))
+    outputs = NodeOutputs(bundle, record)
+    for what in SOURCES:
+        path = outputs.path_of(HOST, what)
+        if path is not None:
+            node.outputs[what] = path
+    for (netns, command_id, interface), commands in outputs.index.items():
+        if netns == HOST and command_id == "ethtool-k" and interface:
+            for command in commands:
+                if command.get("output"):
+                    node.outputs[f"ethtool-k:{interface}"] = str(command["output"])
+    host = Namespace(node=node.name, id=HOST, dir=f"{record['dir']}/host")
+    fill_namespace(host, outputs)
+    node.host = host
+    for ns_record in record.get("netns", []):
+        namespace = Namespace(
+            node=node.name,
+            id=ns_record["id"],
+            dir=ns_record["dir"],
+            inode=ns_record.get("inode"),
+            nsid=ns_record.get("nsid"),
+            name=ns_record.get("name"),
+            pids=list(ns_record.get("pids", [])),
+        )
+        fill_namespace(namespace, outputs, details=pod_details)
+        node.pods_netns[namespace.id] = namespace
+    fill_host_extras(node, outputs)
+    resolve_veths(node)
+
+
+def _join_pods(model: Model) -> None:
+    for node in model.nodes.values():
+        by_ip: dict[str, tuple[Namespace, Any]] = {}
+        for namespace in node.pods_netns.values():
+            for interface in namespace.interfaces.values():
+                for ip in interface.ipv4:
+                    by_ip[ip] = (namespace, interface)
+        for pod in model.pods_by_node.get(node.name, []):
+            if pod.host_network or not pod.ip or pod.ip not in by_ip:
+                continue
+            namespace, interface = by_ip[pod.ip]
+            pod.netns, pod.eth0 = namespace, interface
+            pod.host_veth = interface.peer
+            namespace.pod = pod
+
+
+def _mtu_chains(model: Model) -> None:
+    for node in model.nodes.values():
+        host = node.host
+        if host is None:
+            continue
+        vxlan = host.interfaces.get(VXLAN_DEVICE)
+        underlay_name = vxlan.link.vxlan.dev if vxlan and vxlan.link.vxlan else None
+        underlay = host.interfaces.get(underlay_name or "")
+        chains = []
+        for namespace in node.pods_netns.values():
+            for interface in namespace.interfaces.values():
+                if interface.kind != "veth" or interface.peer is None:
+                    continue
+                host_veth = interface.peer
+                hops = [
+                    MtuHop("pod", interface.name, interface.mtu),
+                    MtuHop("host", host_veth.name, host_veth.mtu),
+                ]
+                bridge = host.interfaces.get(host_veth.master or "")
+                if bridge is not None:
+                    hops.append(MtuHop("host", bridge.name, bridge.mtu))
+                if vxlan is not None:
+                    hops.append(MtuHop("host", vxlan.name, vxlan.mtu))
+                if underlay is not None:
+                    hops.append(MtuHop("underlay", underlay.name, underlay.mtu))
+                label = namespace.pod.ref if namespace.pod else (namespace.name or namespace.id)
+                chains.append((label, hops))
+        model.mtu_chains[node.name] = chains
+
+
+def _index(model: Model) -> None:
+    for node in model.nodes.values():
+        if node.api and node.api.pod_cidr:
+            model.node_by_pod_cidr[node.api.pod_cidr] = node
+        host = node.host
+        if host is None:
+            continue
+        vxlan = host.interfaces.get(VXLAN_DEVICE)
+        if vxlan is not None and vxlan.mac:
+            model.node_by_vtep_mac[vxlan.mac.lower()] = node
+        if vxlan is not None and vxlan.link.vxlan and vxlan.link.vxlan.local:
+            model.node_by_underlay_ip[vxlan.link.vxlan.local] = node
+        for route in host.routes:
+            model.routes_by_dst.setdefault((node.name, normalize_cidr(route.dst)), []).append(route)
+    for pod in model.pods:
+        if pod.ip:
+            model.pods_by_ip.setdefault(pod.ip, []).append(pod)
+
+
+def build_model(bundle: Bundle, pod_details: bool = True) -> Model:
+    """The model of `bundle`; `pod_details=False` skips pod namespaces' routes and
+    neighbours, which only `show` and `diff` look at."""
+    manifest = bundle.manifest
+    model = Model(created=manifest.get("created"), bundle_status=manifest.get("status"))
+    apis, pods = load_cluster(bundle, model)
+    for api in apis:
+        model.nodes[api.name] = Node(name=api.name, api=api)
+    for record in manifest["nodes"]:
+        node = model.nodes.setdefault(record["name"], Node(name=record["name"]))
+        _load_node(bundle, record, node, pod_details)
+    model.pods = pods
+    for pod in pods:
+        if pod.node:
+            model.pods_by_node.setdefault(pod.node, []).append(pod)
+    _join_pods(model)
+    _mtu_chains(model)
+    _index(model)
+    return model
+
+
+__all__ = ["Pod", "build_model", "normalize_cidr"]

@@ -1,0 +1,172 @@
+"""The data-plane side of the model: one node's raw outputs, parsed into namespaces.
+
+Outputs are found through the manifest's command records, never by guessing file
+names; a JSON form is preferred over its text fallback when both are there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from analyzer.bundle.reader import Bundle
+from analyzer.model.entities import HOST, Interface, Namespace, Node
+from analyzer.parsers.bridge_fdb import parse_bridge_fdb
+from analyzer.parsers.cni import parse_cni_config
+from analyzer.parsers.common import Parsed
+from analyzer.parsers.ethtool import parse_ethtool_i, parse_ethtool_k
+from analyzer.parsers.flannel import parse_flannel_subnet_env
+from analyzer.parsers.ip_addr import parse_ip_addr
+from analyzer.parsers.ip_link import parse_ip_link
+from analyzer.parsers.ip_neigh import parse_ip_neigh
+from analyzer.parsers.ip_route import parse_ip_route
+from analyzer.parsers.sysctl import parse_sysctl
+
+R = TypeVar("R")
+
+# Each piece of data, by the command ids that may hold it, best form first.
+SOURCES = {
+    "links": ("ip-link", "ip-link-text"),
+    "addresses": ("ip-addr", "ip-addr-text"),
+    "routes": ("ip-route", "ip-route-text"),
+    "routes6": ("ip-route6", "ip-route6-text"),
+    "neighbours": ("ip-neigh", "ip-neigh-text"),
+    "fdb": ("bridge-fdb", "bridge-fdb-text"),
+    "sysctl": ("sysctl-net",),
+    "subnet_env": ("flannel-subnet-env",),
+}
+
+OutputKey = tuple[str, str, str | None]  # (netns id or "host", command id, interface)
+
+
+def output_index(node_record: dict[str, Any]) -> dict[OutputKey, list[dict[str, Any]]]:
+    index: dict[OutputKey, list[dict[str, Any]]] = {}
+    for command in node_record.get("commands", []):
+        key = (command.get("netns") or HOST, command["id"], command.get("interface"))
+        index.setdefault(key, []).append(command)
+    return index
+
+
+class NodeOutputs:
+    """Reads one node's outputs through its manifest records."""
+
+    def __init__(self, bundle: Bundle, node_record: dict[str, Any]) -> None:
+        self.bundle = bundle
+        self.index = output_index(node_record)
+
+    def raw(self, netns: str, command_id: str, interface: str | None = None) -> bytes | None:
+        for command in self.index.get((netns, command_id, interface), []):
+            if command.get("output") and command.get("exit_code") == 0:
+                data = self.bundle.read_bytes(command["output"])
+                if data:
+                    return data
+        return None
+
+    def path_of(self, netns: str, what: str) -> str | None:
+        """The bundle path of the output that holds `what`, best form first."""
+        for command_id in SOURCES[what]:
+            for command in self.index.get((netns, command_id, None), []):
+                if command.get("output") and command.get("exit_code") == 0:
+                    return str(command["output"])
+        return None
+
+    def first(self, netns: str, what: str) -> tuple[str, bytes] | None:
+        for command_id in SOURCES[what]:
+            data = self.raw(netns, command_id)
+            if data is not None:
+                return command_id, data
+        return None
+
+    def parsed(
+        self, netns: str, what: str, parser: Callable[[bytes], Parsed[R]]
+    ) -> Parsed[R] | None:
+        found = self.first(netns, what)
+        return None if found is None else parser(found[1])
+
+    def paths(self, command_id: str) -> list[str]:
+        return [
+            command["output"]
+            for (_, cid, _), commands in self.index.items()
+            if cid == command_id
+            for command in commands
+            if command.get("output")
+        ]
+
+
+def fill_namespace(namespace: Namespace, outputs: NodeOutputs, details: bool = True) -> None:
+    """Links and addresses always; routes and neighbours unless `details` is off (the
+    rules do not look into pods' routes, and a large cluster has 10^5 pod namespaces)."""
+    links = outputs.parsed(namespace.id, "links", parse_ip_link)
+    addresses = outputs.parsed(namespace.id, "addresses", parse_ip_addr)
+    if links is not None:
+        namespace.present.add("links")
+        for link in links.records:
+            namespace.add(Interface(namespace.node, namespace.id, link))
+    if addresses is not None:
+        namespace.present.add("addresses")
+        for entry in addresses.records:
+            interface = namespace.interfaces.get(entry.link.name)
+            if interface is None:  # no ip-link output: the addr output has the links too
+                interface = Interface(namespace.node, namespace.id, entry.link)
+                namespace.add(interface)
+                namespace.present.add("links")
+            interface.addresses.extend(entry.addresses)
+    if not details:
+        return
+    routes6 = outputs.parsed(namespace.id, "routes6", parse_ip_route)
+    routes = outputs.parsed(namespace.id, "routes", parse_ip_route)
+    if routes is not None:
+        namespace.present.add("routes")
+        # bundles from before the -4/-6 split hold both families in ip-route
+        namespace.routes.extend(r for r in routes.records if routes6 is None or r.family != "inet6")
+    if routes6 is not None:
+        namespace.present.add("routes6")
+        namespace.routes.extend(routes6.records)
+    neighbours = outputs.parsed(namespace.id, "neighbours", parse_ip_neigh)
+    if neighbours is not None:
+        namespace.present.add("neighbours")
+        namespace.neighbours.extend(neighbours.records)
+
+
+def fill_host_extras(node: Node, outputs: NodeOutputs) -> None:
+    fdb = outputs.parsed(HOST, "fdb", parse_bridge_fdb)
+    if fdb is not None:
+        node.present.add("fdb")
+        node.fdb.extend(fdb.records)
+    sysctl = outputs.parsed(HOST, "sysctl", parse_sysctl)
+    if sysctl is not None:
+        node.present.add("sysctl")
+        # the node script writes /proc/sys paths; rules speak sysctl's dotted names
+        node.sysctls.update({_dotted(e.key): e.value for e in sysctl.records})
+    subnet = outputs.parsed(HOST, "subnet_env", parse_flannel_subnet_env)
+    if subnet is not None and subnet.records:
+        node.present.add("subnet_env")
+        node.subnet_env = subnet.records[0]
+    for path in outputs.paths("cni-config"):
+        data = outputs.bundle.read_bytes(path)
+        if data:
+            parsed = parse_cni_config(data)
+            if parsed.records:
+                node.cni_configs[path.rsplit("/", 1)[-1]] = parsed.records[0]
+    host = node.host
+    if host is None:
+        return
+    for name, interface in host.interfaces.items():
+        driver = outputs.raw(HOST, "ethtool-i", name)
+        if driver:
+            node.present.add("ethtool")
+            parsed_driver = parse_ethtool_i(driver)
+            interface.driver = parsed_driver.records[0] if parsed_driver.records else None
+        features = outputs.raw(HOST, "ethtool-k", name)
+        if features:
+            node.present.add("ethtool")
+            parsed_features = parse_ethtool_k(features)
+            interface.features = parsed_features.records[0] if parsed_features.records else None
+
+
+def _dotted(key: str) -> str:
+    """net/ipv4/conf/flannel.1/rp_filter -> net.ipv4.conf.flannel/1.rp_filter (sysctl -a's
+    spelling: dots inside an interface name become slashes)."""
+    if "/" not in key:
+        return key
+    return ".".join(part.replace(".", "/") for part in key.split("/"))

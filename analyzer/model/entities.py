@@ -1,0 +1,193 @@
+"""The model's objects. Plain classes with slots: a 1,000-node bundle holds ~10^6 of them.
+
+Parsed records stay as the parsers made them (`Route`, `Neighbor`, `FdbEntry`, ...);
+the model adds the joins the raw outputs cannot hold on their own: which namespace an
+interface lives in, its veth peer across namespaces, the pod behind a namespace.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from analyzer.parsers.bridge_fdb import FdbEntry
+from analyzer.parsers.ethtool import EthtoolDriver, EthtoolFeatures
+from analyzer.parsers.flannel import FlannelNetConf, FlannelSubnetEnv
+from analyzer.parsers.ip_addr import Address
+from analyzer.parsers.ip_link import Link
+from analyzer.parsers.ip_neigh import Neighbor
+from analyzer.parsers.ip_route import Route
+
+PeerState = Literal["resolved", "missing", "not-veth"]
+HOST = "host"
+
+
+@dataclass(slots=True, eq=False)
+class Interface:
+    """One link in one namespace, with what the model joined to it."""
+
+    node: str
+    netns: str  # "host" or the bundle's netns id
+    link: Link
+    addresses: list[Address] = field(default_factory=list)
+    peer: Interface | None = None
+    peer_state: PeerState = "not-veth"
+    driver: EthtoolDriver | None = None
+    features: EthtoolFeatures | None = None
+
+    @property
+    def name(self) -> str:
+        return self.link.name
+
+    @property
+    def kind(self) -> str | None:
+        return self.link.kind
+
+    @property
+    def mtu(self) -> int | None:
+        return self.link.mtu
+
+    @property
+    def mac(self) -> str | None:
+        return self.link.address
+
+    @property
+    def master(self) -> str | None:
+        return self.link.master
+
+    @property
+    def ipv4(self) -> list[str]:
+        return [a.local for a in self.addresses if a.family == "inet"]
+
+    def feature_on(self, name: str) -> bool | None:
+        if self.features is None or name not in self.features.features:
+            return None
+        return self.features.features[name].enabled
+
+
+@dataclass(slots=True, eq=False)
+class Namespace:
+    """A network namespace of a node: its host namespace, or a pod's."""
+
+    node: str
+    id: str  # "host" or the bundle's netns id (ns-<inode>)
+    dir: str  # where its raw outputs are in the bundle
+    inode: int | None = None
+    nsid: int | None = None  # as the node's host namespace knows it
+    name: str | None = None
+    pids: list[int] = field(default_factory=list)
+    interfaces: dict[str, Interface] = field(default_factory=dict)
+    by_ifindex: dict[int, Interface] = field(default_factory=dict)
+    routes: list[Route] = field(default_factory=list)
+    neighbours: list[Neighbor] = field(default_factory=list)
+    pod: Pod | None = None
+    # which of links/addresses/routes/neighbours the bundle had (absent data is not "none")
+    present: set[str] = field(default_factory=set)
+
+    @property
+    def is_host(self) -> bool:
+        return self.id == HOST
+
+    def add(self, interface: Interface) -> None:
+        self.interfaces[interface.name] = interface
+        self.by_ifindex[interface.link.ifindex] = interface
+
+
+@dataclass(slots=True)
+class NodeApi:
+    """A node as the Kubernetes API describes it."""
+
+    name: str
+    pod_cidr: str | None = None
+    pod_cidrs: tuple[str, ...] = ()
+    internal_ip: str | None = None
+    vtep_mac: str | None = None  # flannel backend-data VtepMAC
+    backend_data: dict[str, object] = field(default_factory=dict)
+    public_ip: str | None = None  # flannel.alpha.coreos.com/public-ip
+    backend_type: str | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
+    ready: bool | None = None
+
+
+@dataclass(slots=True)
+class MtuHop:
+    """One step of a path's MTU chain."""
+
+    where: str  # "pod", "host", "underlay"
+    interface: str
+    mtu: int | None
+
+
+@dataclass(slots=True, eq=False)
+class Node:
+    """One node: the API's view and, if collected, the data plane's."""
+
+    name: str
+    api: NodeApi | None = None
+    collected: bool = False
+    status: str | None = None  # from the manifest: ok, partial, failed
+    errors: list[str] = field(default_factory=list)
+    host: Namespace | None = None
+    pods_netns: dict[str, Namespace] = field(default_factory=dict)  # by netns id
+    fdb: list[FdbEntry] = field(default_factory=list)
+    sysctls: dict[str, str] = field(default_factory=dict)
+    subnet_env: FlannelSubnetEnv | None = None
+    cni_configs: dict[str, object] = field(default_factory=dict)
+    captures: list[dict[str, object]] = field(default_factory=list)
+    outputs: dict[str, str] = field(default_factory=dict)  # data kind -> bundle path
+    present: set[str] = field(default_factory=set)  # fdb, sysctl, ethtool, subnet_env, ...
+
+    @property
+    def pod_cidr(self) -> str | None:
+        return self.api.pod_cidr if self.api else None
+
+    def interface(self, name: str) -> Interface | None:
+        return self.host.interfaces.get(name) if self.host else None
+
+    def namespaces(self) -> list[Namespace]:
+        return ([self.host] if self.host else []) + list(self.pods_netns.values())
+
+
+@dataclass(slots=True, eq=False)
+class Pod:
+    """A pod from the API, joined to its namespace and host veth when they were found."""
+
+    namespace: str
+    name: str
+    node: str | None
+    ip: str | None
+    host_network: bool = False
+    phase: str | None = None
+    netns: Namespace | None = None
+    eth0: Interface | None = None
+    host_veth: Interface | None = None
+
+    @property
+    def ref(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+@dataclass(slots=True)
+class Model:
+    """The whole bundle, indexed."""
+
+    nodes: dict[str, Node] = field(default_factory=dict)
+    pods: list[Pod] = field(default_factory=list)
+    net_conf: FlannelNetConf | None = None
+    created: str | None = None
+    bundle_status: str | None = None
+    # data the bundle lacks, by name ("cluster.nodes", "cluster.configmaps", ...) -> why
+    missing: dict[str, str] = field(default_factory=dict)
+    # indexes
+    node_by_vtep_mac: dict[str, Node] = field(default_factory=dict)
+    node_by_underlay_ip: dict[str, Node] = field(default_factory=dict)
+    node_by_pod_cidr: dict[str, Node] = field(default_factory=dict)
+    pods_by_ip: dict[str, list[Pod]] = field(default_factory=dict)
+    pods_by_node: dict[str, list[Pod]] = field(default_factory=dict)
+    routes_by_dst: dict[tuple[str, str], list[Route]] = field(default_factory=dict)
+    mtu_chains: dict[str, list[tuple[str, list[MtuHop]]]] = field(default_factory=dict)
+
+    def routes_to(self, node: str, cidr: str) -> list[Route]:
+        """Routes on `node`'s host namespace whose destination is exactly `cidr`."""
+        return self.routes_by_dst.get((node, cidr), [])

@@ -1,0 +1,144 @@
+"""Parsers: one per collected command output, pure functions from raw bytes to records.
+
+Every parser takes the bytes the collector stored and returns ``Parsed[Record]``
+(``records``, ``unparsed`` lines, ``truncated``; see ``common``). Parsers never raise on
+content and know nothing of bundles, rules or the model. Commands with a JSON form have
+``parse_X_json`` and ``parse_X_text`` giving the same record type, and ``parse_X`` that
+picks by the first character of the output.
+"""
+
+from analyzer.parsers.arp import ArpEntry, parse_arp
+from analyzer.parsers.brctl import BrctlBridge, parse_brctl_show
+from analyzer.parsers.bridge_fdb import (
+    FdbEntry,
+    parse_bridge_fdb,
+    parse_bridge_fdb_json,
+    parse_bridge_fdb_text,
+)
+from analyzer.parsers.bridge_link import (
+    BridgePort,
+    parse_bridge_link,
+    parse_bridge_link_json,
+    parse_bridge_link_text,
+)
+from analyzer.parsers.cni import CniConfig, CniPlugin, parse_cni_config
+from analyzer.parsers.common import Parsed
+from analyzer.parsers.ethtool import (
+    EthtoolDriver,
+    EthtoolFeature,
+    EthtoolFeatures,
+    EthtoolSettings,
+    parse_ethtool,
+    parse_ethtool_i,
+    parse_ethtool_k,
+)
+from analyzer.parsers.flannel import (
+    FlannelNetConf,
+    FlannelSubnetEnv,
+    parse_flannel_net_conf,
+    parse_flannel_subnet_env,
+)
+from analyzer.parsers.ifconfig import IfconfigAddress, IfconfigInterface, parse_ifconfig
+from analyzer.parsers.ip_addr import (
+    Address,
+    InterfaceAddresses,
+    parse_ip_addr,
+    parse_ip_addr_json,
+    parse_ip_addr_text,
+)
+from analyzer.parsers.ip_link import (
+    Link,
+    Vxlan,
+    parse_ip_link,
+    parse_ip_link_json,
+    parse_ip_link_text,
+)
+from analyzer.parsers.ip_neigh import (
+    Neighbor,
+    parse_ip_neigh,
+    parse_ip_neigh_json,
+    parse_ip_neigh_text,
+)
+from analyzer.parsers.ip_netns import (
+    Netns,
+    parse_ip_netns,
+    parse_ip_netns_json,
+    parse_ip_netns_text,
+)
+from analyzer.parsers.ip_route import (
+    Nexthop,
+    Route,
+    parse_ip_route,
+    parse_ip_route_json,
+    parse_ip_route_text,
+)
+from analyzer.parsers.ip_rule import Rule, parse_ip_rule, parse_ip_rule_json, parse_ip_rule_text
+from analyzer.parsers.proc_net_route import ProcRoute, parse_proc_net_route
+from analyzer.parsers.route_n import RouteEntry, parse_route_n
+from analyzer.parsers.sysctl import SysctlEntry, parse_sysctl
+
+__all__ = [
+    "Address",
+    "ArpEntry",
+    "BrctlBridge",
+    "BridgePort",
+    "CniConfig",
+    "CniPlugin",
+    "EthtoolDriver",
+    "EthtoolFeature",
+    "EthtoolFeatures",
+    "EthtoolSettings",
+    "FdbEntry",
+    "FlannelNetConf",
+    "FlannelSubnetEnv",
+    "IfconfigAddress",
+    "IfconfigInterface",
+    "InterfaceAddresses",
+    "Link",
+    "Neighbor",
+    "Netns",
+    "Nexthop",
+    "Parsed",
+    "ProcRoute",
+    "Route",
+    "RouteEntry",
+    "Rule",
+    "SysctlEntry",
+    "Vxlan",
+    "parse_arp",
+    "parse_brctl_show",
+    "parse_bridge_fdb",
+    "parse_bridge_fdb_json",
+    "parse_bridge_fdb_text",
+    "parse_bridge_link",
+    "parse_bridge_link_json",
+    "parse_bridge_link_text",
+    "parse_cni_config",
+    "parse_ethtool",
+    "parse_ethtool_i",
+    "parse_ethtool_k",
+    "parse_flannel_net_conf",
+    "parse_flannel_subnet_env",
+    "parse_ifconfig",
+    "parse_ip_addr",
+    "parse_ip_addr_json",
+    "parse_ip_addr_text",
+    "parse_ip_link",
+    "parse_ip_link_json",
+    "parse_ip_link_text",
+    "parse_ip_neigh",
+    "parse_ip_neigh_json",
+    "parse_ip_neigh_text",
+    "parse_ip_netns",
+    "parse_ip_netns_json",
+    "parse_ip_netns_text",
+    "parse_ip_route",
+    "parse_ip_route_json",
+    "parse_ip_route_text",
+    "parse_ip_rule",
+    "parse_ip_rule_json",
+    "parse_ip_rule_text",
+    "parse_proc_net_route",
+    "parse_route_n",
+    "parse_sysctl",
+]

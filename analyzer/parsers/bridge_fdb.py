@@ -1,0 +1,164 @@
+"""Parses ``bridge fdb show`` (``bridge -d fdb show``, ``bridge -s fdb show``).
+
+Forms: the ``-j`` JSON form (``bridge -d -j fdb show``) and the text form. One
+``FdbEntry`` per line. For a VXLAN device (``flannel.1``) the entries with ``dst`` are the
+VTEP table: which remote node owns which MAC. ``state`` is ``permanent``, ``static``,
+``stale`` or ``""`` (a learned, reachable entry: iproute2 prints no word for it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from analyzer.parsers.common import (
+    Parsed,
+    json_dumps_safe,
+    lines_of,
+    looks_like_json,
+    read_json_arrays,
+    to_int,
+    to_str,
+)
+
+FDB_STATES = frozenset({"permanent", "static", "stale"})
+FDB_FLAGS = frozenset(
+    {
+        "self",
+        "master",
+        "router",
+        "use",
+        "extern_learn",
+        "offload",
+        "sticky",
+        "activity_notify",
+        "inactive",
+        "locked",
+        "blackhole",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class FdbEntry:
+    """One forwarding-database entry."""
+
+    mac: str
+    dev: str | None = None
+    dst: str | None = None  # VXLAN remote (VTEP) address
+    vlan: int | None = None
+    port: int | None = None
+    vni: int | None = None
+    src_vni: int | None = None
+    via: str | None = None
+    nhid: int | None = None
+    master: str | None = None
+    flags: tuple[str, ...] = ()  # self, router, extern_learn, offload, sticky ...
+    state: str = ""
+    used: str | None = None
+    extra: tuple[str, ...] = ()
+
+
+def parse_bridge_fdb(data: bytes) -> Parsed[FdbEntry]:
+    """Either form: JSON when the output starts with ``[``, text otherwise."""
+    if looks_like_json(data):
+        return parse_bridge_fdb_json(data)
+    return parse_bridge_fdb_text(data)
+
+
+_TEXT_STR = frozenset({"dev", "dst", "via", "master", "used"})
+_TEXT_INT = frozenset({"vlan", "port", "vni", "src_vni", "nhid"})
+
+
+def parse_bridge_fdb_text(data: bytes) -> Parsed[FdbEntry]:
+    """The text form: ``MAC dev DEV [dst IP] [vlan N] [self|master BR] [permanent]``."""
+    records: list[FdbEntry] = []
+    unparsed: list[str] = []
+    for line in lines_of(data):
+        tokens = line.split()
+        if not tokens:
+            continue
+        entry = _entry_from_tokens(tokens)
+        if entry is None:
+            unparsed.append(line)
+        else:
+            records.append(entry)
+    return Parsed(tuple(records), tuple(unparsed))
+
+
+def _is_mac(token: str) -> bool:
+    return token.count(":") == 5 and len(token) == 17
+
+
+def _entry_from_tokens(tokens: list[str]) -> FdbEntry | None:
+    if not _is_mac(tokens[0]):
+        return None
+    fields: dict[str, Any] = {"mac": tokens[0]}
+    flags: list[str] = []
+    extra: list[str] = []
+    i = 1
+    n = len(tokens)
+    while i < n:
+        tok = tokens[i]
+        value = tokens[i + 1] if i + 1 < n else None
+        if tok in _TEXT_STR and value is not None:
+            fields[tok] = value
+            i += 2
+            continue
+        if tok in _TEXT_INT and value is not None and to_int(value) is not None:
+            fields[tok] = int(value)
+            i += 2
+            continue
+        if tok in FDB_STATES:
+            fields["state"] = tok
+        elif tok in FDB_FLAGS:
+            flags.append(tok)
+        else:
+            extra.append(tok)
+        i += 1
+    return FdbEntry(**fields, flags=tuple(flags), extra=tuple(extra))
+
+
+def parse_bridge_fdb_json(data: bytes) -> Parsed[FdbEntry]:
+    """The ``-j`` form. A cut-off file yields the entries before the cut."""
+    arrays = read_json_arrays(data)
+    records: list[FdbEntry] = []
+    unparsed = list(arrays.unparsed)
+    for item in arrays.items:
+        entry = _entry_from_json(item) if isinstance(item, dict) else None
+        if entry is None:
+            unparsed.append(json_dumps_safe(item))
+        else:
+            records.append(entry)
+    return Parsed(tuple(records), tuple(unparsed), arrays.truncated)
+
+
+_JSON_HANDLED = frozenset(
+    {"mac", "ifname", "dst", "vlan", "port", "vni", "src_vni", "via", "nhid", "master"}
+    | {"flags", "state", "used"}
+)
+
+
+def _entry_from_json(obj: dict[str, Any]) -> FdbEntry | None:
+    mac = to_str(obj.get("mac"))
+    if not mac:
+        return None
+    raw_flags = obj.get("flags")
+    flags = tuple(str(f) for f in raw_flags) if isinstance(raw_flags, list) else ()
+    extra = [f"{k}={json_dumps_safe(v)}" for k, v in obj.items() if k not in _JSON_HANDLED]
+    return FdbEntry(
+        mac=mac,
+        dev=to_str(obj.get("ifname")),
+        dst=to_str(obj.get("dst")),
+        vlan=to_int(obj.get("vlan")),
+        port=to_int(obj.get("port")),
+        vni=to_int(obj.get("vni")),
+        src_vni=to_int(obj.get("src_vni")),
+        via=to_str(obj.get("via")),
+        nhid=to_int(obj.get("nhid")),
+        master=to_str(obj.get("master")),
+        flags=flags,
+        state=to_str(obj.get("state")) or "",
+        used=to_str(obj.get("used")),
+        extra=tuple(extra),
+    )

@@ -1,0 +1,162 @@
+"""Parses ``ip neigh`` (``ip neigh show``; ``ip -s neigh``; busybox ``ip neigh``).
+
+Forms: the ``-j`` JSON form (``ip -j neigh``) and the text form. One ``Neighbor`` per
+entry. NUD states are kept as printed (upper case, possibly several); ``router`` and
+``proxy`` are booleans; other flag words (``extern_learn``, ``offload`` ...) in ``flags``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from analyzer.parsers.common import (
+    Parsed,
+    json_dumps_safe,
+    lines_of,
+    looks_like_json,
+    read_json_arrays,
+    to_int,
+    to_str,
+)
+
+NUD_STATES = frozenset(
+    {"INCOMPLETE", "REACHABLE", "STALE", "DELAY", "PROBE", "FAILED", "NOARP", "PERMANENT", "NONE"}
+)
+NEIGH_FLAGS = frozenset({"extern_learn", "offload", "managed", "extern_valid", "use", "self"})
+
+
+@dataclass(frozen=True, slots=True)
+class Neighbor:
+    """One neighbour (ARP / NDP) entry."""
+
+    dst: str
+    dev: str | None = None
+    lladdr: str | None = None
+    state: tuple[str, ...] = ()
+    router: bool = False
+    proxy: bool = False
+    flags: tuple[str, ...] = ()
+    probes: int | None = None
+    used: str | None = None  # "used/confirmed/updated" seconds as printed by -s
+    ref: int | None = None
+    family: str | None = None
+    extra: tuple[str, ...] = ()
+
+
+def parse_ip_neigh(data: bytes) -> Parsed[Neighbor]:
+    """Either form: JSON when the output starts with ``[``, text otherwise."""
+    if looks_like_json(data):
+        return parse_ip_neigh_json(data)
+    return parse_ip_neigh_text(data)
+
+
+def _family(dst: str) -> str | None:
+    if ":" in dst:
+        return "inet6"
+    return "inet" if "." in dst else None
+
+
+def parse_ip_neigh_text(data: bytes) -> Parsed[Neighbor]:
+    """The text form: one entry per line, ``ADDR dev DEV lladdr MAC [router] STATE``."""
+    records: list[Neighbor] = []
+    unparsed: list[str] = []
+    for line in lines_of(data):
+        tokens = line.split()
+        if not tokens:
+            continue
+        neighbor = _neighbor_from_tokens(tokens)
+        if neighbor is None:
+            unparsed.append(line)
+        else:
+            records.append(neighbor)
+    return Parsed(tuple(records), tuple(unparsed))
+
+
+def _neighbor_from_tokens(tokens: list[str]) -> Neighbor | None:
+    dst = tokens[0]
+    family = _family(dst)
+    if family is None:
+        return None
+    fields: dict[str, Any] = {"dst": dst, "family": family}
+    states: list[str] = []
+    flags: list[str] = []
+    extra: list[str] = []
+    i = 1
+    n = len(tokens)
+    while i < n:
+        tok = tokens[i]
+        if tok in ("dev", "lladdr", "used", "probes", "ref") and i + 1 < n:
+            value = tokens[i + 1]
+            if tok in ("probes", "ref"):
+                number = to_int(value)
+                if number is None:
+                    extra.extend((tok, value))
+                else:
+                    fields[tok] = number
+            else:
+                fields[tok] = value
+            i += 2
+            continue
+        if tok in NUD_STATES:
+            states.append(tok)
+        elif tok == "router":
+            fields["router"] = True
+        elif tok == "proxy":
+            fields["proxy"] = True
+        elif tok in NEIGH_FLAGS:
+            flags.append(tok)
+        else:
+            extra.append(tok)
+        i += 1
+    return Neighbor(**fields, state=tuple(states), flags=tuple(flags), extra=tuple(extra))
+
+
+_JSON_KNOWN = frozenset({"dst", "dev", "lladdr", "state", "router", "proxy", "probes", "used"})
+
+
+def parse_ip_neigh_json(data: bytes) -> Parsed[Neighbor]:
+    """The ``-j`` form. A cut-off file yields the entries before the cut."""
+    arrays = read_json_arrays(data)
+    records: list[Neighbor] = []
+    unparsed = list(arrays.unparsed)
+    for item in arrays.items:
+        neighbor = _neighbor_from_json(item) if isinstance(item, dict) else None
+        if neighbor is None:
+            unparsed.append(json_dumps_safe(item))
+        else:
+            records.append(neighbor)
+    return Parsed(tuple(records), tuple(unparsed), arrays.truncated)
+
+
+def _neighbor_from_json(obj: dict[str, Any]) -> Neighbor | None:
+    dst = to_str(obj.get("dst"))
+    if not dst:
+        return None
+    state = obj.get("state")
+    states = tuple(str(s) for s in state) if isinstance(state, list) else ()
+    if isinstance(state, str):
+        states = (state,)
+    flags: list[str] = []
+    extra: list[str] = []
+    for key, value in obj.items():
+        if key in _JSON_KNOWN:
+            continue
+        # iproute2 writes flag words as keys with a null value ("router": null).
+        if value is None or value is True:
+            flags.append(key)
+        else:
+            extra.append(f"{key}={json_dumps_safe(value)}")
+    return Neighbor(
+        dst=dst,
+        dev=to_str(obj.get("dev")),
+        lladdr=to_str(obj.get("lladdr")),
+        state=states,
+        router="router" in obj,
+        proxy="proxy" in obj,
+        flags=tuple(f for f in flags if f not in ("router", "proxy")),
+        probes=to_int(obj.get("probes")),
+        used=to_str(obj.get("used")),
+        family=_family(dst),
+        extra=tuple(extra),
+    )

@@ -1,0 +1,1 @@
+"""Reports of an analysis: JSON (the DESIGN.md §5 contract), text and markdown."""

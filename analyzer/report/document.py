@@ -1,0 +1,34 @@
+"""The report as data: `needle.report/v1`, exactly as DESIGN.md §5 specifies."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from analyzer.rules.engine import SEVERITIES, Outcome
+
+FORMAT = "needle.report/v1"
+
+
+def report_document(outcome: Outcome, bundle_path: str, manifest: dict[str, Any]) -> dict[str, Any]:
+    summary = dict.fromkeys(SEVERITIES, 0)
+    for finding in outcome.findings:
+        summary[finding.severity] = summary.get(finding.severity, 0) + 1
+    return {
+        "format": FORMAT,
+        "bundle": {
+            "path": bundle_path,
+            "created": manifest.get("created"),
+            "nodes": len(manifest.get("nodes", [])),
+            "status": manifest.get("status"),
+        },
+        "findings": [finding.to_json() for finding in outcome.findings],
+        "summary": summary,
+        "coverage": {
+            "rules_run": len(outcome.rules_run),
+            "rules_skipped": list(outcome.skipped),
+            "rules_partial": list(outcome.partial),
+            "rules_invalid": [
+                {"rule": problem.source, "reason": str(problem)} for problem in outcome.problems
+            ],
+        },
+    }

@@ -1,0 +1,335 @@
+"""Runs rules over a model: compiles their CEL, iterates their collections, and turns
+every item that fails its assertion into a finding (DESIGN.md §5).
+
+One CEL evaluation per rule (per node for node_pairs) filters the whole collection:
+`items.filter(x, WHERE && !(ASSERT))`, so the comprehension runs in the CEL runtime,
+not in a Python loop.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from analyzer.model.entities import Model
+from analyzer.rules.catalog import RuleDocument, RuleProblem
+from analyzer.rules.cel_adapter import (
+    CelCompileError,
+    CelEnvironment,
+    CelEvalError,
+    CompiledExpression,
+    HelperFunction,
+)
+from analyzer.rules.facts import Collection, Fact, build_collections, netconf_fact
+from analyzer.rules.helpers import ModelHelpers, helper_signatures
+
+SEVERITIES = ("error", "warning", "info")
+SINGLE = {
+    "nodes": "node",
+    "pods": "pod",
+    "veths": "veth",
+    "vtep_fdb": "entry",
+    "vtep_neighbours": "entry",
+}
+PAIRS = "node_pairs"
+COLLECTIONS = (*SINGLE, PAIRS)
+_PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
+INDEX = "_i"
+CHUNK = 1000
+
+
+@dataclass
+class Finding:
+    rule: str
+    severity: str
+    title: str
+    message: str
+    subject: dict[str, str | None]
+    evidence: list[dict[str, str]]
+    remediation: str
+    references: list[str]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule,
+            "severity": self.severity,
+            "title": self.title,
+            "message": self.message,
+            "subject": self.subject,
+            "evidence": self.evidence,
+            "remediation": self.remediation,
+            "references": self.references,
+        }
+
+
+@dataclass
+class Outcome:
+    findings: list[Finding] = field(default_factory=list)
+    rules_run: list[str] = field(default_factory=list)
+    skipped: list[dict[str, str]] = field(default_factory=list)
+    partial: list[dict[str, str]] = field(default_factory=list)
+    problems: list[RuleProblem] = field(default_factory=list)
+
+
+def _variables(for_each: str) -> dict[str, str]:
+    if for_each == PAIRS:
+        return {"node": "map", "peer": "map", "netconf": "map"}
+    return {SINGLE[for_each]: "map", "netconf": "map"}
+
+
+SUBJECT_KEYS = ("node", "peer_node", "netns", "pod", "interface", "cidr")
+
+
+@dataclass
+class CompiledRule:
+    doc: RuleDocument
+    filter_expression: CompiledExpression
+    placeholders: dict[str, CompiledExpression]
+    subject: dict[str, CompiledExpression]
+
+    @property
+    def id(self) -> str:
+        return self.doc.id
+
+
+def _position(doc: RuleDocument, key: str, error: CelCompileError) -> tuple[int | None, int | None]:
+    start = doc.positions.get(key)
+    if start is None or error.line is None:
+        return error.line, error.column
+    line, column = start
+    if error.line == 1:
+        return line, column + (error.column or 1) - 1
+    return line + error.line - 1, error.column
+
+
+def _compile(
+    env: CelEnvironment, doc: RuleDocument, key: str, expression: str
+) -> CompiledExpression:
+    try:
+        return env.compile(expression)
+    except CelCompileError as exc:
+        line, column = _position(doc, key, exc)
+        raise RuleCompileFailure(
+            RuleProblem(doc.source, f"{key}: {exc.message}", line, column)
+        ) from None
+
+
+class RuleCompileFailure(Exception):
+    def __init__(self, problem: RuleProblem) -> None:
+        super().__init__(str(problem))
+        self.problem = problem
+
+
+def _templates(doc: RuleDocument) -> Iterable[tuple[str, str]]:
+    yield "message", str(doc.data["message"])
+    yield "remediation", str(doc.data["remediation"])
+    for index, entry in enumerate(doc.data.get("evidence", [])):
+        yield f"evidence[{index}]", str(entry.get("file", "")) + "\n" + str(entry.get("detail", ""))
+
+
+def compile_rule(doc: RuleDocument, helpers: list[HelperFunction]) -> CompiledRule:
+    """Compile every expression of a rule, or raise RuleCompileFailure naming line/column."""
+    for_each = str(doc.data["for_each"])
+    if for_each not in COLLECTIONS:
+        line, column = doc.positions.get("for_each", (None, None))
+        raise RuleCompileFailure(
+            RuleProblem(
+                doc.source,
+                f"for_each: unknown collection {for_each!r} (one of {', '.join(COLLECTIONS)})",
+                line,
+                column,
+            )
+        )
+    env = CelEnvironment(_variables(for_each), helpers)
+    where = str(doc.data.get("where") or "true")
+    check = str(doc.data["assert"])
+    _compile(env, doc, "where", where)
+    _compile(env, doc, "assert", check)
+    variable = "peer" if for_each == PAIRS else SINGLE[for_each]
+    items = "peers" if for_each == PAIRS else "items"
+    loop_env = CelEnvironment({**_variables(for_each), items: "list"}, helpers)
+    combined = (
+        f"{items}.filter({variable}, ({where}) && !({check})).map({variable}, {variable}.{INDEX})"
+    )
+    filter_expression = _compile(loop_env, doc, "assert", combined)
+    placeholders: dict[str, CompiledExpression] = {}
+    for key, template in _templates(doc):
+        for expression in _PLACEHOLDER.findall(template):
+            if expression not in placeholders:
+                placeholders[expression] = _compile(env, doc, key, expression)
+    subject = {
+        key: _compile(env, doc, "subject", str(value))
+        for key, value in (doc.data.get("subject") or {}).items()
+    }
+    return CompiledRule(doc, filter_expression, placeholders, subject)
+
+
+def _render(template: str, rule: CompiledRule, bindings: dict[str, Any]) -> str:
+    def substitute(match: re.Match[str]) -> str:
+        value = rule.placeholders[match.group(1)].evaluate(bindings)
+        if isinstance(value, list):
+            return ", ".join(str(item) for item in value) or "none"
+        if isinstance(value, bool):
+            return str(value).lower()
+        return "" if value is None else str(value)
+
+    return " ".join(_PLACEHOLDER.sub(substitute, template).split())
+
+
+def _finding(rule: CompiledRule, bindings: dict[str, Any]) -> Finding:
+    data = rule.doc.data
+    subject: dict[str, str | None] = dict.fromkeys(SUBJECT_KEYS)
+    for key, expression in rule.subject.items():
+        value = expression.evaluate(bindings)
+        subject[key] = None if value in (None, "") else str(value)
+    evidence = []
+    for entry in data.get("evidence", []):
+        item = {"file": _render(str(entry["file"]), rule, bindings)}
+        if entry.get("detail"):
+            item["detail"] = _render(str(entry["detail"]), rule, bindings)
+        evidence.append(item)
+    return Finding(
+        rule=rule.id,
+        severity=str(data["severity"]),
+        title=str(data["title"]),
+        message=_render(str(data["message"]), rule, bindings),
+        subject=subject,
+        evidence=evidence,
+        remediation=_render(str(data["remediation"]), rule, bindings),
+        references=list(data.get("references", [])),
+    )
+
+
+class Engine:
+    """Compiled rules bound to one model."""
+
+    def __init__(self, model: Model) -> None:
+        self.model = model
+        self.helpers = ModelHelpers(model).functions()
+        self.collections, self.node_items = build_collections(model)
+        self.netconf = netconf_fact(model)
+        self.data_by_node = {item["name"]: set(item["data"]) for item in self.node_items}
+
+    def _missing_cluster_data(self, needs: list[str]) -> str | None:
+        for need in needs:
+            if need.startswith("node."):
+                continue
+            if need in self.model.missing:
+                return f"{need}: {self.model.missing[need]}"
+        return None
+
+    def _eligible(self, collection: Collection, needs: list[str]) -> tuple[list[Fact], list[str]]:
+        node_needs = [need.removeprefix("node.") for need in needs if need.startswith("node.")]
+        kept, lacking = [], set()
+        for item, node in zip(collection.items, collection.nodes, strict=True):
+            if node_needs:
+                have = self.data_by_node.get(node or "", set())
+                absent = [need for need in node_needs if need not in have]
+                if absent:
+                    lacking.add(f"{node or '(no node)'} lacks {', '.join(absent)}")
+                    continue
+            kept.append(item)
+        return kept, sorted(lacking)
+
+    def run(self, rules: Iterable[CompiledRule], outcome: Outcome) -> None:
+        for rule in rules:
+            self._run_one(rule, outcome)
+
+    def _run_one(self, rule: CompiledRule, outcome: Outcome) -> None:
+        needs = list(rule.doc.data.get("needs", []))
+        missing = self._missing_cluster_data(needs)
+        if missing is not None:
+            outcome.skipped.append({"rule": rule.id, "reason": f"no data: {missing}"})
+            return
+        for_each = str(rule.doc.data["for_each"])
+        source = self.collections["nodes" if for_each == PAIRS else for_each]
+        items, lacking = self._eligible(source, needs)
+        if not items and source.items:
+            outcome.skipped.append(
+                {"rule": rule.id, "reason": "no data: " + "; ".join(lacking[:5])}
+            )
+            return
+        if lacking:
+            outcome.partial.append(
+                {
+                    "rule": rule.id,
+                    "reason": "; ".join(lacking[:5])
+                    + (f" (+{len(lacking) - 5} more)" if len(lacking) > 5 else ""),
+                }
+            )
+        try:
+            if for_each == PAIRS:
+                self._run_pairs(rule, items, outcome)
+            else:
+                self._run_single(rule, SINGLE[for_each], items, outcome)
+        except CelEvalError as exc:
+            outcome.skipped.append({"rule": rule.id, "reason": f"evaluation failed: {exc}"})
+            return
+        outcome.rules_run.append(rule.id)
+
+    def _run_single(
+        self, rule: CompiledRule, variable: str, items: list[Fact], outcome: Outcome
+    ) -> None:
+        indexed = [{**item, INDEX: index} for index, item in enumerate(items)]
+        failing: list[int] = []
+        # the CEL runtime caps iterations per evaluation; chunks stay well under it
+        for start in range(0, len(indexed), CHUNK):
+            failing += rule.filter_expression.evaluate(
+                {"items": indexed[start : start + CHUNK], "netconf": self.netconf}
+            )
+        for index in failing:
+            bindings = {variable: items[int(index)], "netconf": self.netconf}
+            outcome.findings.append(_finding(rule, bindings))
+
+    def _failing_peers(self, rule: CompiledRule, node: Fact, peers: list[Fact]) -> list[int]:
+        return list(
+            rule.filter_expression.evaluate({"node": node, "peers": peers, "netconf": self.netconf})
+        )
+
+    def _run_pairs(self, rule: CompiledRule, nodes: list[Fact], outcome: Outcome) -> None:
+        peers = [{**item, INDEX: index} for index, item in enumerate(self.node_items)]
+        for node in nodes:
+            others = [peer for peer in peers if peer["name"] != node["name"]]
+            failing: list[int] = []
+            for start in range(0, len(others), CHUNK):
+                failing += self._failing_peers(rule, node, others[start : start + CHUNK])
+            for index in failing:
+                bindings = {
+                    "node": node,
+                    "peer": self.node_items[int(index)],
+                    "netconf": self.netconf,
+                }
+                outcome.findings.append(_finding(rule, bindings))
+
+
+def compile_rules(docs: Iterable[RuleDocument]) -> tuple[list[CompiledRule], list[RuleProblem]]:
+    helpers = helper_signatures()
+    compiled, problems = [], []
+    for doc in docs:
+        try:
+            compiled.append(compile_rule(doc, helpers))
+        except RuleCompileFailure as failure:
+            problems.append(failure.problem)
+    return compiled, problems
+
+
+def evaluate(model: Model, docs: Iterable[RuleDocument]) -> Outcome:
+    """Compile and run `docs` against `model`; broken rules are reported, not fatal."""
+    outcome = Outcome()
+    engine = Engine(model)
+    docs = list(docs)
+    compiled, problems = [], []
+    for doc in docs:
+        try:
+            compiled.append(compile_rule(doc, engine.helpers))
+        except RuleCompileFailure as failure:
+            problems.append(failure.problem)
+    outcome.problems.extend(problems)
+    engine.run(compiled, outcome)
+    order = {severity: rank for rank, severity in enumerate(SEVERITIES)}
+    outcome.findings.sort(
+        key=lambda f: (order.get(f.severity, 9), f.rule, [str(v) for v in f.subject.values()])
+    )
+    return outcome

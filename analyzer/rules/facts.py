@@ -1,0 +1,256 @@
+"""What rules iterate over: small flat dicts built once from the model.
+
+Each collection's items carry only scalars and short lists (a CEL call converts its
+whole input, so a node's full route table never travels into an expression; rules
+ask helper functions for lookups instead). Field names are part of the rule language
+and documented in docs/rules.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from analyzer.model.dataplane import SOURCES
+from analyzer.model.entities import Interface, Model, Node
+
+VXLAN_DEVICE = "flannel.1"
+BRIDGE = "cni0"
+DEFAULT_VXLAN_PORT = 8472
+DEFAULT_VNI = 1
+Fact = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Collection:
+    """A for_each collection: the loop variable it binds, and per-item node names (for
+    per-node data needs)."""
+
+    variable: str
+    items: list[Fact]
+    nodes: list[str | None]
+
+
+def _backend(model: Model, node: Node) -> str:
+    if model.net_conf is not None and model.net_conf.backend_type:
+        return model.net_conf.backend_type.lower()
+    if node.api is not None and node.api.backend_type:
+        return node.api.backend_type.lower()
+    return ""
+
+
+def node_data(node: Node) -> list[str]:
+    """Which kinds of data the bundle holds for this node (rules' `needs: [node.X]`)."""
+    data = set(node.present)
+    if node.host is not None:
+        data |= {f"{what}" for what in node.host.present}
+    if node.host is not None and "neighbours" in node.host.present:
+        data.add("neigh")
+    return sorted(data)
+
+
+def _mtu(interface: Interface | None) -> int:
+    return interface.mtu or 0 if interface is not None else 0
+
+
+def node_fact(model: Model, node: Node) -> Fact:
+    api = node.api
+    vxlan = node.interface(VXLAN_DEVICE)
+    details = vxlan.link.vxlan if vxlan is not None else None
+    underlay = node.interface(details.dev) if details and details.dev else None
+    bridge = node.interface(BRIDGE)
+    features = vxlan.features.features if vxlan is not None and vxlan.features else {}
+    tx_checksum = features.get("tx-checksumming")
+    return {
+        "name": node.name,
+        "dir": f"nodes/{node.name}",
+        # where each kind of data is in the bundle, for evidence ("" when absent)
+        "files": {what: node.outputs.get(what, "") for what in SOURCES},
+        "in_api": api is not None,
+        "collected": node.collected,
+        "status": node.status or "",
+        "data": node_data(node),
+        "pod_cidr": (api.pod_cidr if api else None) or "",
+        "pod_cidrs": list(api.pod_cidrs) if api else [],
+        "internal_ip": (api.internal_ip if api else None) or "",
+        "public_ip": (api.public_ip if api else None) or "",
+        "vtep_mac_annotation": (api.vtep_mac if api else None) or "",
+        "backend_type_annotation": (api.backend_type if api else None) or "",
+        "backend": _backend(model, node),
+        "has_vxlan_device": vxlan is not None,
+        "vtep_mac": (vxlan.mac or "").lower() if vxlan is not None else "",
+        "vxlan_kind": (vxlan.kind or "") if vxlan is not None else "",
+        "vxlan_vni": details.id if details and details.id is not None else -1,
+        "vxlan_port": details.port if details and details.port is not None else -1,
+        "vxlan_local": (details.local or "") if details else "",
+        "vxlan_dev": (details.dev or "") if details else "",
+        "vxlan_mtu": _mtu(vxlan),
+        "vxlan_addresses": vxlan.ipv4 if vxlan is not None else [],
+        "underlay_dev": underlay.name if underlay is not None else "",
+        "underlay_mtu": _mtu(underlay),
+        "has_cni0": bridge is not None,
+        "cni0_mtu": _mtu(bridge),
+        "cni0_addresses": [
+            f"{a.local}/{a.prefixlen}" for a in bridge.addresses if a.family == "inet"
+        ]
+        if bridge is not None
+        else [],
+        "ip_forward": node.sysctls.get("net.ipv4.ip_forward", ""),
+        "bridge_nf_call_iptables": node.sysctls.get("net.bridge.bridge-nf-call-iptables", ""),
+        "kube_proxy": any(
+            pod.name.startswith("kube-proxy") for pod in model.pods_by_node.get(node.name, [])
+        ),
+        "tx_checksum": ("on" if tx_checksum.enabled else "off") if tx_checksum else "",
+        "tx_checksum_fixed": bool(tx_checksum.fixed) if tx_checksum else False,
+        "vxlan_features_file": node.outputs.get(f"ethtool-k:{VXLAN_DEVICE}", ""),
+    }
+
+
+def _nodes(model: Model) -> Iterator[Node]:
+    for name in sorted(model.nodes):
+        yield model.nodes[name]
+
+
+def pod_facts(model: Model) -> Collection:
+    items, nodes = [], []
+    for pod in model.pods:
+        node = model.nodes.get(pod.node or "")
+        vxlan = node.interface(VXLAN_DEVICE) if node else None
+        bridge = None
+        if node is not None and pod.host_veth is not None and pod.host_veth.master:
+            bridge = node.interface(pod.host_veth.master)
+        items.append(
+            {
+                "ref": pod.ref,
+                "namespace": pod.namespace,
+                "name": pod.name,
+                "node": pod.node or "",
+                "ip": pod.ip or "",
+                "phase": pod.phase or "",
+                "host_network": pod.host_network,
+                "node_collected": bool(node and node.collected),
+                "netns_found": pod.netns is not None,
+                "netns": (pod.netns.name or pod.netns.id) if pod.netns else "",
+                "netns_dir": pod.netns.dir if pod.netns else "",
+                "eth0": pod.eth0.name if pod.eth0 else "",
+                "eth0_mtu": _mtu(pod.eth0),
+                "host_veth": pod.host_veth.name if pod.host_veth else "",
+                "veth_mtu": _mtu(pod.host_veth),
+                "bridge": bridge.name if bridge else "",
+                "bridge_mtu": _mtu(bridge),
+                "overlay_mtu": _mtu(vxlan),
+            }
+        )
+        nodes.append(pod.node)
+    return Collection("pod", items, nodes)
+
+
+def veth_facts(model: Model) -> Collection:
+    items, nodes = [], []
+    for node in _nodes(model):
+        if node.host is None:
+            continue
+        for veth in node.host.interfaces.values():
+            if veth.kind != "veth":
+                continue
+            namespace = node.pods_netns.get(veth.peer.netns) if veth.peer else None
+            items.append(
+                {
+                    "node": node.name,
+                    "name": veth.name,
+                    "master": veth.master or "",
+                    "mtu": _mtu(veth),
+                    "peer_state": veth.peer_state,
+                    "peer": veth.peer.name if veth.peer else "",
+                    "peer_netns": (namespace.name or namespace.id) if namespace else "",
+                    "peer_netns_pids": len(namespace.pids) if namespace else 0,
+                    "pod": namespace.pod.ref if namespace and namespace.pod else "",
+                }
+            )
+            nodes.append(node.name)
+    return Collection("veth", items, nodes)
+
+
+def fdb_facts(model: Model) -> Collection:
+    """FDB entries on each node's VXLAN device, with the peer that owns the MAC."""
+    by_annotation = {n.api.vtep_mac: n for n in model.nodes.values() if n.api and n.api.vtep_mac}
+    items, nodes = [], []
+    for node in _nodes(model):
+        for entry in node.fdb:
+            if entry.dev != VXLAN_DEVICE or not entry.dst:
+                continue
+            mac = entry.mac.lower()
+            owner = model.node_by_vtep_mac.get(mac) or by_annotation.get(mac)
+            items.append(
+                {
+                    "node": node.name,
+                    "mac": mac,
+                    "dst": entry.dst,
+                    "state": entry.state,
+                    "peer": owner.name if owner else "",
+                    "peer_public_ip": (owner.api.public_ip or "") if owner and owner.api else "",
+                    "peer_internal_ip": (owner.api.internal_ip or "")
+                    if owner and owner.api
+                    else "",
+                }
+            )
+            nodes.append(node.name)
+    return Collection("entry", items, nodes)
+
+
+def neigh_facts(model: Model) -> Collection:
+    """Neighbour entries on each node's VXLAN device, with the peer whose VTEP address
+    (its pod CIDR's network address) they resolve."""
+    by_vtep_ip = {}
+    for node in model.nodes.values():
+        if node.api and node.api.pod_cidr:
+            by_vtep_ip[node.api.pod_cidr.split("/")[0]] = node
+        vxlan = node.interface(VXLAN_DEVICE)
+        for address in vxlan.ipv4 if vxlan is not None else []:
+            by_vtep_ip.setdefault(address, node)
+    items, nodes = [], []
+    for node in _nodes(model):
+        if node.host is None:
+            continue
+        for entry in node.host.neighbours:
+            if entry.dev != VXLAN_DEVICE:
+                continue
+            owner = by_vtep_ip.get(entry.dst)
+            vxlan = owner.interface(VXLAN_DEVICE) if owner else None
+            items.append(
+                {
+                    "node": node.name,
+                    "dst": entry.dst,
+                    "lladdr": (entry.lladdr or "").lower(),
+                    "state": list(entry.state),
+                    "peer": owner.name if owner else "",
+                    "peer_vtep_mac": (vxlan.mac or "").lower() if vxlan is not None else "",
+                }
+            )
+            nodes.append(node.name)
+    return Collection("entry", items, nodes)
+
+
+def build_collections(model: Model) -> tuple[dict[str, Collection], list[Fact]]:
+    """Every collection rules may name in for_each, and the node facts (for pairs)."""
+    node_items = [node_fact(model, node) for node in _nodes(model)]
+    collections = {
+        "nodes": Collection("node", node_items, [item["name"] for item in node_items]),
+        "pods": pod_facts(model),
+        "veths": veth_facts(model),
+        "vtep_fdb": fdb_facts(model),
+        "vtep_neighbours": neigh_facts(model),
+    }
+    return collections, node_items
+
+
+def netconf_fact(model: Model) -> Fact:
+    conf = model.net_conf
+    return {
+        "present": conf is not None,
+        "network": (conf.network or "") if conf else "",
+        "backend_type": (conf.backend_type or "").lower() if conf else "",
+        "vni": conf.vni if conf and conf.vni is not None else DEFAULT_VNI,
+        "port": conf.port if conf and conf.port else DEFAULT_VXLAN_PORT,
+    }

@@ -1,0 +1,116 @@
+"""Helper functions rules call from CEL: indexed lookups into the model and CIDR math.
+
+Every helper answers from a dictionary built once (never a scan per call), and never
+raises on odd data: a malformed CIDR in a bundle is "no match", not a crashed rule.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from functools import lru_cache
+
+from analyzer.model.build import normalize_cidr
+from analyzer.model.entities import Model
+from analyzer.parsers.ip_route import Route
+from analyzer.rules.cel_adapter import HelperFunction
+
+# Bytes each flannel backend adds to a packet (outer headers).
+ENCAP_OVERHEAD = {"vxlan": 50, "ipip": 20, "wireguard": 60, "host-gw": 0, "udp": 28, "ipsec": 73}
+ENCAP_OVERHEAD_IPV6 = {"vxlan": 70, "ipip": 40, "wireguard": 80, "host-gw": 0, "udp": 48}
+
+
+@lru_cache(maxsize=65536)
+def _network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+    try:
+        return ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        return None
+
+
+def cidr_contains(outer: str, inner: str) -> bool:
+    """True when every address of `inner` (a CIDR or an address, with or without /len)
+    lies in `outer`."""
+    a, b = _network(outer), _network(inner)
+    return a is not None and b is not None and a.version == b.version and b.subnet_of(a)  # type: ignore[arg-type]
+
+
+def cidrs_overlap(a: str, b: str) -> bool:
+    left, right = _network(a), _network(b)
+    return (
+        left is not None
+        and right is not None
+        and left.version == right.version
+        and left.overlaps(right)
+    )  # type: ignore[arg-type]
+
+
+def cidr_network(cidr: str) -> str:
+    network = _network(cidr)
+    return str(network.network_address) if network is not None else ""
+
+
+def encap_overhead(backend: str, ipv6: bool) -> int:
+    table = ENCAP_OVERHEAD_IPV6 if ipv6 else ENCAP_OVERHEAD
+    return table.get(backend.lower(), 0)
+
+
+class ModelHelpers:
+    """Lookups bound to one model."""
+
+    def __init__(self, model: Model) -> None:
+        self.model = model
+
+    def _main_routes(self, node: str, cidr: str) -> list[Route]:
+        return [
+            route
+            for route in self.model.routes_to(node, normalize_cidr(cidr))
+            if route.table == "main" and route.type == "unicast"
+        ]
+
+    @staticmethod
+    def _devices(route: Route) -> list[str]:
+        return [route.dev] if route.dev else [n.dev for n in route.nexthops if n.dev]
+
+    def has_route(self, node: str, cidr: str, dev: str) -> bool:
+        """A main-table unicast route for exactly `cidr` on `node` (through `dev`, if given)."""
+        routes = self._main_routes(node, cidr)
+        return any(not dev or dev in self._devices(route) for route in routes)
+
+    def route_count(self, node: str, cidr: str) -> int:
+        return len(self._main_routes(node, cidr))
+
+    def route_dev(self, node: str, cidr: str) -> str:
+        """The devices of every main-table route for `cidr`, comma-separated."""
+        devices = [dev for route in self._main_routes(node, cidr) for dev in self._devices(route)]
+        return ",".join(dict.fromkeys(devices))
+
+    def route_gateway(self, node: str, cidr: str) -> str:
+        routes = self._main_routes(node, cidr)
+        if not routes:
+            return ""
+        route = routes[0]
+        return route.gateway or ",".join(n.gateway or "" for n in route.nexthops)
+
+    def route_onlink(self, node: str, cidr: str) -> bool:
+        routes = self._main_routes(node, cidr)
+        return bool(routes) and (
+            "onlink" in routes[0].flags or any("onlink" in n.flags for n in routes[0].nexthops)
+        )
+
+    def functions(self) -> list[HelperFunction]:
+        return [
+            HelperFunction("has_route", ("string", "string", "string"), "bool", self.has_route),
+            HelperFunction("route_count", ("string", "string"), "int", self.route_count),
+            HelperFunction("route_dev", ("string", "string"), "string", self.route_dev),
+            HelperFunction("route_gateway", ("string", "string"), "string", self.route_gateway),
+            HelperFunction("route_onlink", ("string", "string"), "bool", self.route_onlink),
+            HelperFunction("cidr_contains", ("string", "string"), "bool", cidr_contains),
+            HelperFunction("cidrs_overlap", ("string", "string"), "bool", cidrs_overlap),
+            HelperFunction("cidr_network", ("string",), "string", cidr_network),
+            HelperFunction("encap_overhead", ("string", "bool"), "int", encap_overhead),
+        ]
+
+
+def helper_signatures() -> list[HelperFunction]:
+    """The helpers with no model behind them: for compiling rules without a bundle."""
+    return ModelHelpers(Model()).functions()

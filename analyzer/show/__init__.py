@@ -1,0 +1,1 @@
+"""`needle show`: an offline viewer over a bundle's model."""

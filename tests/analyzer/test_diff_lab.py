@@ -1,0 +1,132 @@
+"""`needle diff` in the lab: a fault shows as exactly its change and its new finding; the
+reverse diff shows it resolved; an unchanged lab gives an empty diff."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lab import api as lab_api
+
+pytestmark = [pytest.mark.root, pytest.mark.tools("nsenter")]
+
+
+def collect(state, output: Path) -> Path:
+    argv = [
+        sys.executable,
+        "-m",
+        "needle",
+        "collect",
+        "-o",
+        str(output),
+        "--no-capture",
+        "--kube-dir",
+        state.kube_dir,
+        *[arg for pair in state.netns_args() for arg in ("--netns", pair)],
+    ]
+    result = subprocess.run(argv, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    return output
+
+
+def diff(old: Path, new: Path, *args: str) -> tuple[int, dict]:
+    result = subprocess.run(
+        [sys.executable, "-m", "needle", "diff", str(old), str(new), "--format", "json", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode in (0, 1), result.stderr
+    return result.returncode, json.loads(result.stdout)
+
+
+def changes(document: dict) -> list[tuple]:
+    return [(c["kind"], c["op"], c["node"], tuple(c["key"][1:])) for c in document["changes"]]
+
+
+@pytest.fixture
+def before(lab_factory, tmp_path):
+    state = lab_factory(nodes=3, pods=2)
+    return state, collect(state, tmp_path / "before.tar.gz")
+
+
+def test_unchanged_lab_gives_an_empty_diff(before, tmp_path):
+    state, old = before
+    again = collect(state, tmp_path / "again.tar.gz")
+    code, document = diff(old, again, "--fail-on-new", "warning")
+    assert code == 0
+    assert document["format"] == "needle.diff/v1"
+    assert document["changes"] == [] and document["not_compared"] == []
+    assert document["findings"]["new"] == [] and document["findings"]["resolved"] == []
+
+
+def test_route_missing_is_one_removed_route_and_one_new_finding(before, tmp_path):
+    state, old = before
+    lab_api.fault(state.name, "route-missing")
+    new = collect(state, tmp_path / "after.tar.gz")
+    code, document = diff(old, new, "--fail-on-new", "error")
+    assert code == 1
+    assert changes(document) == [
+        ("route", "removed", "lab-node-1", ("host", "main", "unicast", "10.244.2.0/24"))
+    ]
+    assert [f["rule"] for f in document["findings"]["new"]] == [
+        "flannel.route.peer-podcidr-missing"
+    ]
+    code, reverse = diff(new, old, "--fail-on-new", "error")
+    assert code == 0
+    assert [f["rule"] for f in reverse["findings"]["resolved"]] == [
+        "flannel.route.peer-podcidr-missing"
+    ]
+    assert changes(reverse) == [
+        ("route", "added", "lab-node-1", ("host", "main", "unicast", "10.244.2.0/24"))
+    ]
+
+
+def test_mtu_change_is_one_changed_field(before, tmp_path):
+    state, old = before
+    lab_api.fault(state.name, "mtu-underlay")
+    _, document = diff(old, collect(state, tmp_path / "after.tar.gz"))
+    (change,) = document["changes"]
+    assert (change["kind"], change["node"], change["key"][1:]) == (
+        "interface",
+        "lab-node-1",
+        ["host", "ens3"],
+    )
+    assert (change["before"], change["after"]) == ({"mtu": 1500}, {"mtu": 1450})
+    assert {f["rule"] for f in document["findings"]["new"]} == {
+        "flannel.mtu.overlay-exceeds-underlay",
+        "flannel.mtu.underlay-mismatch",
+    }
+
+
+def test_orphaned_veth_is_the_pod_gone_not_a_renamed_namespace(before, tmp_path):
+    state, old = before
+    record = lab_api.fault(state.name, "veth-orphan")
+    _, document = diff(old, collect(lab_api.status(state.name), tmp_path / "after.tar.gz"))
+    assert changes(document) == [("pod", "removed", "lab-node-1", ())]
+    assert document["changes"][0]["key"] == [record.pod]
+    assert [f["rule"] for f in document["findings"]["new"]] == ["flannel.veth.orphaned"]
+
+
+def test_node_filter_and_text_output(before, tmp_path):
+    state, old = before
+    lab_api.fault(state.name, "route-missing")
+    new = collect(state, tmp_path / "after.tar.gz")
+    _, peer = diff(old, new, "--node", "lab-node-2")
+    assert peer["changes"] == [], "the route is missing on lab-node-1, not on its peer"
+    assert len(peer["findings"]["new"]) == 1, "a finding naming the node as peer concerns it"
+    _, bystander = diff(old, new, "--node", "lab-node-3")
+    assert bystander["changes"] == [] and bystander["findings"]["new"] == []
+    text = subprocess.run(
+        [sys.executable, "-m", "needle", "diff", str(old), str(new)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    lines = text.splitlines()
+    assert lines[1].startswith("1 new findings, 0 resolved")
+    assert lines.index("Findings:") < lines.index("lab-node-1:"), "findings lead"

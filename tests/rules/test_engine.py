@@ -1,0 +1,201 @@
+"""The rule engine: compile errors by line and column, skips for absent data, user
+rules, and the report contract (DESIGN.md §5)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from analyzer.bundle import open_bundle
+from analyzer.model import build_model
+from analyzer.rules.catalog import load_catalog, parse_rule
+from analyzer.rules.engine import compile_rules, evaluate
+
+REPO = Path(__file__).resolve().parents[2]
+HEALTHY = REPO / "samples" / "lab-healthy.tar.gz"
+ROUTE_MISSING = REPO / "samples" / "lab-route-missing.tar.gz"
+
+RULE = """\
+id: custom.node.example
+title: An example rule
+severity: warning
+for_each: nodes
+where: "node.collected"
+assert: "node.vxlan_mtu >= 1450"
+message: "{node.name} has flannel.1 MTU {node.vxlan_mtu}"
+subject: {node: node.name}
+remediation: raise it on {node.name}
+"""
+
+
+def needle(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "needle", *args], capture_output=True, text=True, check=False
+    )
+
+
+@pytest.fixture(scope="module")
+def healthy_model():
+    with open_bundle(HEALTHY) as bundle:
+        return build_model(bundle)
+
+
+def test_cel_syntax_error_is_named_by_line_and_column():
+    doc = parse_rule(RULE.replace('"node.vxlan_mtu >= 1450"', '"node.vxlan_mtu >= "'), "r.yaml")
+    _, problems = compile_rules([doc])
+    (problem,) = problems
+    assert problem.source == "r.yaml" and problem.line == 6
+    assert problem.column is not None and problem.column > 9
+    assert "assert" in problem.message and "Syntax error" in problem.message
+
+
+def test_cel_type_error_is_caught_at_compile_time():
+    doc = parse_rule(RULE.replace('"node.collected"', "\"node.collected + 1 == 'x'\""), "t.yaml")
+    _, problems = compile_rules([doc])
+    assert problems and problems[0].line == 5 and "where" in problems[0].message
+
+
+def test_unknown_helper_and_collection_are_named():
+    doc = parse_rule(RULE.replace("node.vxlan_mtu >= 1450", "no_such_helper(node.name)"), "h")
+    assert "undeclared reference" in compile_rules([doc])[1][0].message
+    doc = parse_rule(RULE.replace("for_each: nodes", "for_each: planets"), "c")
+    assert "unknown collection 'planets'" in compile_rules([doc])[1][0].message
+
+
+def test_a_broken_rule_does_not_stop_the_others(healthy_model):
+    good = parse_rule(RULE, "good.yaml")
+    bad = parse_rule(
+        RULE.replace("custom.node.example", "custom.node.broken").replace(
+            '"node.collected"', '"node.collected &&"'
+        ),
+        "bad.yaml",
+    )
+    outcome = evaluate(healthy_model, [bad, good])
+    assert [p.source for p in outcome.problems] == ["bad.yaml"]
+    assert outcome.rules_run == ["custom.node.example"]
+
+
+def test_rules_without_their_data_are_skipped_with_the_reason(tmp_path):
+    from analyzer.rules.catalog import load_catalog
+
+    with open_bundle(HEALTHY) as bundle:
+        root = tmp_path / "b"
+        import shutil
+
+        shutil.copytree(bundle.root, root)
+    manifest = json.loads((root / "manifest.json").read_text())
+    for resource in manifest["cluster"]["resources"]:
+        if resource["resource"] == "nodes":
+            resource.update(status="forbidden", file=None, error="nodes is forbidden")
+    for node in manifest["nodes"]:
+        node["commands"] = [c for c in node["commands"] if c["id"] != "sysctl-net"]
+    (root / "manifest.json").write_text(json.dumps(manifest))
+    with open_bundle(root) as bundle:
+        outcome = evaluate(build_model(bundle), load_catalog().rules.values())
+    skipped = {s["rule"]: s["reason"] for s in outcome.skipped}
+    assert skipped["kubernetes.node.podcidr-missing"].startswith("no data: cluster.nodes")
+    assert "forbidden" in skipped["flannel.node.duplicate-public-ip"]
+    assert "lacks sysctl" in skipped["kernel.sysctl.ip-forward-off"]
+    assert "flannel.mtu.overlay-exceeds-underlay" in outcome.rules_run
+
+
+def test_rule_messages_name_node_cidr_and_values():
+    with open_bundle(ROUTE_MISSING) as bundle:
+        outcome = evaluate(build_model(bundle), load_catalog().rules.values())
+    (finding,) = [f for f in outcome.findings if f.severity == "error"]
+    assert finding.message == "lab-node-1 has no route to lab-node-2's pod CIDR 10.244.2.0/24"
+    assert finding.evidence[0]["file"].startswith("nodes/lab-node-1/")
+    assert (
+        "ip route replace 10.244.2.0/24 via 10.244.2.0 dev flannel.1 onlink" in finding.remediation
+    )
+
+
+def test_analyze_json_is_the_report_contract():
+    result = needle("analyze", str(ROUTE_MISSING), "--format", "json")
+    assert result.returncode == 1, result.stderr  # an error finding, default --fail-on error
+    report = json.loads(result.stdout)
+    assert report["format"] == "needle.report/v1"
+    assert set(report) == {"format", "bundle", "findings", "summary", "coverage"}
+    assert report["bundle"]["nodes"] == 3 and report["bundle"]["created"]
+    finding = next(f for f in report["findings"] if f["severity"] == "error")
+    assert set(finding) == {
+        "rule",
+        "severity",
+        "title",
+        "message",
+        "subject",
+        "evidence",
+        "remediation",
+        "references",
+    }
+    assert set(finding["subject"]) == {"node", "peer_node", "netns", "pod", "interface", "cidr"}
+    assert report["summary"] == {"error": 1, "warning": 0, "info": 3}
+    assert report["coverage"]["rules_run"] == len(load_catalog().rules)
+    assert report["coverage"]["rules_skipped"] == []
+
+
+@pytest.mark.parametrize(
+    ("fail_on", "bundle", "code"),
+    [
+        ("error", HEALTHY, 0),
+        ("info", HEALTHY, 1),
+        ("never", ROUTE_MISSING, 0),
+        ("warning", ROUTE_MISSING, 1),
+    ],
+)
+def test_exit_codes_follow_fail_on(fail_on, bundle, code):
+    assert needle("analyze", str(bundle), "--fail-on", fail_on).returncode == code
+
+
+def test_markdown_and_text_and_output_file(tmp_path):
+    markdown = needle("analyze", str(ROUTE_MISSING), "--format", "markdown", "--fail-on", "never")
+    assert markdown.stdout.startswith("## needle analysis")
+    assert "| ERROR | lab-node-1 has no route" in markdown.stdout
+    text = needle("analyze", str(ROUTE_MISSING), "-o", str(tmp_path / "r.txt"))
+    assert text.returncode == 1 and text.stdout == ""
+    saved = (tmp_path / "r.txt").read_text()
+    assert "ERRORS (1)" in saved and "\x1b[" not in saved, "no colour in a file"
+
+
+def test_user_rules_override_builtins_and_broken_ones_are_reported(tmp_path):
+    (tmp_path / "override.yaml").write_text(
+        RULE.replace("custom.node.example", "flannel.route.peer-podcidr-missing").replace(
+            "node.vxlan_mtu >= 1450", "false"
+        )
+    )
+    (tmp_path / "broken.yaml").write_text(RULE.replace('"node.collected"', '"(("'))
+    result = needle("analyze", str(HEALTHY), "--rules", str(tmp_path), "--format", "json")
+    report = json.loads(result.stdout)
+    overridden = [
+        f for f in report["findings"] if f["rule"] == "flannel.route.peer-podcidr-missing"
+    ]
+    assert len(overridden) == 3 and overridden[0]["severity"] == "warning"
+    assert "broken.yaml:5" in result.stderr
+    assert report["coverage"]["rules_invalid"]
+
+
+def test_rules_validate_cli(tmp_path):
+    assert needle("rules", "validate", str(REPO / "rules")).returncode == 0
+    (tmp_path / "bad.yaml").write_text(RULE.replace('"node.collected"', '"node.collected +"'))
+    result = needle("rules", "validate", str(tmp_path))
+    assert result.returncode == 2
+    assert f"{tmp_path / 'bad.yaml'}:5:" in result.stdout
+
+
+def test_rules_test_cli_runs_the_builtin_fixtures():
+    result = needle("rules", "test", str(REPO / "rules" / "tests"))
+    assert result.returncode == 0, result.stdout
+    assert result.stdout.strip().splitlines()[-1].endswith(" passed, 0 failed")
+
+
+def test_the_rule_catalogue_page_is_generated_from_the_rules():
+    result = needle("rules", "list", "--format", "markdown")
+    committed = (REPO / "docs" / "rule-catalogue.md").read_text()
+    assert result.stdout == committed, (
+        "docs/rule-catalogue.md is stale: needle rules list --format markdown > "
+        "docs/rule-catalogue.md"
+    )
