@@ -1,0 +1,91 @@
+"""Benchmark: model, analyze and diff on synthetic clusters of growing size.
+
+For each size it generates a healthy bundle (bench/synthetic_bundle.py) as a directory,
+then measures, each in a fresh process so peak memory is its own:
+  - open + model build (`needle show`'s path, pod details included),
+  - `needle analyze` end to end (open, model, 20 rules, report),
+  - `needle diff` against a copy with 1% of peer routes moved to the underlay device.
+Targets: model < 20 s and analyze < 30 s and < 3 GB at 1,000 nodes x 110 pods; diff of
+two 1,000-node bundles < 30 s. Prints numbers; asserts nothing.
+
+    python bench/analyze_scale.py --sizes 100,300,1000 --pods 110 --workdir /tmp/needle-bench
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+MODEL = """
+import sys, time
+from analyzer.bundle import open_bundle
+from analyzer.model import build_model
+started = time.perf_counter()
+with open_bundle(sys.argv[1]) as bundle:
+    opened = time.perf_counter()
+    model = build_model(bundle)
+print(f"{opened - started:.2f} {time.perf_counter() - opened:.2f}")
+"""
+
+
+def run(argv: list[str]) -> tuple[float, float, str]:
+    """Wall seconds, the child's own peak RSS in MiB (GNU time), and its stdout."""
+    started = time.perf_counter()
+    result = subprocess.run(["/usr/bin/time", "-f", "%M", *argv], capture_output=True,
+                            text=True, check=False)
+    took = time.perf_counter() - started
+    if result.returncode not in (0, 1):
+        raise SystemExit(f"{argv} failed: {result.stderr}")
+    peak_kib = int(result.stderr.strip().splitlines()[-1])
+    return took, peak_kib / 1024, result.stdout
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="100,300,1000")
+    parser.add_argument("--pods", type=int, default=110)
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/needle-bench"))
+    parser.add_argument("--diff-size", type=int, default=None,
+                        help="node count for the diff run (default: the largest size)")
+    args = parser.parse_args()
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    sizes = [int(size) for size in args.sizes.split(",")]
+    needle = [sys.executable, "-m", "needle"]
+    print(f"{'nodes':>6} {'pods':>7} {'open s':>7} {'model s':>8} {'model MiB':>10} "
+          f"{'analyze s':>10} {'analyze MiB':>12} {'findings':>9}")
+    for size in sizes:
+        bundle = args.workdir / f"n{size}"
+        if not (bundle / "manifest.json").exists():
+            subprocess.run([sys.executable, str(HERE / "synthetic_bundle.py"), "--nodes",
+                            str(size), "--pods", str(args.pods), "-o", str(bundle)], check=True,
+                           stdout=subprocess.DEVNULL)
+        _, model_mib, out = run([sys.executable, "-c", MODEL, str(bundle)])
+        opened, built = out.split()
+        took, analyze_mib, report = run([*needle, "analyze", str(bundle), "--format", "json",
+                                         "--fail-on", "never"])
+        findings = len(json.loads(report)["findings"])
+        print(f"{size:>6} {size * args.pods:>7} {opened:>7} {built:>8} {model_mib:>10.0f} "
+              f"{took:>10.2f} {analyze_mib:>12.0f} {findings:>9}")
+    diff_size = args.diff_size or max(sizes)
+    old = args.workdir / f"n{diff_size}"
+    new = args.workdir / f"n{diff_size}-changed"
+    if not (new / "manifest.json").exists():
+        subprocess.run([sys.executable, str(HERE / "synthetic_bundle.py"), "--nodes",
+                        str(diff_size), "--pods", str(args.pods), "--route-changes", "0.01",
+                        "-o", str(new)], check=True, stdout=subprocess.DEVNULL)
+    took, mib, out = run([*needle, "diff", str(old), str(new), "--format", "json"])
+    document = json.loads(out)
+    print(f"diff {diff_size} nodes, 1% of peer routes changed: {took:.2f} s, {mib:.0f} MiB, "
+          f"{document['summary']['changes']} changes, "
+          f"{document['summary']['new_findings']} new findings")
+
+
+if __name__ == "__main__":
+    main()
