@@ -14,9 +14,9 @@ from typing import Any
 from analyzer.parsers.common import (
     Parsed,
     json_dumps_safe,
-    lines_of,
     looks_like_json,
-    read_json_arrays,
+    records_from_json,
+    records_from_lines,
     to_int,
     to_str,
 )
@@ -72,18 +72,7 @@ _TEXT_INT = frozenset({"vlan", "port", "vni", "src_vni", "nhid"})
 
 def parse_bridge_fdb_text(data: bytes) -> Parsed[FdbEntry]:
     """The text form: ``MAC dev DEV [dst IP] [vlan N] [self|master BR] [permanent]``."""
-    records: list[FdbEntry] = []
-    unparsed: list[str] = []
-    for line in lines_of(data):
-        tokens = line.split()
-        if not tokens:
-            continue
-        entry = _entry_from_tokens(tokens)
-        if entry is None:
-            unparsed.append(line)
-        else:
-            records.append(entry)
-    return Parsed(tuple(records), tuple(unparsed))
+    return records_from_lines(data, _entry_from_tokens)
 
 
 def _is_mac(token: str) -> bool:
@@ -121,16 +110,7 @@ def _entry_from_tokens(tokens: list[str]) -> FdbEntry | None:
 
 def parse_bridge_fdb_json(data: bytes) -> Parsed[FdbEntry]:
     """The ``-j`` form. A cut-off file yields the entries before the cut."""
-    arrays = read_json_arrays(data)
-    records: list[FdbEntry] = []
-    unparsed = list(arrays.unparsed)
-    for item in arrays.items:
-        entry = _entry_from_json(item) if isinstance(item, dict) else None
-        if entry is None:
-            unparsed.append(json_dumps_safe(item))
-        else:
-            records.append(entry)
-    return Parsed(tuple(records), tuple(unparsed), arrays.truncated)
+    return records_from_json(data, _entry_from_json)
 
 
 _JSON_HANDLED = frozenset(

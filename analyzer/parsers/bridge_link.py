@@ -13,10 +13,9 @@ from typing import Any
 
 from analyzer.parsers.common import (
     Parsed,
-    json_dumps_safe,
     lines_of,
     looks_like_json,
-    read_json_arrays,
+    records_from_json,
     to_int,
     to_str,
 )
@@ -108,16 +107,7 @@ def _port_from_block(block: list[str]) -> BridgePort | None:
 
 def parse_bridge_link_json(data: bytes) -> Parsed[BridgePort]:
     """The ``-j`` form."""
-    arrays = read_json_arrays(data)
-    records: list[BridgePort] = []
-    unparsed = list(arrays.unparsed)
-    for item in arrays.items:
-        port = _port_from_json(item) if isinstance(item, dict) else None
-        if port is None:
-            unparsed.append(json_dumps_safe(item))
-        else:
-            records.append(port)
-    return Parsed(tuple(records), tuple(unparsed), arrays.truncated)
+    return records_from_json(data, _port_from_json)
 
 
 _JSON_HANDLED = frozenset(

@@ -185,3 +185,35 @@ def looks_like_json(data: bytes | bytearray | memoryview | str) -> bool:
     head = data[:4096] if not isinstance(data, memoryview) else bytes(data[:4096])
     text = decode(head).lstrip()
     return text[:1] in ("[", "{")
+
+
+def records_from_json(data: bytes, convert: Callable[[dict[str, Any]], R | None]) -> Parsed[R]:
+    """The shared shape of every ``-j`` parser: each object of the arrays becomes a record
+    through `convert`, or an ``unparsed`` fragment when it cannot."""
+    arrays = read_json_arrays(data)
+    records: list[R] = []
+    unparsed = list(arrays.unparsed)
+    for item in arrays.items:
+        record = convert(item) if isinstance(item, dict) else None
+        if record is None:
+            unparsed.append(json_dumps_safe(item))
+        else:
+            records.append(record)
+    return Parsed(tuple(records), tuple(unparsed), arrays.truncated)
+
+
+def records_from_lines(data: bytes, convert: Callable[[list[str]], R | None]) -> Parsed[R]:
+    """The shared shape of one-record-per-line text parsers: each non-blank line's words
+    become a record through `convert`, or the line goes to ``unparsed``."""
+    records: list[R] = []
+    unparsed: list[str] = []
+    for line in lines_of(data):
+        tokens = line.split()
+        if not tokens:
+            continue
+        record = convert(tokens)
+        if record is None:
+            unparsed.append(line)
+        else:
+            records.append(record)
+    return Parsed(tuple(records), tuple(unparsed))

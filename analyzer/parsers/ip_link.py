@@ -19,10 +19,9 @@ from typing import Any
 
 from analyzer.parsers.common import (
     Parsed,
-    json_dumps_safe,
     lines_of,
     looks_like_json,
-    read_json_arrays,
+    records_from_json,
     to_int,
     to_str,
 )
@@ -158,16 +157,7 @@ _JSON_LINK_HANDLED = frozenset(
 
 def parse_ip_link_json(data: bytes) -> Parsed[Link]:
     """The ``-j`` form. A cut-off file yields the links before the cut, ``truncated`` set."""
-    arrays = read_json_arrays(data)
-    records: list[Link] = []
-    unparsed = list(arrays.unparsed)
-    for item in arrays.items:
-        link = link_from_json(item) if isinstance(item, dict) else None
-        if link is None:
-            unparsed.append(json_dumps_safe(item))
-        else:
-            records.append(link)
-    return Parsed(tuple(records), tuple(unparsed), arrays.truncated)
+    return records_from_json(data, link_from_json)
 
 
 def link_from_json(obj: dict[str, Any]) -> Link | None:

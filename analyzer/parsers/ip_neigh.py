@@ -13,9 +13,9 @@ from typing import Any
 from analyzer.parsers.common import (
     Parsed,
     json_dumps_safe,
-    lines_of,
     looks_like_json,
-    read_json_arrays,
+    records_from_json,
+    records_from_lines,
     to_int,
     to_str,
 )
@@ -59,18 +59,7 @@ def _family(dst: str) -> str | None:
 
 def parse_ip_neigh_text(data: bytes) -> Parsed[Neighbor]:
     """The text form: one entry per line, ``ADDR dev DEV lladdr MAC [router] STATE``."""
-    records: list[Neighbor] = []
-    unparsed: list[str] = []
-    for line in lines_of(data):
-        tokens = line.split()
-        if not tokens:
-            continue
-        neighbor = _neighbor_from_tokens(tokens)
-        if neighbor is None:
-            unparsed.append(line)
-        else:
-            records.append(neighbor)
-    return Parsed(tuple(records), tuple(unparsed))
+    return records_from_lines(data, _neighbor_from_tokens)
 
 
 def _neighbor_from_tokens(tokens: list[str]) -> Neighbor | None:
@@ -117,16 +106,7 @@ _JSON_KNOWN = frozenset({"dst", "dev", "lladdr", "state", "router", "proxy", "pr
 
 def parse_ip_neigh_json(data: bytes) -> Parsed[Neighbor]:
     """The ``-j`` form. A cut-off file yields the entries before the cut."""
-    arrays = read_json_arrays(data)
-    records: list[Neighbor] = []
-    unparsed = list(arrays.unparsed)
-    for item in arrays.items:
-        neighbor = _neighbor_from_json(item) if isinstance(item, dict) else None
-        if neighbor is None:
-            unparsed.append(json_dumps_safe(item))
-        else:
-            records.append(neighbor)
-    return Parsed(tuple(records), tuple(unparsed), arrays.truncated)
+    return records_from_json(data, _neighbor_from_json)
 
 
 def _neighbor_from_json(obj: dict[str, Any]) -> Neighbor | None:

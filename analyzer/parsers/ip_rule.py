@@ -15,9 +15,9 @@ from typing import Any
 from analyzer.parsers.common import (
     Parsed,
     json_dumps_safe,
-    lines_of,
     looks_like_json,
-    read_json_arrays,
+    records_from_json,
+    records_from_lines,
     to_int,
     to_str,
 )
@@ -85,18 +85,7 @@ _TEXT_STR = MappingProxyType(
 
 def parse_ip_rule_text(data: bytes) -> Parsed[Rule]:
     """The text form."""
-    records: list[Rule] = []
-    unparsed: list[str] = []
-    for line in lines_of(data):
-        tokens = line.split()
-        if not tokens:
-            continue
-        rule = _rule_from_tokens(tokens)
-        if rule is None:
-            unparsed.append(line)
-        else:
-            records.append(rule)
-    return Parsed(tuple(records), tuple(unparsed))
+    return records_from_lines(data, _rule_from_tokens)
 
 
 def _rule_from_tokens(tokens: list[str]) -> Rule | None:
@@ -143,16 +132,7 @@ def _rule_from_tokens(tokens: list[str]) -> Rule | None:
 
 def parse_ip_rule_json(data: bytes) -> Parsed[Rule]:
     """The ``-j`` form. A cut-off file yields the rules before the cut."""
-    arrays = read_json_arrays(data)
-    records: list[Rule] = []
-    unparsed = list(arrays.unparsed)
-    for item in arrays.items:
-        rule = _rule_from_json(item) if isinstance(item, dict) else None
-        if rule is None:
-            unparsed.append(json_dumps_safe(item))
-        else:
-            records.append(rule)
-    return Parsed(tuple(records), tuple(unparsed), arrays.truncated)
+    return records_from_json(data, _rule_from_json)
 
 
 _JSON_STR = MappingProxyType(
