@@ -37,8 +37,9 @@ print(f"{opened - started:.2f} {time.perf_counter() - opened:.2f}")
 def run(argv: list[str]) -> tuple[float, float, str]:
     """Wall seconds, the child's own peak RSS in MiB (GNU time), and its stdout."""
     started = time.perf_counter()
-    result = subprocess.run(["/usr/bin/time", "-f", "%M", *argv], capture_output=True,
-                            text=True, check=False)
+    result = subprocess.run(
+        ["/usr/bin/time", "-f", "%M", *argv], capture_output=True, text=True, check=False
+    )
     took = time.perf_counter() - started
     if result.returncode not in (0, 1):
         raise SystemExit(f"{argv} failed: {result.stderr}")
@@ -47,44 +48,80 @@ def run(argv: list[str]) -> tuple[float, float, str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--sizes", default="100,300,1000")
     parser.add_argument("--pods", type=int, default=110)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/needle-bench"))
-    parser.add_argument("--diff-size", type=int, default=None,
-                        help="node count for the diff run (default: the largest size)")
+    parser.add_argument(
+        "--diff-size",
+        type=int,
+        default=None,
+        help="node count for the diff run (default: the largest size)",
+    )
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     sizes = [int(size) for size in args.sizes.split(",")]
     needle = [sys.executable, "-m", "needle"]
-    print(f"{'nodes':>6} {'pods':>7} {'open s':>7} {'model s':>8} {'model MiB':>10} "
-          f"{'analyze s':>10} {'analyze MiB':>12} {'findings':>9}")
+    print(
+        f"{'nodes':>6} {'pods':>7} {'open s':>7} {'model s':>8} {'model MiB':>10} "
+        f"{'analyze s':>10} {'analyze MiB':>12} {'findings':>9}"
+    )
     for size in sizes:
         bundle = args.workdir / f"n{size}"
         if not (bundle / "manifest.json").exists():
-            subprocess.run([sys.executable, str(HERE / "synthetic_bundle.py"), "--nodes",
-                            str(size), "--pods", str(args.pods), "-o", str(bundle)], check=True,
-                           stdout=subprocess.DEVNULL)
+            subprocess.run(
+                [
+                    sys.executable,
+                    str(HERE / "synthetic_bundle.py"),
+                    "--nodes",
+                    str(size),
+                    "--pods",
+                    str(args.pods),
+                    "-o",
+                    str(bundle),
+                ],
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
         _, model_mib, out = run([sys.executable, "-c", MODEL, str(bundle)])
         opened, built = out.split()
-        took, analyze_mib, report = run([*needle, "analyze", str(bundle), "--format", "json",
-                                         "--fail-on", "never"])
+        took, analyze_mib, report = run(
+            [*needle, "analyze", str(bundle), "--format", "json", "--fail-on", "never"]
+        )
         findings = len(json.loads(report)["findings"])
-        print(f"{size:>6} {size * args.pods:>7} {opened:>7} {built:>8} {model_mib:>10.0f} "
-              f"{took:>10.2f} {analyze_mib:>12.0f} {findings:>9}")
+        print(
+            f"{size:>6} {size * args.pods:>7} {opened:>7} {built:>8} {model_mib:>10.0f} "
+            f"{took:>10.2f} {analyze_mib:>12.0f} {findings:>9}"
+        )
     diff_size = args.diff_size or max(sizes)
     old = args.workdir / f"n{diff_size}"
     new = args.workdir / f"n{diff_size}-changed"
     if not (new / "manifest.json").exists():
-        subprocess.run([sys.executable, str(HERE / "synthetic_bundle.py"), "--nodes",
-                        str(diff_size), "--pods", str(args.pods), "--route-changes", "0.01",
-                        "-o", str(new)], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [
+                sys.executable,
+                str(HERE / "synthetic_bundle.py"),
+                "--nodes",
+                str(diff_size),
+                "--pods",
+                str(args.pods),
+                "--route-changes",
+                "0.01",
+                "-o",
+                str(new),
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
     took, mib, out = run([*needle, "diff", str(old), str(new), "--format", "json"])
     document = json.loads(out)
-    print(f"diff {diff_size} nodes, 1% of peer routes changed: {took:.2f} s, {mib:.0f} MiB, "
-          f"{document['summary']['changes']} changes, "
-          f"{document['summary']['new_findings']} new findings")
+    print(
+        f"diff {diff_size} nodes, 1% of peer routes changed: {took:.2f} s, {mib:.0f} MiB, "
+        f"{document['summary']['changes']} changes, "
+        f"{document['summary']['new_findings']} new findings"
+    )
 
 
 if __name__ == "__main__":

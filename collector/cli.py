@@ -2,24 +2,89 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import socket
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
+from types import FrameType
 from typing import Annotated
 
 import typer
 
-from collector.collect import CollectOptions, Target, collect
-from collector.errors import CollectorError, NotBuiltYet
+from collector import rbac as rbac_manifests
+from collector.collect import CollectOptions, collect
+from collector.errors import CollectorError
+from collector.kube import debug_pod
+from collector.kube.client import connect
+from collector.kube.pods import PodApi
+from collector.kube.session import ClusterOptions
 from collector.progress import Progress
+from collector.transports.base import Target
 from collector.transports.local import LocalTarget
 from collector.transports.netns import NetnsTarget
+from collector.transports.pod import PodTiming
 
 app = typer.Typer()
 
 PANEL_NODES = "Nodes"
 PANEL_CLUSTER = "Cluster objects"
 PANEL_CAPTURE = "Packet captures"
+PANEL_PODS = "Debug pods (live cluster)"
+
+KubeconfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--kubeconfig",
+        help="Kubeconfig to use (default: KUBECONFIG, ~/.kube/config, in-cluster).",
+        rich_help_panel=PANEL_CLUSTER,
+    ),
+]
+ContextOption = Annotated[
+    str | None,
+    typer.Option(
+        "--context",
+        help="Kubeconfig context (default: its current one).",
+        rich_help_panel=PANEL_CLUSTER,
+    ),
+]
+NamespaceOption = Annotated[
+    str,
+    typer.Option(
+        "--namespace",
+        help="Namespace of the debug pods (made, labelled privileged, if missing).",
+        rich_help_panel=PANEL_PODS,
+    ),
+]
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """A `kill` (or a CI timeout) stops a collection the way Ctrl-C does: the nodes send
+    what they have, the debug pods are deleted and the bundle is written."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(_signum: int, _frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _node_list(value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    names = [name.strip() for name in value.split(",") if name.strip()]
+    if not names:
+        raise CollectorError("--nodes takes node names separated by commas, e.g. --nodes a,b")
+    return names
 
 
 def _netns_targets(pairs: list[str], shell: str) -> list[Target]:
@@ -68,19 +133,15 @@ def collect_command(
             rich_help_panel=PANEL_CLUSTER,
         ),
     ] = None,
-    kubeconfig: Annotated[
-        Path | None,
-        typer.Option(
-            "--kubeconfig",
-            help="Collect from a live cluster through the Kubernetes API.",
-            rich_help_panel=PANEL_CLUSTER,
-        ),
-    ] = None,
-    context: Annotated[str | None, typer.Option("--context", rich_help_panel=PANEL_CLUSTER)] = None,
+    kubeconfig: KubeconfigOption = None,
+    context: ContextOption = None,
     nodes: Annotated[
         str | None,
         typer.Option(
-            "--nodes", help="Only these nodes (comma-separated).", rich_help_panel=PANEL_CLUSTER
+            "--nodes",
+            metavar="NAMES",
+            help="Only these nodes of the live cluster (comma-separated).",
+            rich_help_panel=PANEL_NODES,
         ),
     ] = None,
     selector: Annotated[
@@ -88,14 +149,37 @@ def collect_command(
         typer.Option(
             "-l",
             "--selector",
-            help="Only nodes matching this label selector.",
-            rich_help_panel=PANEL_CLUSTER,
+            help="Only the live cluster's nodes matching this label selector.",
+            rich_help_panel=PANEL_NODES,
         ),
     ] = None,
-    image: Annotated[str | None, typer.Option("--image", rich_help_panel=PANEL_CLUSTER)] = None,
-    namespace: Annotated[
-        str | None, typer.Option("--namespace", rich_help_panel=PANEL_CLUSTER)
+    image: Annotated[
+        str | None,
+        typer.Option(
+            "--image",
+            help=f"Debug pod image (default {debug_pod.DEFAULT_IMAGE}; needs sh, iproute2, "
+            "tcpdump, ethtool, nsenter).",
+            rich_help_panel=PANEL_PODS,
+        ),
     ] = None,
+    namespace: Annotated[
+        str | None,
+        typer.Option(
+            "--namespace",
+            help=f"Namespace of the debug pods (default {debug_pod.DEFAULT_NAMESPACE}; "
+            "made and labelled privileged if missing).",
+            rich_help_panel=PANEL_PODS,
+        ),
+    ] = None,
+    start_timeout: Annotated[
+        float,
+        typer.Option(
+            "--start-timeout",
+            min=1,
+            help="Seconds a debug pod may take to start (image pull included).",
+            rich_help_panel=PANEL_PODS,
+        ),
+    ] = 120.0,
     capture_seconds: Annotated[
         int,
         typer.Option(
@@ -145,17 +229,43 @@ def collect_command(
 ) -> None:
     """Collect an offline snapshot of a cluster's pod networking into one bundle.
 
+    Without --local, --netns or --kube-dir it collects the live cluster of the current
+    kubeconfig context: its objects, and every node through a short-lived debug pod.
+
     Exit status: 0 when everything asked for was collected, 1 when the bundle was
     written but is partial or interrupted (the summary says what is missing), 2 when
     nothing could be collected.
     """
-    live_cluster = any(
-        v is not None for v in (kubeconfig, context, nodes, selector, image, namespace)
-    )
-    if live_cluster or not (local or netns or kube_dir):
-        raise NotBuiltYet("collect from a live cluster (--kubeconfig)", 5)
+    live_cluster = kubeconfig is not None or context is not None or not (local or netns or kube_dir)
+    if not live_cluster:
+        for value, flag in (
+            (nodes, "--nodes"),
+            (selector, "-l"),
+            (image, "--image"),
+            (namespace, "--namespace"),
+        ):
+            if value is not None:
+                raise CollectorError(
+                    f"{flag} goes with collecting from a live cluster "
+                    "(--kubeconfig/--context, or no --local/--netns/--kube-dir)"
+                )
+    if live_cluster and kube_dir is not None:
+        raise CollectorError(
+            "--kube-dir and --kubeconfig/--context both give the cluster objects; pick one"
+        )
     if node_name is not None and not local:
         raise CollectorError("--node-name goes with --local")
+    cluster = None
+    if live_cluster:
+        cluster = ClusterOptions(
+            kubeconfig=kubeconfig,
+            context=context,
+            nodes=_node_list(nodes),
+            selector=selector,
+            image=image or debug_pod.DEFAULT_IMAGE,
+            namespace=namespace or debug_pod.DEFAULT_NAMESPACE,
+            timing=PodTiming(start_timeout_s=start_timeout),
+        )
     targets: list[Target] = []
     if local:
         targets.append(
@@ -166,13 +276,14 @@ def collect_command(
         output=output,
         kube_dir=kube_dir,
         targets=targets,
+        cluster=cluster,
         capture_seconds=0 if no_capture else capture_seconds,
         max_packets=max_packets,
         concurrency=concurrency,
         node_deadline_s=node_timeout,
         command=["needle", *sys.argv[1:]],
     )
-    with Progress() as progress:
+    with sigterm_as_interrupt(), Progress() as progress:
         writer = collect(options, progress)
     manifest = writer.manifest
     size = output.stat().st_size
@@ -193,19 +304,57 @@ def collect_command(
             typer.echo(f"  {resource.resource}: {resource.status}: {resource.error}", err=True)
     for error in manifest.errors:
         typer.echo(f"  {error}", err=True)
-    if manifest.nodes and counts["failed"] == len(manifest.nodes) and kube_dir is None:
+    if manifest.nodes and counts["failed"] == len(manifest.nodes) and not manifest.resources:
         raise typer.Exit(2)
     if manifest.status != "complete":
         raise typer.Exit(1)
 
 
 @app.command(rich_help_panel="Collect")
-def cleanup() -> None:
-    """Delete debug pods that earlier collection runs left behind."""
-    raise NotBuiltYet("cleanup", 5)
+def cleanup(
+    kubeconfig: KubeconfigOption = None,
+    context: ContextOption = None,
+    namespace: NamespaceOption = debug_pod.DEFAULT_NAMESPACE,
+) -> None:
+    """Delete debug pods that earlier collection runs left behind (by their label)."""
+    debug_pod.check_namespace(namespace)
+    cluster = connect(kubeconfig, context)
+    try:
+        pods = PodApi(cluster, namespace)
+        deleted, errors = pods.delete_matching(debug_pod.ALL_RUNS_SELECTOR)
+    finally:
+        cluster.close()
+    for name in deleted:
+        typer.echo(f"deleted pod {namespace}/{name}")
+    if errors:
+        raise CollectorError(errors[0] + (f" (and {len(errors) - 1} more)" if errors[1:] else ""))
+    if not deleted:
+        typer.echo(f"no needle debug pods in namespace {namespace}")
 
 
 @app.command(rich_help_panel="Collect")
-def rbac() -> None:
-    """Print the ClusterRole and binding that cluster collection needs."""
-    raise NotBuiltYet("rbac", 5)
+def rbac(
+    namespace: NamespaceOption = debug_pod.DEFAULT_NAMESPACE,
+    user: Annotated[
+        list[str] | None, typer.Option("--user", help="Bind this user (repeatable).")
+    ] = None,
+    group: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--group",
+            help=f"Bind this group (repeatable; default {rbac_manifests.DEFAULT_GROUP}).",
+        ),
+    ] = None,
+    service_account: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--service-account",
+            metavar="NAMESPACE:NAME",
+            help="Bind this service account (repeatable).",
+        ),
+    ] = None,
+) -> None:
+    """Print the namespace, ClusterRole, Role and bindings cluster collection needs,
+    for `needle rbac | kubectl apply -f -`."""
+    subjects = rbac_manifests.parse_subjects(user or [], group or [], service_account or [])
+    typer.echo(rbac_manifests.render(namespace, subjects), nl=False)

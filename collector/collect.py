@@ -1,5 +1,9 @@
-"""`needle collect`: one bundle from kubectl dumps and from nodes reached locally or
-through network namespaces (the live-cluster path comes with the pod transport)."""
+"""`needle collect`: one bundle from a live cluster (objects through the API, nodes
+through debug pods), kubectl dumps, this host, or network namespaces (the lab).
+
+Sources produce Kubernetes objects and node targets; every target has the same shape
+(collector.transports.base.Target), so running the nodes knows no transport.
+"""
 
 from __future__ import annotations
 
@@ -14,15 +18,12 @@ from collector.bundle.manifest import CaptureSettings, Manifest, NodeRecord, Res
 from collector.bundle.writer import BundleWriter
 from collector.errors import CollectorError
 from collector.kube.dump_dir import as_list, read_dump_dir
+from collector.kube.session import ClusterOptions, ClusterSession
 from collector.node_part import CaptureLimits, apply_records, read_node_stream
 from collector.progress import Progress
 from collector.script.render import ScriptArgs, render
 from collector.spec.loader import Spec, default_spec
-from collector.transports.local import LocalTarget
-from collector.transports.netns import NetnsTarget
-from collector.transports.process import run_script
-
-Target = LocalTarget | NetnsTarget
+from collector.transports.base import Target
 
 
 @dataclass
@@ -30,6 +31,8 @@ class CollectOptions:
     output: Path
     kube_dir: Path | None = None
     targets: list[Target] = field(default_factory=list)
+    cluster: ClusterOptions | None = None
+    """Collect from a live cluster: its objects, and every selected node through a pod."""
     capture_seconds: int = 3
     max_packets: int = 2000
     snaplen: int = 200
@@ -64,6 +67,13 @@ def _collect_kube_dir(writer: BundleWriter, directory: Path) -> None:
         writer.add_resource(ResourceRecord(resource, "ok", relpath, len(items)))
 
 
+def _check_unique(targets: list[Target]) -> None:
+    names = [target.node for target in targets]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise CollectorError(f"node {duplicates[0]} is named twice; give each node its own name")
+
+
 def _collect_node(
     writer: BundleWriter,
     node: NodeRecord,
@@ -74,16 +84,17 @@ def _collect_node(
     limits: CaptureLimits | None,
     deadline_s: float,
     stop: Event,
+    progress: Progress,
 ) -> NodeRecord:
-    problem = target.problem()
-    if problem is not None:
-        node.fail(problem)
-        node.duration_s = 0.0
-        return node
     stream_file = writer.scratch / f"{node.name}.tar"
-    result = run_script(target.argv(args.argv()), script, stream_file, deadline_s, stop)
+
+    def report(state: str) -> None:
+        progress.state(node.name, target.description, state)
+
+    result = target.run(script, args.argv(), stream_file, deadline_s, stop, report)
     node.duration_s = result.duration_s
     if result.error is not None:
+        stream_file.unlink(missing_ok=True)
         node.fail(result.error)
         return node
     stream = read_node_stream(stream_file, writer, node)
@@ -91,6 +102,8 @@ def _collect_node(
     apply_records(stream, writer, node, spec, limits)
     if result.stderr.strip():
         writer.write_bytes(f"{node.dir}/script.stderr", result.stderr)
+    if result.warning is not None:
+        node.degrade(result.warning)
     if result.timed_out:
         node.degrade(
             f"collection passed its {deadline_s:g} s deadline and was stopped; "
@@ -98,7 +111,7 @@ def _collect_node(
         )
     elif result.interrupted:
         node.degrade("collection was interrupted; the bundle holds what was sent until then")
-    elif result.exit_code != 0:
+    elif result.exit_code != 0 and result.warning is None:
         last = result.stderr.decode(errors="replace").strip().splitlines()
         node.degrade(
             f"the node script exited {result.exit_code}" + (f": {last[-1]}" if last else "")
@@ -108,21 +121,8 @@ def _collect_node(
     return node
 
 
-def collect(options: CollectOptions, progress: Progress) -> BundleWriter:
-    """Collect everything `options` asks for into one bundle; return the closed writer."""
-    if options.kube_dir is None and not options.targets:
-        raise CollectorError("nothing to collect: give --kube-dir, --local or --netns")
-    names = [target.node for target in options.targets]
-    duplicates = sorted({name for name in names if names.count(name) > 1})
-    if duplicates:
-        raise CollectorError(f"node {duplicates[0]} is named twice; give each node its own name")
-    if options.kube_dir is not None and not options.kube_dir.is_dir():
-        raise CollectorError(f"--kube-dir {options.kube_dir} is not a directory")
-    spec = default_spec()
-    limits = None
-    if options.capture_seconds > 0:
-        limits = CaptureLimits(options.capture_seconds, options.max_packets, options.snaplen)
-    manifest = Manifest(
+def _manifest(options: CollectOptions, limits: CaptureLimits | None) -> Manifest:
+    return Manifest(
         tool_version=tool_version(),
         command=options.command,
         collector_host=socket.gethostname(),
@@ -134,75 +134,116 @@ def collect(options: CollectOptions, progress: Progress) -> BundleWriter:
             snaplen=options.snaplen if limits else 0,
         ),
     )
-    writer = BundleWriter(options.output, manifest)
-    stop = Event()
-    with writer:
-        if options.kube_dir is not None:
-            _collect_kube_dir(writer, options.kube_dir)
-        for transport in dict.fromkeys(target.transport for target in options.targets):
-            manifest.sources.append(transport)  # type: ignore[arg-type]
-        script = render(spec)
-        records = {
-            t.node: writer.add_node(
-                t.node, t.transport, target=getattr(t, "netns", None) or socket.gethostname()
-            )
-            for t in options.targets
-        }
-        for target in options.targets:
-            progress.queued(target.node, target.description)
-        pool = ThreadPoolExecutor(
-            max_workers=max(1, options.concurrency), thread_name_prefix="needle-node"
+
+
+def collect(options: CollectOptions, progress: Progress) -> BundleWriter:
+    """Collect everything `options` asks for into one bundle; return the closed writer.
+
+    A live cluster is connected to before anything is written: no credentials or no
+    API means a one-line error and no bundle. Every debug pod the run made is deleted
+    before the bundle is packed, also on Ctrl-C and on any crash.
+    """
+    if options.kube_dir is None and not options.targets and options.cluster is None:
+        raise CollectorError(
+            "nothing to collect: give --kubeconfig, --kube-dir, --local or --netns"
         )
-        pending: dict[Future[NodeRecord], Target] = {}
-        try:
-            for target in options.targets:
-                args = ScriptArgs(
-                    options.capture_seconds,
-                    options.max_packets,
-                    options.snaplen,
-                    getattr(target, "netns", None),
+    _check_unique(options.targets)
+    if options.kube_dir is not None and not options.kube_dir.is_dir():
+        raise CollectorError(f"--kube-dir {options.kube_dir} is not a directory")
+    limits = None
+    if options.capture_seconds > 0:
+        limits = CaptureLimits(options.capture_seconds, options.max_packets, options.snaplen)
+    session = None
+    if options.cluster is not None:
+        session = ClusterSession.open(options.cluster, progress, options.concurrency + 4)
+    try:
+        writer = BundleWriter(options.output, _manifest(options, limits))
+        with writer:
+            try:
+                if options.kube_dir is not None:
+                    _collect_kube_dir(writer, options.kube_dir)
+                targets: list[Target] = list(options.targets)
+                if session is not None:
+                    objects = session.collect_objects(writer)
+                    targets += session.targets(writer, objects, options.node_deadline_s)
+                    _check_unique(targets)
+                _run_nodes(writer, targets, options, limits, progress)
+            finally:
+                if session is not None:
+                    session.close(writer)
+    finally:
+        if session is not None:
+            session.close(None)
+    return writer
+
+
+def _run_nodes(
+    writer: BundleWriter,
+    targets: list[Target],
+    options: CollectOptions,
+    limits: CaptureLimits | None,
+    progress: Progress,
+) -> None:
+    """Every target at once, at most `concurrency` at a time; one failing stops no other."""
+    spec = default_spec()
+    manifest = writer.manifest
+    for transport in dict.fromkeys(target.transport for target in targets):
+        manifest.sources.append(transport)
+    script = render(spec)
+    records = {t.node: writer.add_node(t.node, t.transport, target=t.target) for t in targets}
+    for target in targets:
+        progress.queued(target.node, target.description)
+    stop = Event()
+    pool = ThreadPoolExecutor(
+        max_workers=max(1, options.concurrency), thread_name_prefix="needle-node"
+    )
+    pending: dict[Future[NodeRecord], Target] = {}
+    try:
+        for target in targets:
+            args = ScriptArgs(
+                options.capture_seconds, options.max_packets, options.snaplen, target.node_netns
+            )
+
+            def job(target: Target = target, args: ScriptArgs = args) -> NodeRecord:
+                progress.running(target.node, target.description)
+                return _collect_node(
+                    writer,
+                    records[target.node],
+                    target,
+                    script,
+                    args,
+                    spec,
+                    limits,
+                    options.node_deadline_s,
+                    stop,
+                    progress,
                 )
 
-                def job(target: Target = target, args: ScriptArgs = args) -> NodeRecord:
-                    progress.running(target.node, target.description)
-                    return _collect_node(
-                        writer,
-                        records[target.node],
-                        target,
-                        script,
-                        args,
-                        spec,
-                        limits,
-                        options.node_deadline_s,
-                        stop,
-                    )
-
-                pending[pool.submit(job)] = target
-            # Waiting in short slices keeps the main thread responsive to Ctrl-C.
-            while pending:
-                done, _ = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
-                for future in done:
-                    target = pending.pop(future)
-                    record = records[target.node]
-                    error = future.exception()
-                    if error is not None:
-                        record.fail(f"collection crashed: {type(error).__name__}: {error}")
-                    progress.finished(record, target.description)
-        except KeyboardInterrupt:
-            stop.set()
-            progress.note(
-                "interrupted: asking every node to send what it has, then writing the bundle"
-            )
-            for future, target in pending.items():
+            pending[pool.submit(job)] = target
+        # Waiting in short slices keeps the main thread responsive to Ctrl-C.
+        while pending:
+            done, _ = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+            for future in done:
+                target = pending.pop(future)
                 record = records[target.node]
-                if future.cancel():
-                    record.fail("not collected: interrupted before it started")
-                    continue
-                try:
-                    future.result()
-                except Exception as exc:  # noqa: BLE001 - recorded, the others go on
-                    record.fail(f"collection crashed: {type(exc).__name__}: {exc}")
-            raise
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
-    return writer
+                error = future.exception()
+                if error is not None:
+                    record.fail(f"collection crashed: {type(error).__name__}: {error}")
+                progress.finished(record, target.description)
+    except BaseException:
+        # Ctrl-C, or a crash here: every node is asked to send what it has (and its
+        # pod is deleted) before the exception goes on.
+        stop.set()
+        progress.note("stopping: asking every node to send what it has, then writing the bundle")
+        for future, target in pending.items():
+            record = records[target.node]
+            if future.cancel():
+                record.fail("not collected: interrupted before it started")
+                continue
+            try:
+                future.result()
+            except Exception as exc:  # noqa: BLE001 - recorded, the others go on
+                record.fail(f"collection crashed: {type(exc).__name__}: {exc}")
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)

@@ -21,7 +21,7 @@ class Progress:
 
     def __init__(self, stream: TextIO | None = None, live: bool | None = None) -> None:
         self._stream = stream or sys.stderr
-        self._console = Console(file=self._stream, highlight=False)
+        self._console = Console(file=self._stream, highlight=False, soft_wrap=True)
         self._live_wanted = self._stream.isatty() if live is None else live
         self._live: Live | None = None
         self._lock = Lock()
@@ -67,6 +67,12 @@ class Progress:
         self._update(node, via, "collecting")
         if self._live is None:
             self._console.print(f"needle: {node}: collecting from {via}")
+
+    def state(self, node: str, via: str, state: str) -> None:
+        """A step within a node's run ("starting pod", "deleting pod"); table only."""
+        if state == "collecting" and node in self._rows and self._rows[node][1] == state:
+            return
+        self._update(node, via, state)
 
     def finished(self, record: NodeRecord, via: str) -> None:
         took = f"{record.duration_s:.1f}s" if record.duration_s is not None else ""

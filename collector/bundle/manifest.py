@@ -7,9 +7,10 @@ validates them against its JSON Schema, never against these classes.
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, TextIO
 
 FORMAT = "needle.bundle/v1"
 
@@ -44,7 +45,7 @@ class ResourceRecord:
     error: str | None = None
 
 
-@dataclass
+@dataclass(slots=True)  # thousands per bundle: no per-instance __dict__
 class NetnsRecord:
     id: str
     dir: str
@@ -54,7 +55,7 @@ class NetnsRecord:
     pids: list[int] = field(default_factory=list)
 
 
-@dataclass
+@dataclass(slots=True)  # thousands per bundle: no per-instance __dict__
 class CommandRecord:
     id: str
     argv: list[str]
@@ -70,7 +71,7 @@ class CommandRecord:
     stderr: str | None = None
 
 
-@dataclass
+@dataclass(slots=True)  # thousands per bundle: no per-instance __dict__
 class CaptureRecord:
     interface: str
     filter: str
@@ -129,7 +130,7 @@ class Manifest:
     nodes: list[NodeRecord] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, with_nodes: bool = True) -> dict[str, Any]:
         return {
             "format": FORMAT,
             "tool": {"name": "needle", "version": self.tool_version},
@@ -147,9 +148,22 @@ class Manifest:
                 "origin": self.cluster_origin,
                 "resources": [dataclasses.asdict(r) for r in self.resources],
             },
-            "nodes": [dataclasses.asdict(n) for n in self.nodes],
+            "nodes": [dataclasses.asdict(n) for n in self.nodes] if with_nodes else [],
             "errors": list(self.errors),
         }
+
+    def write_json(self, out: TextIO) -> None:
+        """What `to_json()` holds, written node by node: a 5,000-node manifest is never
+        copied into one dict and one string at once."""
+        head = self.to_json(with_nodes=False)
+        text = json.dumps(head, indent=1)
+        before, after = text.split('"nodes": []', 1)
+        out.write(before + '"nodes": [')
+        for index, node in enumerate(self.nodes):
+            out.write(
+                ("," if index else "") + "\n" + json.dumps(dataclasses.asdict(node), indent=1)
+            )
+        out.write("\n]" + after)
 
     def settle_status(self, interrupted: bool) -> None:
         """Derive the bundle status from what every part recorded."""

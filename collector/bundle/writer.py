@@ -111,8 +111,8 @@ class BundleWriter:
         try:
             self.manifest.finished = utc_timestamp()
             self.manifest.settle_status(interrupted)
-            manifest_bytes = json.dumps(self.manifest.to_json(), indent=1).encode()
-            (self._staging / MANIFEST).write_bytes(manifest_bytes)
+            with (self._staging / MANIFEST).open("w", encoding="utf-8") as out:
+                self.manifest.write_json(out)
             partial = self.output.with_name(self.output.name + ".partial")
             with partial.open("wb") as raw:
                 self._pack(raw)

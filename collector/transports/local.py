@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import socket
 from dataclasses import dataclass
+from pathlib import Path
+from threading import Event
+
+from collector.transports.base import Report, RunResult, TransportName, ignore_report
+from collector.transports.process import run_script
 
 
 @dataclass(frozen=True)
@@ -10,17 +16,33 @@ class LocalTarget:
     node: str
     shell: str = "sh"
 
-    transport = "local"
+    @property
+    def transport(self) -> TransportName:
+        return "local"
 
     @property
     def description(self) -> str:
         return "this host"
 
+    @property
+    def target(self) -> str:
+        return socket.gethostname()
+
+    @property
+    def node_netns(self) -> str | None:
+        return None
+
     def argv(self, script_args: list[str]) -> list[str]:
         return [self.shell, "-s", "--", *script_args]
 
-    def script_args(self) -> list[str]:
-        return []
-
-    def problem(self) -> str | None:
-        return None
+    def run(
+        self,
+        script: str,
+        args: list[str],
+        stream_to: Path,
+        deadline_s: float,
+        stop: Event,
+        report: Report = ignore_report,
+    ) -> RunResult:
+        report("collecting")
+        return run_script(self.argv(args), script, stream_to, deadline_s, stop)

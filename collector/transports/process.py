@@ -10,26 +10,17 @@ import contextlib
 import os
 import signal
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from threading import Event
 
 import sh
 
+from collector.transports.base import RunResult
+
 # After a deadline or Ctrl-C the script gets SIGTERM, sends what it has and exits;
 # this is how long it may take before it is killed outright.
 GRACE_SECONDS = 5.0
 POLL_SECONDS = 0.1
-
-
-@dataclass
-class RunResult:
-    exit_code: int | None
-    stderr: bytes
-    timed_out: bool
-    interrupted: bool
-    duration_s: float
-    error: str | None = None
 
 
 def run_script(
