@@ -27,21 +27,33 @@ def _network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
         return None
 
 
+@lru_cache(maxsize=65536)
+def _span(text: str) -> tuple[int, int, int] | None:
+    """(IP version, first address, last address) as integers: pair rules compare 10^6
+    CIDR pairs, and integer comparisons are ~10x cheaper than ipaddress objects."""
+    network = _network(text)
+    if network is None:
+        return None
+    first = int(network.network_address)
+    return network.version, first, first + network.num_addresses - 1
+
+
 def cidr_contains(outer: str, inner: str) -> bool:
     """True when every address of `inner` (a CIDR or an address, with or without /len)
     lies in `outer`."""
-    a, b = _network(outer), _network(inner)
-    return a is not None and b is not None and a.version == b.version and b.subnet_of(a)  # type: ignore[arg-type]
+    a, b = _span(outer), _span(inner)
+    return a is not None and b is not None and a[0] == b[0] and a[1] <= b[1] and b[2] <= a[2]
 
 
 def cidrs_overlap(a: str, b: str) -> bool:
-    left, right = _network(a), _network(b)
+    left, right = _span(a), _span(b)
     return (
         left is not None
         and right is not None
-        and left.version == right.version
-        and left.overlaps(right)
-    )  # type: ignore[arg-type]
+        and left[0] == right[0]
+        and left[1] <= right[2]
+        and right[1] <= left[2]
+    )
 
 
 def cidr_network(cidr: str) -> str:
@@ -59,13 +71,19 @@ class ModelHelpers:
 
     def __init__(self, model: Model) -> None:
         self.model = model
+        self._main: dict[tuple[str, str], list[Route]] | None = None
 
     def _main_routes(self, node: str, cidr: str) -> list[Route]:
-        return [
-            route
-            for route in self.model.routes_to(node, normalize_cidr(cidr))
-            if route.table == "main" and route.type == "unicast"
-        ]
+        if self._main is None:
+            # built on first use: only rules about routes pay for it
+            self._main = {}
+            for key, routes in self.model.routes_by_dst.items():
+                main = [r for r in routes if r.table == "main" and r.type == "unicast"]
+                if main:
+                    self._main[key] = main
+        if "/" not in cidr:
+            cidr = normalize_cidr(cidr)
+        return self._main.get((node, cidr), [])
 
     @staticmethod
     def _devices(route: Route) -> list[str]:
