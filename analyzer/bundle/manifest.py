@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Callable
 from functools import cache
@@ -9,6 +10,7 @@ from importlib import resources
 from typing import Any
 
 import fastjsonschema
+import orjson
 
 from analyzer.errors import BundleError
 
@@ -25,8 +27,8 @@ def manifest_schema() -> dict[str, Any]:
 def parse_manifest(data: bytes, origin: str) -> dict[str, Any]:
     """Decode and validate manifest.json; raise BundleError with a one-line reason."""
     try:
-        manifest = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        manifest = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
         raise BundleError(f"{origin}: manifest.json is not valid JSON ({exc})") from None
     if not isinstance(manifest, dict):
         raise BundleError(f"{origin}: manifest.json is not a JSON object")
@@ -44,14 +46,83 @@ def parse_manifest(data: bytes, origin: str) -> dict[str, Any]:
         where = "/".join(str(part) for part in error.path[1:]) or "(top level)"
         message = error.message.removeprefix(error.name).strip()
         raise BundleError(f"{origin}: manifest.json is invalid at {where}: {message}") from None
+    for n, node in enumerate(manifest["nodes"]):
+        for c, command in enumerate(node["commands"]):
+            problem = command_problem(command)
+            if problem is not None:
+                raise BundleError(
+                    f"{origin}: manifest.json is invalid at nodes/{n}/commands/{c}: {problem}"
+                )
     return manifest
 
 
 @cache
 def manifest_validator() -> Callable[[Any], Any]:
-    """The schema compiled to Python: a 1,000-node manifest holds ~10^6 command records,
-    which the interpreting validator (jsonschema) takes minutes over."""
-    schema = dict(manifest_schema())
+    """The schema compiled to Python, with command records left to command_problem():
+    a 1,000-node manifest holds ~10^6 of them, and even compiled schema checks took
+    seconds over them (the interpreting jsonschema took minutes)."""
+    schema = copy.deepcopy(manifest_schema())
     # the schema uses nothing past draft-07; fastjsonschema knows drafts up to 07
     schema["$schema"] = "http://json-schema.org/draft-07/schema#"
+    schema["$defs"]["command"] = {"type": "object"}
     return fastjsonschema.compile(schema)
+
+
+_OPTIONAL_TEXT = ("netns", "interface")
+_OPTIONAL_PATHS = ("output", "stderr")
+_OPTIONAL_FLAGS = ("truncated", "missing_tool")
+
+
+def _is_relpath(value: str) -> bool:
+    return (
+        bool(value)
+        and not value.startswith("/")
+        and "\\" not in value
+        and "\x00" not in value
+        and all(part not in {"", ".", ".."} for part in value.split("/"))
+    )
+
+
+def _integral(value: object) -> bool:
+    """JSON Schema's "integer": an int, or a float with no fraction (never a bool)."""
+    return type(value) is int or (type(value) is float and value.is_integer())
+
+
+def command_problem(command: object) -> str | None:
+    """Why a command record breaks the schema's "command" definition, or None.
+
+    Hand-written for speed; tests/test_manifest_commands.py holds it to the schema."""
+    if type(command) is not dict:
+        return "a command record must be an object"
+    for key in ("id", "argv", "exit_code", "timed_out", "output"):
+        if key not in command:
+            return f"'{key}' is a required property"
+    cid, argv = command["id"], command["argv"]
+    if type(cid) is not str or not cid:
+        return "id must be a non-empty string"
+    if type(argv) is not list or any(type(arg) is not str for arg in argv):
+        return "argv must be a list of strings"
+    value = command.get("exit_code")
+    if value is not None and not _integral(value):
+        return "exit_code must be integer or null"
+    if type(command["timed_out"]) is not bool:
+        return "timed_out must be boolean"
+    for key in _OPTIONAL_FLAGS:
+        if key in command and type(command[key]) is not bool:
+            return f"{key} must be boolean"
+    for key in _OPTIONAL_TEXT:
+        value = command.get(key)
+        if value is not None and type(value) is not str:
+            return f"{key} must be string or null"
+    for key in _OPTIONAL_PATHS:
+        value = command.get(key)
+        if value is not None and (type(value) is not str or not _is_relpath(value)):
+            return f"{key} must be a relative path inside the bundle or null"
+    for key in ("duration_s",):
+        value = command.get(key)
+        if value is not None and (type(value) not in (int, float) or value < 0):
+            return f"{key} must be a number >= 0 or null"
+    value = command.get("bytes")
+    if value is not None and (not _integral(value) or value < 0):
+        return "bytes must be an integer >= 0 or null"
+    return None

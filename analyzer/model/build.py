@@ -7,6 +7,7 @@ import ipaddress
 from typing import Any
 
 from analyzer.bundle.reader import Bundle
+from analyzer.gcpause import paused_gc
 from analyzer.model.dataplane import SOURCES, NodeOutputs, fill_host_extras, fill_namespace
 from analyzer.model.entities import HOST, Model, MtuHop, Namespace, Node, Pod
 from analyzer.model.kube import load_cluster
@@ -128,6 +129,11 @@ def _index(model: Model) -> None:
 def build_model(bundle: Bundle, pod_details: bool = True) -> Model:
     """The model of `bundle`; `pod_details=False` skips pod namespaces' routes and
     neighbours, which only `show` and `diff` look at."""
+    with paused_gc():
+        return _build(bundle, pod_details)
+
+
+def _build(bundle: Bundle, pod_details: bool) -> Model:
     manifest = bundle.manifest
     model = Model(created=manifest.get("created"), bundle_status=manifest.get("status"))
     apis, pods = load_cluster(bundle, model)

@@ -13,6 +13,7 @@ from typing import Any
 
 from analyzer.parsers.common import (
     Parsed,
+    all_text,
     json_dumps_safe,
     looks_like_json,
     records_from_json,
@@ -138,8 +139,8 @@ def _plain_entry(obj: dict[str, Any]) -> FdbEntry | None:
             type(mac) is str
             and mac
             and type(flags) is list
-            and all(type(f) is str for f in flags)
-            and all(v is None or type(v) is str for v in text)
+            and all_text(flags)
+            and all_text([v for v in text if v is not None])
         ):
             return FdbEntry(
                 mac=mac,

@@ -12,6 +12,7 @@ from typing import Any
 
 from analyzer.parsers.common import (
     Parsed,
+    all_text,
     json_dumps_safe,
     looks_like_json,
     records_from_json,
@@ -133,7 +134,7 @@ def _plain_neighbor(obj: dict[str, Any]) -> Neighbor | None:
             and (dev is None or type(dev) is str)
             and (lladdr is None or type(lladdr) is str)
             and type(state) is list
-            and all(type(s) is str for s in state)
+            and all_text(state)
         ):
             return Neighbor(
                 dst=dst, dev=dev, lladdr=lladdr, state=tuple(state), family=_family(dst)

@@ -22,6 +22,7 @@ from typing import Any
 
 from analyzer.parsers.common import (
     Parsed,
+    all_text,
     json_dumps_safe,
     lines_of,
     looks_like_json,
@@ -828,7 +829,7 @@ def _plain_route(obj: dict[str, Any]) -> Route | None:
         value = get(key)
         if value is not None and type(value) is not str:
             return None
-    if not all(type(flag) is str for flag in flags):
+    if not all_text(flags):
         return None
     return Route(
         dst=dst,

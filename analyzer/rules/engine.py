@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from analyzer.gcpause import paused_gc
 from analyzer.model.entities import Model
 from analyzer.rules.catalog import RuleDocument, RuleProblem
 from analyzer.rules.cel_adapter import (
@@ -352,6 +353,11 @@ def compile_rules(docs: Iterable[RuleDocument]) -> tuple[list[CompiledRule], lis
 
 def evaluate(model: Model, docs: Iterable[RuleDocument]) -> Outcome:
     """Compile and run `docs` against `model`; broken rules are reported, not fatal."""
+    with paused_gc():
+        return _evaluate(model, docs)
+
+
+def _evaluate(model: Model, docs: Iterable[RuleDocument]) -> Outcome:
     outcome = Outcome()
     engine = Engine(model)
     docs = list(docs)
