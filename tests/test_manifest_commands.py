@@ -11,28 +11,40 @@ from hypothesis import strategies as st
 from analyzer.bundle.manifest import command_problem, manifest_schema
 
 SCHEMA = manifest_schema()
-COMMAND = jsonschema.Draft202012Validator(
-    {"$defs": SCHEMA["$defs"], "$ref": "#/$defs/command"})
+COMMAND = jsonschema.Draft202012Validator({"$defs": SCHEMA["$defs"], "$ref": "#/$defs/command"})
 
-paths = st.one_of(st.sampled_from(["nodes/a/host/x.json", "a//b", "/abs", "a/../b", "a/.",
-                                   "..", "a\\b", "", "ok", "a/b/"]), st.text(max_size=8))
-scalars = st.one_of(st.none(), st.booleans(), st.integers(-5, 5), st.floats(-1, 5,
-                    allow_nan=False), st.text(max_size=5))
-records = st.fixed_dictionaries({}, optional={
-    "id": st.one_of(st.text(max_size=6), scalars),
-    "argv": st.one_of(st.lists(st.text(max_size=4), max_size=3), st.lists(scalars, max_size=2),
-                      scalars),
-    "exit_code": scalars,
-    "timed_out": scalars,
-    "truncated": scalars,
-    "missing_tool": scalars,
-    "netns": scalars,
-    "interface": scalars,
-    "output": st.one_of(paths, scalars),
-    "stderr": st.one_of(paths, scalars),
-    "duration_s": scalars,
-    "bytes": scalars,
-})
+paths = st.one_of(
+    st.sampled_from(
+        ["nodes/a/host/x.json", "a//b", "/abs", "a/../b", "a/.", "..", "a\\b", "", "ok", "a/b/"]
+    ),
+    st.text(max_size=8),
+)
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-5, 5),
+    st.floats(-1, 5, allow_nan=False),
+    st.text(max_size=5),
+)
+records = st.fixed_dictionaries(
+    {},
+    optional={
+        "id": st.one_of(st.text(max_size=6), scalars),
+        "argv": st.one_of(
+            st.lists(st.text(max_size=4), max_size=3), st.lists(scalars, max_size=2), scalars
+        ),
+        "exit_code": scalars,
+        "timed_out": scalars,
+        "truncated": scalars,
+        "missing_tool": scalars,
+        "netns": scalars,
+        "interface": scalars,
+        "output": st.one_of(paths, scalars),
+        "stderr": st.one_of(paths, scalars),
+        "duration_s": scalars,
+        "bytes": scalars,
+    },
+)
 
 
 @settings(max_examples=3000, deadline=None)
@@ -42,14 +54,32 @@ def test_command_check_agrees_with_the_schema(record):
 
 
 def test_a_typical_record_passes():
-    assert command_problem({"id": "ip-link", "argv": ["ip"], "exit_code": 0,
-                            "timed_out": False, "output": "nodes/n/host/ip-link.json",
-                            "duration_s": 0.01, "bytes": 10, "netns": None}) is None
+    assert (
+        command_problem(
+            {
+                "id": "ip-link",
+                "argv": ["ip"],
+                "exit_code": 0,
+                "timed_out": False,
+                "output": "nodes/n/host/ip-link.json",
+                "duration_s": 0.01,
+                "bytes": 10,
+                "netns": None,
+            }
+        )
+        is None
+    )
 
 
 def test_integral_floats_are_integers_as_in_json_schema():
-    record = {"id": "a", "argv": [], "exit_code": 1.0, "timed_out": False, "output": None,
-              "bytes": 2.0}
+    record = {
+        "id": "a",
+        "argv": [],
+        "exit_code": 1.0,
+        "timed_out": False,
+        "output": None,
+        "bytes": 2.0,
+    }
     assert COMMAND.is_valid(record) and command_problem(record) is None
     record["exit_code"] = 1.5
     assert not COMMAND.is_valid(record) and command_problem(record) is not None

@@ -10,9 +10,26 @@ from analyzer.parsers.bridge_fdb import _full_entry, _plain_entry
 from analyzer.parsers.ip_neigh import _full_neighbor, _plain_neighbor
 from analyzer.parsers.ip_route import _full_route, _plain_route
 
-text = st.one_of(st.text(min_size=1, max_size=12), st.sampled_from(
-    ["10.244.1.0/24", "default", "fe80::/64", "flannel.1", "main", "local", "kernel", "link",
-     "onlink", "PERMANENT", "permanent", "self", "0a:bc:00:11:22:33"]))
+text = st.one_of(
+    st.text(min_size=1, max_size=12),
+    st.sampled_from(
+        [
+            "10.244.1.0/24",
+            "default",
+            "fe80::/64",
+            "flannel.1",
+            "main",
+            "local",
+            "kernel",
+            "link",
+            "onlink",
+            "PERMANENT",
+            "permanent",
+            "self",
+            "0a:bc:00:11:22:33",
+        ]
+    ),
+)
 weird = st.one_of(st.none(), st.integers(), st.booleans(), st.lists(st.integers(), max_size=2))
 
 
@@ -53,11 +70,41 @@ def test_plain_fdb_entry_equals_full(obj):
 
 
 def test_the_fast_paths_take_everyday_records():
-    assert _plain_route({"type": "unicast", "dst": "10.244.2.0/24", "gateway": "10.244.2.0",
-                         "dev": "flannel.1", "table": "main", "protocol": "boot",
-                         "scope": "global", "flags": ["onlink"]}) is not None
-    assert _plain_neighbor({"dst": "10.244.2.0", "dev": "flannel.1",
-                            "lladdr": "0a:bc:00:11:22:33", "state": ["PERMANENT"]}) is not None
-    assert _plain_entry({"mac": "0a:bc:00:11:22:33", "ifname": "flannel.1",
-                         "dst": "192.168.122.12", "flags": ["self"],
-                         "state": "permanent"}) is not None
+    assert (
+        _plain_route(
+            {
+                "type": "unicast",
+                "dst": "10.244.2.0/24",
+                "gateway": "10.244.2.0",
+                "dev": "flannel.1",
+                "table": "main",
+                "protocol": "boot",
+                "scope": "global",
+                "flags": ["onlink"],
+            }
+        )
+        is not None
+    )
+    assert (
+        _plain_neighbor(
+            {
+                "dst": "10.244.2.0",
+                "dev": "flannel.1",
+                "lladdr": "0a:bc:00:11:22:33",
+                "state": ["PERMANENT"],
+            }
+        )
+        is not None
+    )
+    assert (
+        _plain_entry(
+            {
+                "mac": "0a:bc:00:11:22:33",
+                "ifname": "flannel.1",
+                "dst": "192.168.122.12",
+                "flags": ["self"],
+                "state": "permanent",
+            }
+        )
+        is not None
+    )
