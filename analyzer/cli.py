@@ -17,7 +17,8 @@ from analyzer.diff.compare import compare_findings, compare_snapshots
 from analyzer.diff.document import diff_document
 from analyzer.diff.render import render_markdown as render_diff_markdown
 from analyzer.diff.render import render_text as render_diff_text
-from analyzer.diff.snapshot import aliases_for, namespace_labels, take_snapshot
+from analyzer.diff.side import take_sides
+from analyzer.diff.snapshot import aliases_for, rename_namespaces, renames_for
 from analyzer.errors import AnalyzerError
 from analyzer.model import build_model
 from analyzer.report.document import report_document
@@ -85,10 +86,12 @@ def analyze(
     catalog = load_catalog(rules or [])
     with open_bundle(bundle_path) as bundle:
         model = build_model(bundle, pod_details=False)
-        manifest = bundle.manifest
+        # keep what the report needs, not the whole manifest (10^6 records at 1,000 nodes)
+        about = bundle.summary()
+    del bundle
     outcome = evaluate(model, catalog.rules.values())
     outcome.problems[:0] = catalog.problems
-    document = report_document(outcome, str(bundle_path), manifest)
+    document = report_document(outcome, about)
     if output_format is ReportFormat.json:
         text = json.dumps(document, indent=2) + "\n"
     elif output_format is ReportFormat.markdown:
@@ -140,25 +143,14 @@ def diff(
     """Show what changed in the network between two bundles, and what it fixed or broke."""
     catalog = load_catalog(rules or [])
     _report_problems(catalog)
-    sides = []
-    for path in (old_path, new_path):
-        with open_bundle(path) as bundle:
-            model = build_model(bundle)
-            sides.append(
-                (str(path), bundle.manifest, model, evaluate(model, catalog.rules.values()))
-            )
-    (old_name, old_manifest, old_model, old_outcome) = sides[0]
-    (new_name, new_manifest, new_model, new_outcome) = sides[1]
-    if node is not None and node not in old_model.nodes and node not in new_model.nodes:
+    old, new = take_sides(old_path, new_path, list(rules or []))
+    if node is not None and node not in old.nodes and node not in new.nodes:
         raise AnalyzerError(f"no node {node!r} in either bundle")
-    old_labels, new_labels = namespace_labels(old_model), namespace_labels(new_model)
-    result = compare_snapshots(
-        take_snapshot(old_model, aliases_for(old_labels, new_labels)),
-        take_snapshot(new_model, aliases_for(new_labels, old_labels)),
-        node,
-    )
-    compare_findings(old_outcome.findings, new_outcome.findings, result, node)
-    document = diff_document(result, (old_name, old_manifest), (new_name, new_manifest))
+    rename_namespaces(old.snapshot, renames_for(aliases_for(old.labels, new.labels), old.labels))
+    rename_namespaces(new.snapshot, renames_for(aliases_for(new.labels, old.labels), new.labels))
+    result = compare_snapshots(old.snapshot, new.snapshot, node)
+    compare_findings(old.findings, new.findings, result, node)
+    document = diff_document(result, old.summary, new.summary)
     if output_format is ReportFormat.json:
         sys.stdout.write(json.dumps(document, indent=2) + "\n")
     elif output_format is ReportFormat.markdown:

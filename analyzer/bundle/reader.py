@@ -89,6 +89,15 @@ class Bundle:
             os.close(descriptor)
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
+    def summary(self) -> dict[str, Any]:
+        """What a report says about the bundle: where, when, how many nodes, how complete."""
+        return {
+            "path": self.origin,
+            "created": self.manifest.get("created"),
+            "nodes": len(self.manifest.get("nodes", [])),
+            "status": self.manifest.get("status"),
+        }
+
     def read_text(self, relpath: str) -> str | None:
         data = self.read_bytes(relpath)
         return None if data is None else data.decode("utf-8", errors="replace")

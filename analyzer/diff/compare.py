@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from analyzer.diff.snapshot import Snapshot
+from analyzer.diff.snapshot import Snapshot, render_route
 from analyzer.rules.engine import Finding
 
 # which per-node data a kind of change needs in both bundles to be compared
@@ -57,6 +57,10 @@ def _changed_fields(before: Any, after: Any) -> tuple[Any, Any]:
     return before, after
 
 
+def _shown(kind: str, value: Any) -> Any:
+    return render_route(value) if kind == "route" else value
+
+
 def _node_of(kind: str, key: tuple[str, ...], value: Any) -> str | None:
     if kind == "pod":
         return value.get("node") if isinstance(value, dict) else None
@@ -104,11 +108,15 @@ def compare_snapshots(old: Snapshot, new: Snapshot, only_node: str | None) -> Di
             ):
                 continue
             if key not in after:
-                result.changes.append(Change(kind, "removed", node, list(key), before[key]))
+                result.changes.append(
+                    Change(kind, "removed", node, list(key), _shown(kind, before[key]))
+                )
             elif key not in before:
-                result.changes.append(Change(kind, "added", node, list(key), None, after[key]))
+                result.changes.append(
+                    Change(kind, "added", node, list(key), None, _shown(kind, after[key]))
+                )
             elif before[key] != after[key]:
-                was, now = _changed_fields(before[key], after[key])
+                was, now = _changed_fields(_shown(kind, before[key]), _shown(kind, after[key]))
                 result.changes.append(Change(kind, "changed", node, list(key), was, now))
     order = {kind: rank for rank, kind in enumerate(KIND_ORDER)}
     result.changes.sort(key=lambda c: (c.node or "", order[c.kind], c.key))

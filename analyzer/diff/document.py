@@ -10,15 +10,6 @@ from analyzer.rules.engine import Finding
 FORMAT = "needle.diff/v1"
 
 
-def _bundle(path: str, manifest: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "path": path,
-        "created": manifest.get("created"),
-        "nodes": len(manifest.get("nodes", [])),
-        "status": manifest.get("status"),
-    }
-
-
 def _finding(finding: Finding) -> dict[str, Any]:
     return {
         "rule": finding.rule,
@@ -28,13 +19,12 @@ def _finding(finding: Finding) -> dict[str, Any]:
     }
 
 
-def diff_document(
-    result: DiffResult, old: tuple[str, dict[str, Any]], new: tuple[str, dict[str, Any]]
-) -> dict[str, Any]:
+def diff_document(result: DiffResult, old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """The diff of two bundles that `Bundle.summary()` describes as `old` and `new`."""
     return {
         "format": FORMAT,
-        "old": _bundle(*old),
-        "new": _bundle(*new),
+        "old": old,
+        "new": new,
         "findings": {
             "new": [_finding(f) for f in result.new_findings],
             "resolved": [_finding(f) for f in result.resolved_findings],

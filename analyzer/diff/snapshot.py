@@ -139,13 +139,15 @@ def _route_facts(namespace: Namespace, devices: dict[str, str]) -> dict[Key, Any
                 route.src,
             )
         )
-    return {key: sorted(values, key=str) for key, values in grouped.items()}
+    # tuples, not dicts: a 1,000-node snapshot holds ~10^6 routes; rendered only if changed
+    return {key: tuple(sorted(values, key=str)) for key, values in grouped.items()}
 
 
 ROUTE_FIELDS = ("via", "dev", "flags", "proto", "scope", "metric", "src")
 
 
-def _route_value(values: list[tuple[Any, ...]]) -> Any:
+def render_route(values: tuple[tuple[Any, ...], ...]) -> Any:
+    """A route's facts as a reader sees them: field names, no empty fields."""
     rendered = [
         {k: v for k, v in zip(ROUTE_FIELDS, value, strict=True) if v is not None}
         for value in values
@@ -186,7 +188,7 @@ def take_snapshot(model: Model, aliases: Aliases | None = None) -> Snapshot:
                 )
                 kinds["interface"][(node.name, label, name)] = _interface_facts(interface, local)
             for key, values in _route_facts(namespace, local).items():
-                kinds["route"][(node.name, label, *map(str, key))] = _route_value(values)
+                kinds["route"][(node.name, label, *map(str, key))] = values
         for entry in node.host.neighbours:
             if entry.dev == VXLAN_DEVICE:
                 kinds["neighbour"][(node.name, entry.dst)] = {
@@ -228,3 +230,46 @@ def _sysctl_label(key: str, devices: dict[str, str]) -> str:
         if iface in devices:
             parts[3] = devices[iface]
     return ".".join(parts)
+
+
+def rename_namespaces(snap: Snapshot, renames: dict[str, dict[str, str]]) -> None:
+    """Relabel podless namespaces (and the veths and routes that name them) per node, so a
+    namespace matched across snapshots by inode compares under one label."""
+    if not renames:
+        return
+
+    def fix(text: str, table: dict[str, str]) -> str:
+        # longest first: "veth to netns #X" must not be caught by "netns #X"
+        for old, new in sorted(table.items(), key=lambda item: -len(item[0])):
+            if old in text:
+                text = text.replace(old, new)
+        return text
+
+    for kind, facts in snap.kinds.items():
+        if kind in {"node", "pod"}:
+            continue
+        for key in [k for k in facts if k[0] in renames]:
+            table = renames[key[0]]
+            value = facts[key]
+            new_key = tuple(fix(part, table) if "netns " in part else part for part in key)
+            if kind == "route":
+                rows = (
+                    tuple(fix(v, table) if isinstance(v, str) and "netns " in v else v for v in row)
+                    for row in value
+                )
+                value = tuple(sorted(rows, key=str))  # same order as an unrenamed snapshot
+            if new_key != key or value is not facts[key]:
+                del facts[key]
+                facts[new_key] = value
+
+
+def renames_for(aliases: Aliases, own: Aliases) -> dict[str, dict[str, str]]:
+    """The string renames per node that `aliases` implies for labels in `own`."""
+    renames: dict[str, dict[str, str]] = defaultdict(dict)
+    for (node, inode), label in aliases.items():
+        mine = own.get((node, inode))
+        if mine is None or mine == label:
+            continue
+        renames[node][mine] = label
+        renames[node][f"veth to {mine}"] = f"veth to {label.removeprefix('pod ')}"
+    return dict(renames)

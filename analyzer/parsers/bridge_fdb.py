@@ -9,6 +9,7 @@ VTEP table: which remote node owns which MAC. ``state`` is ``permanent``, ``stat
 from __future__ import annotations
 
 from dataclasses import dataclass
+from sys import intern
 from typing import Any
 
 from analyzer.parsers.common import (
@@ -18,6 +19,8 @@ from analyzer.parsers.common import (
     looks_like_json,
     records_from_json,
     records_from_lines,
+    shared,
+    shared_tuple,
     to_int,
     to_str,
 )
@@ -143,12 +146,12 @@ def _plain_entry(obj: dict[str, Any]) -> FdbEntry | None:
             and all_text([v for v in text if v is not None])
         ):
             return FdbEntry(
-                mac=mac,
-                dev=text[0],
-                dst=text[1],
-                master=text[2],
-                flags=tuple(flags),
-                state=text[3] or "",
+                mac=intern(mac),
+                dev=shared(text[0]),
+                dst=shared(text[1]),
+                master=shared(text[2]),
+                flags=shared_tuple(flags),
+                state=intern(text[3] or ""),
             )
     return None
 

@@ -8,6 +8,7 @@ entry. NUD states are kept as printed (upper case, possibly several); ``router``
 from __future__ import annotations
 
 from dataclasses import dataclass
+from sys import intern
 from typing import Any
 
 from analyzer.parsers.common import (
@@ -17,6 +18,8 @@ from analyzer.parsers.common import (
     looks_like_json,
     records_from_json,
     records_from_lines,
+    shared,
+    shared_tuple,
     to_int,
     to_str,
 )
@@ -137,7 +140,11 @@ def _plain_neighbor(obj: dict[str, Any]) -> Neighbor | None:
             and all_text(state)
         ):
             return Neighbor(
-                dst=dst, dev=dev, lladdr=lladdr, state=tuple(state), family=_family(dst)
+                dst=intern(dst),
+                dev=shared(dev),
+                lladdr=shared(lladdr),
+                state=shared_tuple(state),
+                family=_family(dst),
             )
     return None
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from sys import intern
 from types import MappingProxyType
 from typing import Any
 
@@ -27,6 +28,8 @@ from analyzer.parsers.common import (
     lines_of,
     looks_like_json,
     read_json_arrays,
+    shared,
+    shared_tuple,
     to_int,
     to_str,
 )
@@ -832,17 +835,17 @@ def _plain_route(obj: dict[str, Any]) -> Route | None:
     if not all_text(flags):
         return None
     return Route(
-        dst=dst,
-        type=get("type") or "unicast",
-        table=get("table") or "main",
-        dev=get("dev"),
-        gateway=get("gateway"),
-        src=get("prefsrc"),
-        proto=get("protocol") or "boot",
-        scope=get("scope") or "global",
+        dst=intern(dst),
+        type=intern(get("type") or "unicast"),
+        table=intern(get("table") or "main"),
+        dev=shared(get("dev")),
+        gateway=shared(get("gateway")),
+        src=shared(get("prefsrc")),
+        proto=intern(get("protocol") or "boot"),
+        scope=intern(get("scope") or "global"),
         metric=metric,
-        flags=tuple(flags),
-        pref=get("pref"),
+        flags=shared_tuple(flags),
+        pref=shared(get("pref")),
     )
 
 

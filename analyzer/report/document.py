@@ -9,18 +9,14 @@ from analyzer.rules.engine import SEVERITIES, Outcome
 FORMAT = "needle.report/v1"
 
 
-def report_document(outcome: Outcome, bundle_path: str, manifest: dict[str, Any]) -> dict[str, Any]:
+def report_document(outcome: Outcome, bundle: dict[str, Any]) -> dict[str, Any]:
+    """The report of `outcome` on the bundle `Bundle.summary()` describes."""
     summary = dict.fromkeys(SEVERITIES, 0)
     for finding in outcome.findings:
         summary[finding.severity] = summary.get(finding.severity, 0) + 1
     return {
         "format": FORMAT,
-        "bundle": {
-            "path": bundle_path,
-            "created": manifest.get("created"),
-            "nodes": len(manifest.get("nodes", [])),
-            "status": manifest.get("status"),
-        },
+        "bundle": bundle,
         "findings": [finding.to_json() for finding in outcome.findings],
         "summary": summary,
         "coverage": {
