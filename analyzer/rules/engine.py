@@ -261,14 +261,18 @@ class Engine:
 
     def _eligible(self, collection: Collection, needs: list[str]) -> tuple[list[Fact], list[str]]:
         node_needs = [need.removeprefix("node.") for need in needs if need.startswith("node.")]
+        if not node_needs:
+            return collection.items, []
+        absent: dict[str | None, list[str]] = {}  # per node, worked out once
         kept, lacking = [], set()
         for item, node in zip(collection.items, collection.nodes, strict=True):
-            if node_needs:
+            missing = absent.get(node)
+            if missing is None:
                 have = self.data_by_node.get(node or "", set())
-                absent = [need for need in node_needs if need not in have]
-                if absent:
-                    lacking.add(f"{node or '(no node)'} lacks {', '.join(absent)}")
-                    continue
+                missing = absent[node] = [need for need in node_needs if need not in have]
+            if missing:
+                lacking.add(f"{node or '(no node)'} lacks {', '.join(missing)}")
+                continue
             kept.append(item)
         return kept, sorted(lacking)
 

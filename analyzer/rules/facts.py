@@ -202,30 +202,32 @@ def fdb_facts(model: Model) -> Collection:
 def neigh_facts(model: Model) -> Collection:
     """Neighbour entries on each node's VXLAN device, with the peer whose VTEP address
     (its pod CIDR's network address) they resolve."""
-    by_vtep_ip = {}
+    # VTEP address -> (peer name, its flannel.1 MAC), once per node rather than per entry
+    by_vtep_ip: dict[str, tuple[str, str]] = {}
     for node in model.nodes.values():
-        if node.api and node.api.pod_cidr:
-            by_vtep_ip[node.api.pod_cidr.split("/")[0]] = node
         vxlan = node.interface(VXLAN_DEVICE)
+        owner = (node.name, (vxlan.mac or "").lower() if vxlan is not None else "")
+        if node.api and node.api.pod_cidr:
+            by_vtep_ip[node.api.pod_cidr.split("/")[0]] = owner
         for address in vxlan.ipv4 if vxlan is not None else []:
-            by_vtep_ip.setdefault(address, node)
+            by_vtep_ip.setdefault(address, owner)
     items, nodes = [], []
+    unknown = ("", "")
     for node in _nodes(model):
         if node.host is None:
             continue
         for entry in node.host.neighbours:
             if entry.dev != VXLAN_DEVICE:
                 continue
-            owner = by_vtep_ip.get(entry.dst)
-            vxlan = owner.interface(VXLAN_DEVICE) if owner else None
+            peer, peer_mac = by_vtep_ip.get(entry.dst, unknown)
             items.append(
                 {
                     "node": node.name,
                     "dst": entry.dst,
                     "lladdr": (entry.lladdr or "").lower(),
                     "state": list(entry.state),
-                    "peer": owner.name if owner else "",
-                    "peer_vtep_mac": (vxlan.mac or "").lower() if vxlan is not None else "",
+                    "peer": peer,
+                    "peer_vtep_mac": peer_mac,
                 }
             )
             nodes.append(node.name)

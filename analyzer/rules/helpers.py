@@ -56,6 +56,7 @@ def cidrs_overlap(a: str, b: str) -> bool:
     )
 
 
+@lru_cache(maxsize=65536)
 def cidr_network(cidr: str) -> str:
     network = _network(cidr)
     return str(network.network_address) if network is not None else ""
@@ -92,7 +93,9 @@ class ModelHelpers:
     def has_route(self, node: str, cidr: str, dev: str) -> bool:
         """A main-table unicast route for exactly `cidr` on `node` (through `dev`, if given)."""
         routes = self._main_routes(node, cidr)
-        return any(not dev or dev in self._devices(route) for route in routes)
+        if not dev:
+            return bool(routes)
+        return any(dev in self._devices(route) for route in routes)
 
     def route_count(self, node: str, cidr: str) -> int:
         return len(self._main_routes(node, cidr))
@@ -115,6 +118,24 @@ class ModelHelpers:
             "onlink" in routes[0].flags or any("onlink" in n.flags for n in routes[0].nexthops)
         )
 
+    def route_via(self, node: str, cidr: str) -> str:
+        """How `node` routes exactly `cidr` in its main table, as `ip route` would say it:
+        "via 10.244.2.0 dev flannel.1 onlink" ("" when it does not). One call where a
+        rule would otherwise ask for gateway, device and flags one by one, 10^6 times."""
+        described = []
+        for route in self._main_routes(node, cidr):
+            legs = route.nexthops or (route,)
+            for leg in legs:
+                words = []
+                if leg.gateway:
+                    words += ["via", leg.gateway]
+                if leg.dev:
+                    words += ["dev", leg.dev]
+                if "onlink" in leg.flags or "onlink" in route.flags:
+                    words.append("onlink")
+                described.append(" ".join(words))
+        return "; ".join(described)
+
     def functions(self) -> list[HelperFunction]:
         return [
             HelperFunction("has_route", ("string", "string", "string"), "bool", self.has_route),
@@ -122,6 +143,7 @@ class ModelHelpers:
             HelperFunction("route_dev", ("string", "string"), "string", self.route_dev),
             HelperFunction("route_gateway", ("string", "string"), "string", self.route_gateway),
             HelperFunction("route_onlink", ("string", "string"), "bool", self.route_onlink),
+            HelperFunction("route_via", ("string", "string"), "string", self.route_via),
             HelperFunction("cidr_contains", ("string", "string"), "bool", cidr_contains),
             HelperFunction("cidrs_overlap", ("string", "string"), "bool", cidrs_overlap),
             HelperFunction("cidr_network", ("string",), "string", cidr_network),
