@@ -7,4 +7,3 @@ class AnalyzerError(Exception):
 
 class BundleError(AnalyzerError):
     """The bundle is unreadable, hostile, or not in a format this needle understands."""
-

@@ -3,4 +3,3 @@
 
 class CollectorError(Exception):
     """Collection cannot go on: bad arguments, an unwritable output, no cluster access."""
-
