@@ -130,10 +130,9 @@ def _spec_index(spec: Spec) -> dict[tuple[str, str], Command]:
 def _argv(command: Command | None, interface: str | None) -> list[str]:
     if command is None:
         return []
-    if command.kind == "file":
-        return ["cat", command.path or ""]
-    if command.kind == "glob":
-        return ["cat", command.path or ""]
+    if command.kind in {"file", "glob"}:
+        paths = command.path if isinstance(command.path, tuple) else (command.path or "",)
+        return ["cat", *paths]
     if command.kind == "sysctl":
         return ["read", *(f"/proc/sys/{key}" for key in command.keys)]
     return [arg.replace("{interface}", interface or "") for arg in command.argv]

@@ -140,13 +140,19 @@ needle_run() {
     [ "$_rc" -eq 0 ] && [ -s "$_file" ]
 }
 
-# needle_file ID SCOPE OUT PATH: copy one file (cat is enough; no tool to be missing).
+# needle_file ID SCOPE OUT PATH...: copy the first of the PATHs that exists (cat is
+# enough; no tool to be missing).
 needle_file() {
-    if [ ! -e "$4" ]; then
-        needle_rec "$1" "$2" - - - - - - 0 1
-        return 1
-    fi
-    needle_run "$1" "$2" - "$3" 10 "$NEEDLE_DEFAULT_BLOCKS" cat "$4"
+    _fid=$1 _fscope=$2 _fout=$3
+    shift 3
+    for _fpath in "$@"; do
+        if [ -e "$_fpath" ]; then
+            needle_run "$_fid" "$_fscope" - "$_fout" 10 "$NEEDLE_DEFAULT_BLOCKS" cat "$_fpath"
+            return
+        fi
+    done
+    needle_rec "$_fid" "$_fscope" - - - - - - 0 1
+    return 1
 }
 
 # needle_glob ID SCOPE OUTDIR PATTERN: copy every regular file matching PATTERN.

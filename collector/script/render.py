@@ -64,7 +64,9 @@ def _invocation(command: Command) -> str:
     blocks = max(1, command.max_bytes // BLOCK)
     out = _output_path(command)
     if command.kind == "file":
-        return f"needle_file {command.id} {_scope_field(command)} {out} {_word(command.path or '')}"
+        paths = command.path if isinstance(command.path, tuple) else (command.path or "",)
+        words = " ".join(_word(path) for path in paths)
+        return f"needle_file {command.id} {_scope_field(command)} {out} {words}"
     if command.kind == "glob":
         # the pattern stays unquoted on purpose: the node's shell expands it
         return f"needle_glob {command.id} {_scope_field(command)} {out} '{command.path}'"

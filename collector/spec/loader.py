@@ -32,7 +32,7 @@ class Command:
     output: str
     kind: Kind = "command"
     argv: tuple[str, ...] = ()
-    path: str | None = None
+    path: str | tuple[str, ...] | None = None  # file: alternatives, the first that exists
     keys: tuple[str, ...] = ()
     timeout: int = 10
     max_bytes: int = 64 * 1024 * 1024
@@ -87,8 +87,13 @@ def _command(
     ):
         raise _fail(where, "argv must be a non-empty list of strings")
     path = raw.get("path")
-    if kind in {"file", "glob"} and (not isinstance(path, str) or not path.startswith("/")):
-        raise _fail(where, f"kind {kind} needs an absolute path")
+    paths = path if isinstance(path, list) else [path]
+    if kind in {"file", "glob"} and not all(
+        isinstance(p, str) and p.startswith("/") for p in paths
+    ):
+        raise _fail(where, f"kind {kind} needs an absolute path (or, for file, a list of them)")
+    if kind == "glob" and isinstance(path, list):
+        raise _fail(where, "kind glob takes one pattern")
     keys = raw.get("keys", [])
     if kind == "sysctl" and (
         not keys or not all(isinstance(k, str) and _SYSCTL_KEY.match(k) for k in keys)
@@ -106,7 +111,7 @@ def _command(
         output=output,
         kind=kind,
         argv=tuple(argv),
-        path=path,
+        path=tuple(path) if isinstance(path, list) else path,
         keys=tuple(keys),
         timeout=timeout,
         max_bytes=max_bytes,

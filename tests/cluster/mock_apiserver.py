@@ -525,6 +525,8 @@ class MockApiServer:
 
     async def _start_container(self, key: tuple[str, str], node: MockNode) -> None:
         assert node.netns is not None
+        # The container gets a private /tmp, so its PID 1 (a stdlib-only reaper) runs on
+        # the interpreter's real path: a venv (or a checkout) under /tmp would vanish.
         process = await asyncio.create_subprocess_exec(
             "ip",
             "netns",
@@ -545,7 +547,11 @@ class MockApiServer:
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             start_new_session=True,
-            env={**os.environ, "NEEDLE_MOCK_PYTHON": sys.executable, "NEEDLE_MOCK_REAPER": _REAPER},
+            env={
+                **os.environ,
+                "NEEDLE_MOCK_PYTHON": os.path.realpath(sys.executable),
+                "NEEDLE_MOCK_REAPER": _REAPER,
+            },
         )
         assert process.stdout is not None and process.stderr is not None
         try:

@@ -121,6 +121,8 @@ commands:
   - {id: no-such-tool, scope: host, argv: [needle-no-such-tool], output: x.txt}
   - {id: optional-file, scope: host, kind: file, path: /nonexistent/file, output: f.txt,
      optional: true}
+  - {id: first-found, scope: host, kind: file, path: [/nonexistent/a, /proc/version],
+     output: version.txt}
   - {id: floods, scope: host, argv: [cat, /dev/zero], output: zero.bin, max_bytes: 8192}
   - {id: fails, scope: host, argv: [ip, link, show, dev, no-such-dev], output: fail.txt}
   - {id: quick-after, scope: host, argv: [echo, after], output: after.txt}
@@ -142,6 +144,8 @@ def test_hang_missing_tool_flood_and_failure_are_recorded_and_collection_goes_on
     assert float(hang[8]) - float(hang[7]) < 5
     assert command(recs, "no-such-tool")[10] == "1", "missing tool recorded"
     assert command(recs, "optional-file")[10] == "1", "missing file recorded"
+    with open("/proc/version", "rb") as version:
+        assert found["host/version.txt"] == version.read(), "the first path that exists"
     flood = command(recs, "floods")
     assert len(found["host/zero.bin"]) == 8192, "output cut at its cap"
     assert flood[6] != "0"
