@@ -23,7 +23,13 @@ from analyzer.rules.cel_adapter import (
     CompiledExpression,
     HelperFunction,
 )
-from analyzer.rules.facts import Collection, Fact, build_collections, netconf_fact
+from analyzer.rules.facts import (
+    COLLECTION_BUILDERS,
+    Collection,
+    Fact,
+    netconf_fact,
+    node_facts,
+)
 from analyzer.rules.helpers import ModelHelpers, helper_signatures
 
 SEVERITIES = ("error", "warning", "info")
@@ -59,12 +65,12 @@ def _projection(expressions: list[str], variable: str) -> tuple[str, ...] | None
     return tuple(sorted(fields))
 
 
-def _project(items: list[Fact], fields: tuple[str, ...] | None) -> list[Fact]:
+def _project(items: list[Fact], fields: tuple[str, ...] | None, offset: int = 0) -> list[Fact]:
     if fields is None:
-        return [{**item, INDEX: index} for index, item in enumerate(items)]
+        return [{**item, INDEX: index} for index, item in enumerate(items, offset)]
     return [
         {**{f: item[f] for f in fields if f in item}, INDEX: index}
-        for index, item in enumerate(items)
+        for index, item in enumerate(items, offset)
     ]
 
 
@@ -247,9 +253,23 @@ class Engine:
     def __init__(self, model: Model) -> None:
         self.model = model
         self.helpers = ModelHelpers(model).functions()
-        self.collections, self.node_items = build_collections(model)
+        nodes = node_facts(model)
+        self.node_items = nodes.items
+        self.collections: dict[str, Collection] = {"nodes": nodes}
+        self.uses: dict[str, int] = {}
         self.netconf = netconf_fact(model)
         self.data_by_node = {item["name"]: set(item["data"]) for item in self.node_items}
+
+    def _collection(self, name: str) -> Collection:
+        if name not in self.collections:
+            self.collections[name] = COLLECTION_BUILDERS[name](self.model)
+        return self.collections[name]
+
+    def _release(self, name: str) -> None:
+        """Drop a large collection once no rule left to run iterates it."""
+        self.uses[name] = self.uses.get(name, 1) - 1
+        if self.uses[name] <= 0 and name != "nodes":
+            self.collections.pop(name, None)
 
     def _missing_cluster_data(self, needs: list[str]) -> str | None:
         for need in needs:
@@ -277,8 +297,13 @@ class Engine:
         return kept, sorted(lacking)
 
     def run(self, rules: Iterable[CompiledRule], outcome: Outcome) -> None:
+        rules = list(rules)
+        for rule in rules:
+            name = str(rule.doc.data["for_each"])
+            self.uses[name] = self.uses.get(name, 0) + 1
         for rule in rules:
             self._run_one(rule, outcome)
+            self._release(str(rule.doc.data["for_each"]))
 
     def _run_one(self, rule: CompiledRule, outcome: Outcome) -> None:
         needs = list(rule.doc.data.get("needs", []))
@@ -287,7 +312,7 @@ class Engine:
             outcome.skipped.append({"rule": rule.id, "reason": f"no data: {missing}"})
             return
         for_each = str(rule.doc.data["for_each"])
-        source = self.collections["nodes" if for_each == PAIRS else for_each]
+        source = self._collection("nodes" if for_each == PAIRS else for_each)
         items, lacking = self._eligible(source, needs)
         if not items and source.items:
             outcome.skipped.append(
@@ -315,12 +340,12 @@ class Engine:
     def _run_single(
         self, rule: CompiledRule, variable: str, items: list[Fact], outcome: Outcome
     ) -> None:
-        projected = _project(items, rule.projections[variable])
         failing: list[int] = []
-        for start in range(0, len(projected), BUDGET):
-            failing += rule.filter_expression.evaluate(
-                {"items": projected[start : start + BUDGET], "netconf": self.netconf}
-            )
+        fields = rule.projections[variable]
+        # projected a chunk at a time: never a second copy of a 10^6-item collection
+        for start in range(0, len(items), BUDGET):
+            chunk = _project(items[start : start + BUDGET], fields, offset=start)
+            failing += rule.filter_expression.evaluate({"items": chunk, "netconf": self.netconf})
         for index in failing:
             bindings = {variable: items[int(index)], "netconf": self.netconf}
             outcome.findings.append(_finding(rule, bindings))
