@@ -195,10 +195,10 @@ def show(
     """Browse a bundle offline: nodes, pods, links, routes, neigh, fdb, veths, mtu, captures."""
     with open_bundle(bundle_path) as bundle:
         model = build_model(bundle)
-    if node is not None and node not in model.nodes:
-        known = ", ".join(sorted(model.nodes)) or "none"
-        raise AnalyzerError(f"no node {node!r} in {bundle_path} (nodes: {known})")
-    rows = VIEWS[view.value](model, node)
+        if node is not None and node not in model.nodes:
+            known = ", ".join(sorted(model.nodes)) or "none"
+            raise AnalyzerError(f"no node {node!r} in {bundle_path} (nodes: {known})")
+        rows = VIEWS[view.value](model, node)  # inside: pod routes are read as shown
     if output_format is ListFormat.json:
         print_json(rows)
     else:

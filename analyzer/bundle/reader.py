@@ -63,12 +63,16 @@ class Bundle:
         self._cleanup = cleanup
         self._files = files
         self._root = str(root)
+        self._closed = False
 
     def exists(self, relpath: str) -> bool:
         return relpath in self._files
 
     def read_bytes(self, relpath: str) -> bytes | None:
         """The file's bytes, or None when the bundle does not hold it (absent data)."""
+        if self._closed:
+            # a read after close would find nothing, and absent data would pass for "none"
+            raise BundleError(f"{self.origin}: read of {relpath} after the bundle was closed")
         if relpath not in self._files:
             return None
         cap = self.limits.max_member_bytes
@@ -108,6 +112,7 @@ class Bundle:
         return sorted(name for name in self._files if name.startswith(wanted))
 
     def close(self) -> None:
+        self._closed = True
         if self._cleanup is not None:
             shutil.rmtree(self._cleanup, ignore_errors=True)
             self._cleanup = None

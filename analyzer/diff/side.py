@@ -33,10 +33,10 @@ def take_side(path: Path, rule_paths: list[Path]) -> Side:
     with open_bundle(path) as bundle:
         model = build_model(bundle)
         summary = bundle.summary()
-    outcome = evaluate(model, catalog.rules.values())
-    return Side(
-        summary, outcome.findings, namespace_labels(model), take_snapshot(model), set(model.nodes)
-    )
+        outcome = evaluate(model, catalog.rules.values())
+        # inside: pods' routes are read from the bundle as the snapshot takes them
+        snapshot = take_snapshot(model)
+    return Side(summary, outcome.findings, namespace_labels(model), snapshot, set(model.nodes))
 
 
 def take_sides(old: Path, new: Path, rule_paths: list[Path]) -> tuple[Side, Side]:

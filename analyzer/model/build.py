@@ -55,7 +55,7 @@ def _load_node(bundle: Bundle, record: dict[str, Any], node: Node, pod_details: 
             name=ns_record.get("name"),
             pids=list(ns_record.get("pids", [])),
         )
-        fill_namespace(namespace, outputs, details=pod_details)
+        fill_namespace(namespace, outputs, details="lazy" if pod_details else "never")
         node.pods_netns[namespace.id] = namespace
     fill_host_extras(node, outputs)
     resolve_veths(node)
@@ -127,8 +127,8 @@ def _index(model: Model) -> None:
 
 
 def build_model(bundle: Bundle, pod_details: bool = True) -> Model:
-    """The model of `bundle`; `pod_details=False` skips pod namespaces' routes and
-    neighbours, which only `show` and `diff` look at."""
+    """The model of `bundle`. Pod namespaces' routes and neighbours are read when first
+    used (keep the bundle open until then); `pod_details=False` leaves them out."""
     with paused_gc():
         return _build(bundle, pod_details)
 

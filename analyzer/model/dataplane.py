@@ -93,9 +93,10 @@ class NodeOutputs:
         ]
 
 
-def fill_namespace(namespace: Namespace, outputs: NodeOutputs, details: bool = True) -> None:
-    """Links and addresses always; routes and neighbours unless `details` is off (the
-    rules do not look into pods' routes, and a large cluster has 10^5 pod namespaces)."""
+def fill_namespace(namespace: Namespace, outputs: NodeOutputs, details: str = "now") -> None:
+    """Links and addresses now; routes and neighbours "now", "lazy" (read on first use)
+    or "never" (the rules do not look into pods' routes, and a large cluster has 10^5
+    pod namespaces)."""
     links = outputs.parsed(namespace.id, "links", parse_ip_link)
     addresses = outputs.parsed(namespace.id, "addresses", parse_ip_addr)
     if links is not None:
@@ -111,21 +112,31 @@ def fill_namespace(namespace: Namespace, outputs: NodeOutputs, details: bool = T
                 namespace.add(interface)
                 namespace.present.add("links")
             interface.addresses.extend(entry.addresses)
-    if not details:
+    if details == "never":
         return
+    for what in ("routes", "routes6", "neighbours"):
+        if outputs.path_of(namespace.id, what) is not None:
+            namespace.present.add(what)
+    if details == "lazy":
+        namespace.load_details = lambda ns: fill_details(ns, outputs)
+    else:
+        fill_details(namespace, outputs)
+
+
+def fill_details(namespace: Namespace, outputs: NodeOutputs) -> None:
+    """Routes (both families) and neighbours of one namespace."""
     routes6 = outputs.parsed(namespace.id, "routes6", parse_ip_route)
     routes = outputs.parsed(namespace.id, "routes", parse_ip_route)
     if routes is not None:
-        namespace.present.add("routes")
         # bundles from before the -4/-6 split hold both families in ip-route
-        namespace.routes.extend(r for r in routes.records if routes6 is None or r.family != "inet6")
+        namespace.loaded_routes.extend(
+            r for r in routes.records if routes6 is None or r.family != "inet6"
+        )
     if routes6 is not None:
-        namespace.present.add("routes6")
-        namespace.routes.extend(routes6.records)
+        namespace.loaded_routes.extend(routes6.records)
     neighbours = outputs.parsed(namespace.id, "neighbours", parse_ip_neigh)
     if neighbours is not None:
-        namespace.present.add("neighbours")
-        namespace.neighbours.extend(neighbours.records)
+        namespace.loaded_neighbours.extend(neighbours.records)
 
 
 def fill_host_extras(node: Node, outputs: NodeOutputs) -> None:

@@ -7,6 +7,7 @@ interface lives in, its veth peer across namespaces, the pod behind a namespace.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -78,8 +79,11 @@ class Namespace:
     pids: list[int] = field(default_factory=list)
     interfaces: dict[str, Interface] = field(default_factory=dict)
     by_ifindex: dict[int, Interface] = field(default_factory=dict)
-    routes: list[Route] = field(default_factory=list)
-    neighbours: list[Neighbor] = field(default_factory=list)
+    loaded_routes: list[Route] = field(default_factory=list)
+    loaded_neighbours: list[Neighbor] = field(default_factory=list)
+    # reads this namespace's routes and neighbours on first use (pod namespaces: a large
+    # bundle has 10^5 of them, and only `show` and `diff` look at their routes)
+    load_details: Callable[[Namespace], None] | None = field(default=None, repr=False)
     pod: Pod | None = None
     # which of links/addresses/routes/neighbours the bundle had (absent data is not "none")
     present: set[str] = field(default_factory=set)
@@ -87,6 +91,21 @@ class Namespace:
     @property
     def is_host(self) -> bool:
         return self.id == HOST
+
+    def _details(self) -> None:
+        if self.load_details is not None:
+            load, self.load_details = self.load_details, None
+            load(self)
+
+    @property
+    def routes(self) -> list[Route]:
+        self._details()
+        return self.loaded_routes
+
+    @property
+    def neighbours(self) -> list[Neighbor]:
+        self._details()
+        return self.loaded_neighbours
 
     def add(self, interface: Interface) -> None:
         self.interfaces[interface.name] = interface

@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 import tarfile
+from pathlib import Path
 
 from analyzer.bundle import open_bundle
 from analyzer.model import build_model
@@ -109,3 +110,18 @@ def test_show_refuses_a_hostile_bundle_in_one_line(tmp_path):
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "unsafe member path" in result.stderr
     assert not (tmp_path.parent / "evil").exists()
+
+
+def test_pod_routes_are_read_on_first_use_and_never_silently_empty():
+    import pytest
+
+    from analyzer.errors import BundleError
+
+    sample = Path(__file__).resolve().parents[2] / "samples" / "lab-healthy.tar.gz"
+    with open_bundle(sample) as bundle:
+        model = build_model(bundle)
+        first, second = [ns for node in model.nodes.values() for ns in node.pods_netns.values()][:2]
+        assert "routes" in first.present
+        assert any(route.dst == "default" for route in first.routes)
+    with pytest.raises(BundleError, match="after the bundle was closed"):
+        _ = second.routes
