@@ -62,26 +62,19 @@ def aliases_for(this: Aliases, other: Aliases) -> Aliases:
     }
 
 
-def _label(namespace: Namespace, aliases: Aliases) -> str:
-    if namespace.inode is not None and (namespace.node, namespace.inode) in aliases:
-        return aliases[(namespace.node, namespace.inode)]
-    return _own_label(namespace)
-
-
-def _interface_label(interface: Interface, node: Node, aliases: Aliases) -> str:
+def _interface_label(interface: Interface, node: Node) -> str:
     """Host veths are named after the namespace they lead to: their own names are random."""
     if interface.kind == "veth" and interface.netns == HOST and interface.peer is not None:
         namespace = node.pods_netns.get(interface.peer.netns)
         if namespace is not None:
-            label = _label(namespace, aliases)
-            return f"veth to {label.removeprefix('pod ')}"
+            return f"veth to {_own_label(namespace).removeprefix('pod ')}"
     return interface.name
 
 
-def _device_labels(node: Node, aliases: Aliases) -> dict[str, str]:
+def _device_labels(node: Node) -> dict[str, str]:
     if node.host is None:
         return {}
-    return {name: _interface_label(i, node, aliases) for name, i in node.host.interfaces.items()}
+    return {name: _interface_label(i, node) for name, i in node.host.interfaces.items()}
 
 
 def _link_local(address: str) -> bool:
@@ -155,8 +148,8 @@ def render_route(values: tuple[tuple[Any, ...], ...]) -> Any:
     return rendered[0] if len(rendered) == 1 else rendered
 
 
-def take_snapshot(model: Model, aliases: Aliases | None = None) -> Snapshot:
-    aliases = aliases or {}
+def take_snapshot(model: Model) -> Snapshot:
+    """Each side's facts under its own labels; rename_namespaces() aligns the two."""
     snap = Snapshot()
     snap.missing_cluster = set(model.missing)
     kinds = snap.kinds
@@ -176,9 +169,9 @@ def take_snapshot(model: Model, aliases: Aliases | None = None) -> Snapshot:
             continue
         present = set(node.present) | set(node.host.present)
         snap.present[node.name] = present
-        devices = _device_labels(node, aliases)
+        devices = _device_labels(node)
         for namespace in node.namespaces():
-            label = _label(namespace, aliases)
+            label = _own_label(namespace)
             local = devices if namespace.is_host else {}
             for interface in namespace.interfaces.values():
                 name = (
