@@ -8,11 +8,10 @@ they are lifted onto the plugin record, the plugin's own keys taking precedence.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from analyzer.parsers.common import Parsed, decode, json_dumps_safe, to_int, to_str
+from analyzer.parsers.common import Parsed, json_dumps_safe, json_object, to_int, to_str
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,14 +48,9 @@ class CniConfig:
 
 def parse_cni_config(data: bytes) -> Parsed[CniConfig]:
     """A .conflist or .conf. Broken or cut-off JSON gives no record, never an exception."""
-    text = decode(data)
-    try:
-        obj = json.loads(text)
-    except (ValueError, RecursionError):
-        lines = tuple(line for line in text.split("\n") if line.strip())
-        return Parsed((), lines, truncated=bool(text.strip()))
-    if not isinstance(obj, dict):
-        return Parsed((), (text.strip(),))
+    obj = json_object(data)
+    if isinstance(obj, Parsed):
+        return obj
     plugins_raw = obj.get("plugins")
     is_list = isinstance(plugins_raw, list)
     plugin_objs = plugins_raw if isinstance(plugins_raw, list) else [obj]

@@ -257,3 +257,17 @@ def shared_tuple(values: list[str] | tuple[str, ...]) -> tuple[str, ...]:
 @lru_cache(maxsize=4096)
 def _canonical_tuple(values: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(intern(v) for v in values)
+
+
+def json_object(data: bytes) -> dict[str, Any] | Parsed[Any]:
+    """One JSON object (a config file), or the empty result that says why there is none:
+    broken or cut-off JSON gives its lines as unparsed and ``truncated``, never an error."""
+    text = decode(data)
+    try:
+        obj = json.loads(text)
+    except (ValueError, RecursionError):
+        lines = tuple(line for line in text.split("\n") if line.strip())
+        return Parsed((), lines, truncated=bool(text.strip()))
+    if not isinstance(obj, dict):
+        return Parsed((), (text.strip(),))
+    return obj

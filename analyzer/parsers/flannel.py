@@ -8,11 +8,10 @@ Backend.Type, Backend.VNI, Backend.Port ...). One record each.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from analyzer.parsers.common import Parsed, decode, lines_of, to_int, to_str
+from analyzer.parsers.common import Parsed, json_object, lines_of, to_int, to_str
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,14 +72,9 @@ class FlannelNetConf:
 
 def parse_flannel_net_conf(data: bytes) -> Parsed[FlannelNetConf]:
     """One JSON object. Broken or cut-off JSON gives no record, never an exception."""
-    text = decode(data)
-    try:
-        obj = json.loads(text)
-    except (ValueError, RecursionError):
-        lines = tuple(line for line in text.split("\n") if line.strip())
-        return Parsed((), lines, truncated=bool(text.strip()))
-    if not isinstance(obj, dict):
-        return Parsed((), (text.strip(),))
+    obj = json_object(data)
+    if isinstance(obj, Parsed):
+        return obj
     backend = obj.get("Backend")
     backend = backend if isinstance(backend, dict) else {}
     direct = backend.get("DirectRouting")
