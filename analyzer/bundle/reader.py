@@ -23,6 +23,7 @@ import zstandard
 from analyzer.bundle.manifest import parse_manifest
 from analyzer.errors import BundleError
 from analyzer.gcpause import paused_gc
+from analyzer.heap import give_back_free_memory
 
 MANIFEST = "manifest.json"
 MiB = 1024 * 1024
@@ -64,6 +65,7 @@ class Bundle:
         self._files = files
         self._root = str(root)
         self._closed = False
+        self._summary: dict[str, Any] | None = None
 
     def exists(self, relpath: str) -> bool:
         return relpath in self._files
@@ -95,12 +97,20 @@ class Bundle:
 
     def summary(self) -> dict[str, Any]:
         """What a report says about the bundle: where, when, how many nodes, how complete."""
+        if self._summary is not None:
+            return self._summary
         return {
             "path": self.origin,
             "created": self.manifest.get("created"),
             "nodes": len(self.manifest.get("nodes", [])),
             "status": self.manifest.get("status"),
         }
+
+    def drop_manifest(self) -> None:
+        """Free the parsed manifest once the model is built (files stay readable)."""
+        self._summary = self.summary()
+        self.manifest = {}
+        give_back_free_memory()
 
     def read_text(self, relpath: str) -> str | None:
         data = self.read_bytes(relpath)

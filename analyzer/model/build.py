@@ -3,28 +3,16 @@ between them, and the indexes rules look things up in."""
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Any
 
 from analyzer.bundle.reader import Bundle
 from analyzer.gcpause import paused_gc
 from analyzer.model.dataplane import SOURCES, NodeOutputs, fill_host_extras, fill_namespace
-from analyzer.model.entities import HOST, Model, MtuHop, Namespace, Node, Pod
+from analyzer.model.entities import HOST, Model, MtuHop, Namespace, Node, Pod, normalize_cidr
 from analyzer.model.kube import load_cluster
 from analyzer.model.veths import resolve_veths
 
 VXLAN_DEVICE = "flannel.1"
-
-
-def normalize_cidr(destination: str) -> str:
-    """`10.244.1.0/24` stays; a host route's bare `10.244.1.5` becomes `10.244.1.5/32`."""
-    if destination == "default" or "/" in destination:
-        return destination
-    try:
-        address = ipaddress.ip_address(destination)
-    except ValueError:
-        return destination
-    return f"{destination}/{address.max_prefixlen}"
 
 
 def _load_node(bundle: Bundle, record: dict[str, Any], node: Node, pod_details: bool) -> None:
@@ -43,7 +31,8 @@ def _load_node(bundle: Bundle, record: dict[str, Any], node: Node, pod_details: 
                 if command.get("output"):
                     node.outputs[f"ethtool-k:{interface}"] = str(command["output"])
     host = Namespace(node=node.name, id=HOST, dir=f"{record['dir']}/host")
-    fill_namespace(host, outputs)
+    # routes, neighbours and FDB: read when a rule or view first asks for this node's
+    fill_namespace(host, outputs, details="lazy")
     node.host = host
     for ns_record in record.get("netns", []):
         namespace = Namespace(
@@ -119,16 +108,15 @@ def _index(model: Model) -> None:
             model.node_by_vtep_mac[vxlan.mac.lower()] = node
         if vxlan is not None and vxlan.link.vxlan and vxlan.link.vxlan.local:
             model.node_by_underlay_ip[vxlan.link.vxlan.local] = node
-        for route in host.routes:
-            model.routes_by_dst.setdefault((node.name, normalize_cidr(route.dst)), []).append(route)
     for pod in model.pods:
         if pod.ip:
             model.pods_by_ip.setdefault(pod.ip, []).append(pod)
 
 
 def build_model(bundle: Bundle, pod_details: bool = True) -> Model:
-    """The model of `bundle`. Pod namespaces' routes and neighbours are read when first
-    used (keep the bundle open until then); `pod_details=False` leaves them out."""
+    """The model of `bundle`. Routes, neighbours and FDB entries are read when first used
+    (keep the bundle open until then); `pod_details=False` leaves pod namespaces' routes
+    and neighbours out altogether."""
     with paused_gc():
         return _build(bundle, pod_details)
 

@@ -7,6 +7,7 @@ names; a JSON form is preferred over its text fallback when both are there.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from analyzer.bundle.reader import Bundle
@@ -70,6 +71,15 @@ class NodeOutputs:
                     return str(command["output"])
         return None
 
+    def candidates(self, netns: str, what: str) -> tuple[str, ...]:
+        """Every bundle path that may hold `what`, in the order `first()` tries them."""
+        return tuple(
+            str(command["output"])
+            for command_id in SOURCES[what]
+            for command in self.index.get((netns, command_id, None), [])
+            if command.get("output") and command.get("exit_code") == 0
+        )
+
     def first(self, netns: str, what: str) -> tuple[str, bytes] | None:
         for command_id in SOURCES[what]:
             data = self.raw(netns, command_id)
@@ -93,10 +103,54 @@ class NodeOutputs:
         ]
 
 
+@dataclass(frozen=True, slots=True)
+class LazyOutputs:
+    """The bundle paths of the few outputs read on first use, and nothing else: the
+    manifest's command records (10^6 at 1,000 nodes) can go once the model is built."""
+
+    bundle: Bundle
+    paths: dict[str, tuple[str, ...]]  # data kind -> candidate paths, best form first
+
+    @classmethod
+    def of(cls, outputs: NodeOutputs, netns: str, kinds: tuple[str, ...]) -> LazyOutputs:
+        return cls(outputs.bundle, {what: outputs.candidates(netns, what) for what in kinds})
+
+    def parsed(self, what: str, parser: Callable[[bytes], Parsed[R]]) -> Parsed[R] | None:
+        for path in self.paths.get(what, ()):
+            data = self.bundle.read_bytes(path)
+            if data:
+                return parser(data)
+        return None
+
+
+DETAILS = ("routes", "routes6", "neighbours")
+
+
+@dataclass(frozen=True, slots=True)
+class DetailLoader:
+    """Fills a namespace's routes and neighbours when something first asks for them."""
+
+    outputs: LazyOutputs
+
+    def __call__(self, namespace: Namespace) -> None:
+        fill_details(namespace, self.outputs)
+
+
+@dataclass(frozen=True, slots=True)
+class FdbLoader:
+    outputs: LazyOutputs
+
+    def __call__(self, node: Node) -> None:
+        fdb = self.outputs.parsed("fdb", parse_bridge_fdb)
+        if fdb is not None:
+            node.loaded_fdb.extend(fdb.records)
+
+
 def fill_namespace(namespace: Namespace, outputs: NodeOutputs, details: str = "now") -> None:
-    """Links and addresses now; routes and neighbours "now", "lazy" (read on first use)
-    or "never" (the rules do not look into pods' routes, and a large cluster has 10^5
-    pod namespaces)."""
+    """Links and addresses now; routes and neighbours "now", "lazy" (read on first use:
+    at 1,000 nodes they are 3·10^6 records, and a rule may need only some nodes' of them)
+    or "never" (the rules do not look into pods' routes, and a large cluster has 10^5 pod
+    namespaces)."""
     links = outputs.parsed(namespace.id, "links", parse_ip_link)
     addresses = outputs.parsed(namespace.id, "addresses", parse_ip_addr)
     if links is not None:
@@ -114,19 +168,20 @@ def fill_namespace(namespace: Namespace, outputs: NodeOutputs, details: str = "n
             interface.addresses.extend(entry.addresses)
     if details == "never":
         return
-    for what in ("routes", "routes6", "neighbours"):
-        if outputs.path_of(namespace.id, what) is not None:
+    sources = LazyOutputs.of(outputs, namespace.id, DETAILS)
+    for what in DETAILS:
+        if sources.paths[what]:
             namespace.present.add(what)
     if details == "lazy":
-        namespace.load_details = lambda ns: fill_details(ns, outputs)
+        namespace.load_details = DetailLoader(sources)
     else:
-        fill_details(namespace, outputs)
+        fill_details(namespace, sources)
 
 
-def fill_details(namespace: Namespace, outputs: NodeOutputs) -> None:
+def fill_details(namespace: Namespace, outputs: LazyOutputs) -> None:
     """Routes (both families) and neighbours of one namespace."""
-    routes6 = outputs.parsed(namespace.id, "routes6", parse_ip_route)
-    routes = outputs.parsed(namespace.id, "routes", parse_ip_route)
+    routes6 = outputs.parsed("routes6", parse_ip_route)
+    routes = outputs.parsed("routes", parse_ip_route)
     if routes is not None:
         # bundles from before the -4/-6 split hold both families in ip-route
         namespace.loaded_routes.extend(
@@ -134,16 +189,19 @@ def fill_details(namespace: Namespace, outputs: NodeOutputs) -> None:
         )
     if routes6 is not None:
         namespace.loaded_routes.extend(routes6.records)
-    neighbours = outputs.parsed(namespace.id, "neighbours", parse_ip_neigh)
+    neighbours = outputs.parsed("neighbours", parse_ip_neigh)
     if neighbours is not None:
         namespace.loaded_neighbours.extend(neighbours.records)
 
 
-def fill_host_extras(node: Node, outputs: NodeOutputs) -> None:
-    fdb = outputs.parsed(HOST, "fdb", parse_bridge_fdb)
-    if fdb is not None:
+def fill_host_extras(node: Node, outputs: NodeOutputs, lazy: bool = True) -> None:
+    fdb = FdbLoader(LazyOutputs.of(outputs, HOST, ("fdb",)))
+    if fdb.outputs.paths["fdb"]:
         node.present.add("fdb")
-        node.fdb.extend(fdb.records)
+        if lazy:
+            node.load_fdb = fdb
+        else:
+            fdb(node)
     sysctl = outputs.parsed(HOST, "sysctl", parse_sysctl)
     if sysctl is not None:
         node.present.add("sysctl")

@@ -11,8 +11,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
+from analyzer.forked import can_fork, run_forked
 from analyzer.gcpause import paused_gc
 from analyzer.model.entities import Model
 from analyzer.rules.catalog import RuleDocument, RuleProblem
@@ -27,6 +29,7 @@ from analyzer.rules.facts import (
     COLLECTION_BUILDERS,
     Collection,
     Fact,
+    Home,
     netconf_fact,
     node_facts,
 )
@@ -247,11 +250,27 @@ def _finding(rule: CompiledRule, bindings: dict[str, Any]) -> Finding:
     )
 
 
-class Engine:
-    """Compiled rules bound to one model."""
+@dataclass
+class RuleResult:
+    """One rule's result on one shard of the nodes (the whole cluster when unsharded)."""
 
-    def __init__(self, model: Model) -> None:
+    rule: str
+    status: str  # "run", "skipped" (no data for the whole rule) or "failed"
+    reason: str = ""
+    # whether this shard had items the rule could check, and items at all
+    had_items: bool = False
+    had_source: bool = False
+    lacking: list[str] = field(default_factory=list)  # "<node> lacks <data>"
+    findings: list[Finding] = field(default_factory=list)
+
+
+class Engine:
+    """Compiled rules bound to one model, checking the items of the `home` nodes (all
+    nodes when None). Pairs pair each home node with every node of the cluster."""
+
+    def __init__(self, model: Model, home: Home = None) -> None:
         self.model = model
+        self.home = home
         self.helpers = ModelHelpers(model).functions()
         nodes = node_facts(model)
         self.node_items = nodes.items
@@ -262,8 +281,15 @@ class Engine:
 
     def _collection(self, name: str) -> Collection:
         if name not in self.collections:
-            self.collections[name] = COLLECTION_BUILDERS[name](self.model)
+            self.collections[name] = COLLECTION_BUILDERS[name](self.model, self.home)
         return self.collections[name]
+
+    def _home_nodes(self) -> Collection:
+        nodes = self.collections["nodes"]
+        if self.home is None:
+            return nodes
+        kept = [item for item in nodes.items if item["name"] in self.home]
+        return Collection(nodes.variable, kept, [item["name"] for item in kept])
 
     def _release(self, name: str) -> None:
         """Drop a large collection once no rule left to run iterates it."""
@@ -296,49 +322,39 @@ class Engine:
             kept.append(item)
         return kept, sorted(lacking)
 
-    def run(self, rules: Iterable[CompiledRule], outcome: Outcome) -> None:
-        rules = list(rules)
+    def run(self, rules: list[CompiledRule]) -> list[RuleResult]:
         for rule in rules:
             name = str(rule.doc.data["for_each"])
             self.uses[name] = self.uses.get(name, 0) + 1
+        results = []
         for rule in rules:
-            self._run_one(rule, outcome)
+            results.append(self._run_one(rule))
             self._release(str(rule.doc.data["for_each"]))
+        return results
 
-    def _run_one(self, rule: CompiledRule, outcome: Outcome) -> None:
+    def _run_one(self, rule: CompiledRule) -> RuleResult:
         needs = list(rule.doc.data.get("needs", []))
         missing = self._missing_cluster_data(needs)
         if missing is not None:
-            outcome.skipped.append({"rule": rule.id, "reason": f"no data: {missing}"})
-            return
+            return RuleResult(rule.id, "skipped", f"no data: {missing}")
         for_each = str(rule.doc.data["for_each"])
-        source = self._collection("nodes" if for_each == PAIRS else for_each)
+        pairs_or_nodes = for_each in (PAIRS, "nodes")
+        source = self._home_nodes() if pairs_or_nodes else self._collection(for_each)
         items, lacking = self._eligible(source, needs)
-        if not items and source.items:
-            outcome.skipped.append(
-                {"rule": rule.id, "reason": "no data: " + "; ".join(lacking[:5])}
-            )
-            return
-        if lacking:
-            outcome.partial.append(
-                {
-                    "rule": rule.id,
-                    "reason": "; ".join(lacking[:5])
-                    + (f" (+{len(lacking) - 5} more)" if len(lacking) > 5 else ""),
-                }
-            )
+        result = RuleResult(
+            rule.id, "run", had_items=bool(items), had_source=bool(source.items), lacking=lacking
+        )
         try:
             if for_each == PAIRS:
-                self._run_pairs(rule, items, outcome)
+                self._run_pairs(rule, items, result.findings)
             else:
-                self._run_single(rule, SINGLE[for_each], items, outcome)
+                self._run_single(rule, SINGLE[for_each], items, result.findings)
         except CelEvalError as exc:
-            outcome.skipped.append({"rule": rule.id, "reason": f"evaluation failed: {exc}"})
-            return
-        outcome.rules_run.append(rule.id)
+            return RuleResult(rule.id, "failed", f"evaluation failed: {exc}")
+        return result
 
     def _run_single(
-        self, rule: CompiledRule, variable: str, items: list[Fact], outcome: Outcome
+        self, rule: CompiledRule, variable: str, items: list[Fact], findings: list[Finding]
     ) -> None:
         failing: list[int] = []
         fields = rule.projections[variable]
@@ -348,9 +364,9 @@ class Engine:
             failing += rule.filter_expression.evaluate({"items": chunk, "netconf": self.netconf})
         for index in failing:
             bindings = {variable: items[int(index)], "netconf": self.netconf}
-            outcome.findings.append(_finding(rule, bindings))
+            findings.append(_finding(rule, bindings))
 
-    def _run_pairs(self, rule: CompiledRule, nodes: list[Fact], outcome: Outcome) -> None:
+    def _run_pairs(self, rule: CompiledRule, nodes: list[Fact], findings: list[Finding]) -> None:
         peers = _project(self.node_items, rule.projections["peer"])
         outer = _project(nodes, rule.projections["node"])
         step = max(1, BUDGET // max(1, len(peers)))
@@ -366,11 +382,70 @@ class Engine:
                         "peer": self.node_items[int(index)],
                         "netconf": self.netconf,
                     }
-                    outcome.findings.append(_finding(rule, bindings))
+                    findings.append(_finding(rule, bindings))
+
+
+def merge_results(rule_ids: list[str], shards: list[list[RuleResult]], outcome: Outcome) -> None:
+    """One outcome from every shard's results: a rule that failed anywhere is skipped
+    (with none of its findings); one that no shard could check for lack of data is
+    skipped; one some nodes lacked data for is partial."""
+    by_rule: dict[str, list[RuleResult]] = {rule: [] for rule in rule_ids}
+    for shard in shards:
+        for result in shard:
+            by_rule[result.rule].append(result)
+    for rule, results in by_rule.items():
+        failed = next((r for r in results if r.status != "run"), None)
+        if failed is not None:
+            outcome.skipped.append({"rule": rule, "reason": failed.reason})
+            continue
+        lacking = sorted({entry for r in results for entry in r.lacking})
+        if not any(r.had_items for r in results) and any(r.had_source for r in results):
+            outcome.skipped.append({"rule": rule, "reason": "no data: " + "; ".join(lacking[:5])})
+            continue
+        if lacking:
+            more = f" (+{len(lacking) - 5} more)" if len(lacking) > 5 else ""
+            outcome.partial.append({"rule": rule, "reason": "; ".join(lacking[:5]) + more})
+        outcome.findings.extend(finding for r in results for finding in r.findings)
+        outcome.rules_run.append(rule)
 
 
 def compile_rules(docs: Iterable[RuleDocument]) -> tuple[list[CompiledRule], list[RuleProblem]]:
-    helpers = helper_signatures()
+    return compile_rules_with(docs, helper_signatures())
+
+
+# Below this many nodes a second process costs more than it saves.
+PARALLEL_FROM_NODES = 64
+
+
+def evaluate(model: Model, docs: Iterable[RuleDocument], workers: int | None = None) -> Outcome:
+    """Compile and run `docs` against `model`; broken rules are reported, not fatal.
+
+    With `workers` > 1 (by default: two on a multi-core machine, for clusters of
+    PARALLEL_FROM_NODES nodes or more) the nodes are split into that many shards, each
+    checked in a forked child that shares the model; node-pair rules pair a shard's
+    nodes with every node, so the findings are the same as in one process.
+    """
+    if workers is None:
+        workers = 2 if can_fork() and len(model.nodes) >= PARALLEL_FROM_NODES else 1
+    with paused_gc():
+        return _evaluate(model, list(docs), workers)
+
+
+def shard_nodes(model: Model, shards: int) -> list[frozenset[str]]:
+    """The nodes (and pods' node names the cluster has no node for) dealt round-robin."""
+    names = sorted(set(model.nodes) | {pod.node or "" for pod in model.pods})
+    return [frozenset(names[index::shards]) for index in range(shards)]
+
+
+def _run_shard(model: Model, docs: list[RuleDocument], home: Home) -> list[RuleResult]:
+    engine = Engine(model, home)
+    compiled, _ = compile_rules_with(docs, engine.helpers)
+    return engine.run(compiled)
+
+
+def compile_rules_with(
+    docs: Iterable[RuleDocument], helpers: list[HelperFunction]
+) -> tuple[list[CompiledRule], list[RuleProblem]]:
     compiled, problems = [], []
     for doc in docs:
         try:
@@ -380,24 +455,17 @@ def compile_rules(docs: Iterable[RuleDocument]) -> tuple[list[CompiledRule], lis
     return compiled, problems
 
 
-def evaluate(model: Model, docs: Iterable[RuleDocument]) -> Outcome:
-    """Compile and run `docs` against `model`; broken rules are reported, not fatal."""
-    with paused_gc():
-        return _evaluate(model, docs)
-
-
-def _evaluate(model: Model, docs: Iterable[RuleDocument]) -> Outcome:
+def _evaluate(model: Model, docs: list[RuleDocument], workers: int) -> Outcome:
     outcome = Outcome()
-    engine = Engine(model)
-    docs = list(docs)
-    compiled, problems = [], []
-    for doc in docs:
-        try:
-            compiled.append(compile_rule(doc, engine.helpers))
-        except RuleCompileFailure as failure:
-            problems.append(failure.problem)
+    compiled, problems = compile_rules_with(docs, helper_signatures())
     outcome.problems.extend(problems)
-    engine.run(compiled, outcome)
+    valid = [rule.doc for rule in compiled]
+    if workers > 1:
+        tasks = [partial(_run_shard, model, valid, home) for home in shard_nodes(model, workers)]
+        shards = run_forked(tasks, "rule evaluation")
+    else:
+        shards = [_run_shard(model, valid, None)]
+    merge_results([rule.id for rule in compiled], shards, outcome)
     order = {severity: rank for rank, severity in enumerate(SEVERITIES)}
     outcome.findings.sort(
         key=lambda f: (order.get(f.severity, 9), f.rule, [str(v) for v in f.subject.values()])

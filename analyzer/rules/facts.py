@@ -8,6 +8,7 @@ and documented in docs/rules.md.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -107,14 +108,20 @@ def node_fact(model: Model, node: Node) -> Fact:
     }
 
 
-def _nodes(model: Model) -> Iterator[Node]:
+Home = frozenset[str] | None  # the nodes one shard of an evaluation owns; None: all
+
+
+def _nodes(model: Model, home: Home = None) -> Iterator[Node]:
     for name in sorted(model.nodes):
-        yield model.nodes[name]
+        if home is None or name in home:
+            yield model.nodes[name]
 
 
-def pod_facts(model: Model) -> Collection:
+def pod_facts(model: Model, home: Home = None) -> Collection:
     items, nodes = [], []
     for pod in model.pods:
+        if home is not None and (pod.node or "") not in home:
+            continue
         node = model.nodes.get(pod.node or "")
         vxlan = node.interface(VXLAN_DEVICE) if node else None
         bridge = None
@@ -146,9 +153,9 @@ def pod_facts(model: Model) -> Collection:
     return Collection("pod", items, nodes)
 
 
-def veth_facts(model: Model) -> Collection:
+def veth_facts(model: Model, home: Home = None) -> Collection:
     items, nodes = [], []
-    for node in _nodes(model):
+    for node in _nodes(model, home):
         if node.host is None:
             continue
         for veth in node.host.interfaces.values():
@@ -172,11 +179,11 @@ def veth_facts(model: Model) -> Collection:
     return Collection("veth", items, nodes)
 
 
-def fdb_facts(model: Model) -> Collection:
+def fdb_facts(model: Model, home: Home = None) -> Collection:
     """FDB entries on each node's VXLAN device, with the peer that owns the MAC."""
     by_annotation = {n.api.vtep_mac: n for n in model.nodes.values() if n.api and n.api.vtep_mac}
     items, nodes = [], []
-    for node in _nodes(model):
+    for node in _nodes(model, home):
         for entry in node.fdb:
             if entry.dev != VXLAN_DEVICE or not entry.dst:
                 continue
@@ -199,7 +206,7 @@ def fdb_facts(model: Model) -> Collection:
     return Collection("entry", items, nodes)
 
 
-def neigh_facts(model: Model) -> Collection:
+def neigh_facts(model: Model, home: Home = None) -> Collection:
     """Neighbour entries on each node's VXLAN device, with the peer whose VTEP address
     (its pod CIDR's network address) they resolve."""
     # VTEP address -> (peer name, its flannel.1 MAC), once per node rather than per entry
@@ -213,7 +220,7 @@ def neigh_facts(model: Model) -> Collection:
             by_vtep_ip.setdefault(address, owner)
     items, nodes = [], []
     unknown = ("", "")
-    for node in _nodes(model):
+    for node in _nodes(model, home):
         if node.host is None:
             continue
         for entry in node.host.neighbours:
@@ -236,7 +243,7 @@ def neigh_facts(model: Model) -> Collection:
 
 # Builders of the collections other than nodes, by for_each name. Built when a rule first
 # needs one and dropped after the last (10^6 FDB and neighbour facts at 1,000 nodes).
-COLLECTION_BUILDERS: dict[str, Callable[[Model], Collection]] = {
+COLLECTION_BUILDERS: dict[str, Callable[[Model, Home], Collection]] = {
     "pods": pod_facts,
     "veths": veth_facts,
     "vtep_fdb": fdb_facts,
@@ -246,7 +253,40 @@ COLLECTION_BUILDERS: dict[str, Callable[[Model], Collection]] = {
 
 def node_facts(model: Model) -> Collection:
     items = [node_fact(model, node) for node in _nodes(model)]
+    overlaps = _pod_cidr_overlaps(items)
+    for item in items:
+        network = _network(item["pod_cidr"])
+        item["pod_cidr_network"] = str(network.network_address) if network else ""
+        item["pod_cidr_overlaps"] = overlaps.get(item["name"], [])
     return Collection("node", items, [item["name"] for item in items])
+
+
+def _network(cidr: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+    try:
+        return ipaddress.ip_network(cidr, strict=False) if cidr else None
+    except ValueError:
+        return None
+
+
+def _pod_cidr_overlaps(items: list[Fact]) -> dict[str, list[str]]:
+    """Per node, the other nodes whose pod CIDR overlaps its own: worked out once by a
+    sweep over the sorted CIDRs, so pair rules need no CIDR call per pair (10^6 pairs)."""
+    spans = []
+    for item in items:
+        network = _network(item["pod_cidr"])
+        if network is not None:
+            first = int(network.network_address)
+            spans.append((network.version, first, first + network.num_addresses - 1, item["name"]))
+    spans.sort()
+    overlaps: dict[str, list[str]] = {}
+    active: list[tuple[int, int, str]] = []  # (version, last address, name), still open
+    for version, first, last, name in spans:
+        active = [a for a in active if a[0] == version and a[1] >= first]
+        for _, _, other in active:
+            overlaps.setdefault(name, []).append(other)
+            overlaps.setdefault(other, []).append(name)
+        active.append((version, last, name))
+    return {name: sorted(others) for name, others in overlaps.items()}
 
 
 def netconf_fact(model: Model) -> Fact:

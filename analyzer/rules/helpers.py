@@ -9,8 +9,7 @@ from __future__ import annotations
 import ipaddress
 from functools import lru_cache
 
-from analyzer.model.build import normalize_cidr
-from analyzer.model.entities import Model
+from analyzer.model.entities import Model, normalize_cidr
 from analyzer.parsers.ip_route import Route
 from analyzer.rules.cel_adapter import HelperFunction
 
@@ -83,7 +82,7 @@ class ModelHelpers:
         # routes would cost more memory than the filter costs time
         return [
             route
-            for route in self.model.routes_by_dst.get((node, cidr), ())
+            for route in self.model.routes_to(node, cidr)
             if route.table == "main" and route.type == "unicast"
         ]
 

@@ -82,6 +82,10 @@ def test_the_model_joins_api_and_data_plane(healthy_bundle):
     state, bundle = healthy_bundle
     with open_bundle(bundle) as opened:
         model = build_model(opened)
+        _check_joins(state, model)
+
+
+def _check_joins(state, model):
     assert model.missing == {}
     assert model.net_conf is not None and model.net_conf.network == "10.244.0.0/16"
     for lab_node in state.nodes:

@@ -40,8 +40,8 @@ def needle(*args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="module")
 def healthy_model():
-    with open_bundle(HEALTHY) as bundle:
-        return build_model(bundle)
+    with open_bundle(HEALTHY) as bundle:  # open while rules read routes on first use
+        yield build_model(bundle)
 
 
 def test_cel_syntax_error_is_named_by_line_and_column():
