@@ -13,12 +13,10 @@ from rich.console import Console
 from rich.table import Table
 
 from analyzer.bundle import open_bundle
-from analyzer.diff.compare import compare_findings, compare_snapshots
 from analyzer.diff.document import diff_document
 from analyzer.diff.render import render_markdown as render_diff_markdown
 from analyzer.diff.render import render_text as render_diff_text
-from analyzer.diff.side import take_sides
-from analyzer.diff.snapshot import aliases_for, rename_namespaces, renames_for
+from analyzer.diff.run import run_diff
 from analyzer.errors import AnalyzerError
 from analyzer.model import build_model
 from analyzer.report.document import report_document
@@ -85,7 +83,8 @@ def analyze(
     """
     catalog = load_catalog(rules or [])
     with open_bundle(bundle_path) as bundle:
-        model = build_model(bundle, pod_details=False)
+        # each node's pod side is read by the worker process that checks the node
+        model = build_model(bundle, pod_details=False, lazy_nodes=True)
         about = bundle.summary()
         # rules read routes, neighbours and FDBs as they need them, from the open bundle;
         # the manifest (10^6 command records at 1,000 nodes) is no longer needed
@@ -144,14 +143,12 @@ def diff(
     """Show what changed in the network between two bundles, and what it fixed or broke."""
     catalog = load_catalog(rules or [])
     _report_problems(catalog)
-    old, new = take_sides(old_path, new_path, list(rules or []))
-    if node is not None and node not in old.nodes and node not in new.nodes:
-        raise AnalyzerError(f"no node {node!r} in either bundle")
-    rename_namespaces(old.snapshot, renames_for(aliases_for(old.labels, new.labels), old.labels))
-    rename_namespaces(new.snapshot, renames_for(aliases_for(new.labels, old.labels), new.labels))
-    result = compare_snapshots(old.snapshot, new.snapshot, node)
-    compare_findings(old.findings, new.findings, result, node)
-    document = diff_document(result, old.summary, new.summary)
+    compiled, problems = compile_rules(catalog.rules.values())
+    for problem in problems:
+        sys.stderr.write(f"needle: invalid rule: {problem}\n")
+    run = run_diff(old_path, new_path, [rule.doc for rule in compiled], node)
+    result = run.result
+    document = diff_document(result, run.old_summary, run.new_summary)
     if output_format is ReportFormat.json:
         sys.stdout.write(json.dumps(document, indent=2) + "\n")
     elif output_format is ReportFormat.markdown:

@@ -10,6 +10,7 @@ random MACs.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,12 +42,13 @@ def _own_label(namespace: Namespace) -> str:
     return f"netns #{namespace.inode}" if namespace.inode else f"netns {namespace.id}"
 
 
-def namespace_labels(model: Model) -> Aliases:
+def namespace_labels(model: Model, nodes: Collection[str] | None = None) -> Aliases:
     """Each pod namespace's label, by (node, inode): the inode is what stays the same
     when a namespace outlives its pod object (or gains one) between two snapshots."""
     return {
         (node.name, namespace.inode): _own_label(namespace)
         for node in model.nodes.values()
+        if nodes is None or node.name in nodes
         for namespace in node.pods_netns.values()
         if namespace.inode is not None
     }
@@ -148,15 +150,14 @@ def render_route(values: tuple[tuple[Any, ...], ...]) -> Any:
     return rendered[0] if len(rendered) == 1 else rendered
 
 
-def take_snapshot(model: Model) -> Snapshot:
-    """Each side's facts under its own labels; rename_namespaces() aligns the two."""
+def cluster_snapshot(model: Model) -> Snapshot:
+    """What the API says about nodes, and what the bundle lacks cluster-wide."""
     snap = Snapshot()
     snap.missing_cluster = set(model.missing)
-    kinds = snap.kinds
     for node in model.nodes.values():
-        api = node.api
-        if api is not None:
-            kinds["node"][(node.name,)] = {
+        if node.api is not None:
+            api = node.api
+            snap.kinds["node"][(node.name,)] = {
                 "pod_cidr": api.pod_cidr,
                 "internal_ip": api.internal_ip,
                 "public_ip": api.public_ip,
@@ -164,7 +165,82 @@ def take_snapshot(model: Model) -> Snapshot:
                 "backend_type": api.backend_type,
             }
         elif node.collected:
-            kinds["node"][(node.name,)] = {"in_api": False}
+            snap.kinds["node"][(node.name,)] = {"in_api": False}
+    return snap
+
+
+def pod_facts(model: Model, nodes: Collection[str] | None = None) -> Facts:
+    """Each pod (on `nodes`, all when None) and whether its namespace and veth were found:
+    read after the pod's node's pod side is loaded."""
+    return {
+        (pod.ref,): {
+            "node": pod.node,
+            "ip": pod.ip,
+            "host_network": pod.host_network,
+            "netns": pod.netns is not None,
+            "host_veth": pod.host_veth is not None,
+        }
+        for pod in model.pods
+        if nodes is None or (pod.node or "") in nodes
+    }
+
+
+# (node, namespace id or "host", kind of facts) whose facts need not be taken: the two
+# snapshots' models hold them from the same bytes, under the same labels
+Unchanged = set[tuple[str, str, str]]
+
+
+def _same(a: dict[str, object], b: dict[str, object], kinds: tuple[str, ...]) -> bool:
+    return all(a.get(kind) is b.get(kind) for kind in kinds)
+
+
+def unchanged_between(old: Model, new: Model, nodes: Collection[str]) -> Unchanged:
+    """What two models built with one ParseCache hold identically, per node: found by
+    object identity (the same bytes parse into the same records), never by comparing
+    10^6 facts."""
+    same: Unchanged = set()
+    for name in nodes:
+        before, after = old.nodes.get(name), new.nodes.get(name)
+        if before is None or after is None or before.host is None or after.host is None:
+            continue
+        labels_same = _device_labels(before) == _device_labels(after)
+        host_old, host_new = before.host, after.host
+        host_old.routes, host_new.routes  # noqa: B018 - reads the details, recording sources
+        if labels_same and _same(host_old.sources, host_new.sources, ("links", "addresses")):
+            same.add((name, HOST, "interface"))
+        if labels_same and _same(host_old.sources, host_new.sources, ("routes", "routes6")):
+            same.add((name, HOST, "route"))
+        if _same(host_old.sources, host_new.sources, ("neighbours",)):
+            same.add((name, HOST, "neighbour"))
+        before.fdb, after.fdb  # noqa: B018 - as above
+        if _same(before.sources, after.sources, ("fdb",)):
+            same.add((name, HOST, "fdb"))
+        if labels_same and _same(before.sources, after.sources, ("sysctl",)):
+            same.add((name, HOST, "sysctl"))
+        for netns, namespace in before.pods_netns.items():
+            other = after.pods_netns.get(netns)
+            if other is None or _own_label(namespace) != _own_label(other):
+                continue
+            namespace.routes, other.routes  # noqa: B018 - as above
+            if _same(namespace.sources, other.sources, ("links", "addresses")):
+                same.add((name, netns, "interface"))
+            if _same(namespace.sources, other.sources, ("routes", "routes6")):
+                same.add((name, netns, "route"))
+    return same
+
+
+def node_snapshot(
+    model: Model, nodes: Collection[str] | None = None, unchanged: Unchanged | None = None
+) -> Snapshot:
+    """Each node's data-plane facts (of `nodes`, all when None) under its own labels,
+    leaving out what `unchanged` says is the same in the other snapshot;
+    rename_namespaces() aligns the two."""
+    snap = Snapshot()
+    kinds = snap.kinds
+    skip = unchanged or set()
+    for node in model.nodes.values():
+        if nodes is not None and node.name not in nodes:
+            continue
         if node.host is None or not node.collected:
             continue
         present = set(node.present) | set(node.host.present)
@@ -173,29 +249,36 @@ def take_snapshot(model: Model) -> Snapshot:
         for namespace in node.namespaces():
             label = _own_label(namespace)
             local = devices if namespace.is_host else {}
-            for interface in namespace.interfaces.values():
-                name = (
-                    devices.get(interface.name, interface.name)
-                    if namespace.is_host
-                    else interface.name
-                )
-                kinds["interface"][(node.name, label, name)] = _interface_facts(interface, local)
-            for key, values in _route_facts(namespace, local).items():
-                kinds["route"][(node.name, label, *map(str, key))] = values
-        for entry in node.host.neighbours:
-            if entry.dev == VXLAN_DEVICE:
-                kinds["neighbour"][(node.name, entry.dst)] = {
-                    "lladdr": (entry.lladdr or "").lower(),
-                    "permanent": "PERMANENT" in entry.state,
-                }
-        fdb: dict[Key, list[str]] = defaultdict(list)
-        for entry in node.fdb:
-            if entry.dev == VXLAN_DEVICE and entry.dst:
-                fdb[(node.name, entry.mac.lower())].append(entry.dst)
-        for key, destinations in fdb.items():
-            kinds["fdb"][key] = {"dst": sorted(destinations)}
-        for sysctl_key, value in node.sysctls.items():
-            kinds["sysctl"][(node.name, _sysctl_label(sysctl_key, devices))] = value
+            if (node.name, namespace.id, "interface") not in skip:
+                for interface in namespace.interfaces.values():
+                    name = (
+                        devices.get(interface.name, interface.name)
+                        if namespace.is_host
+                        else interface.name
+                    )
+                    kinds["interface"][(node.name, label, name)] = _interface_facts(
+                        interface, local
+                    )
+            if (node.name, namespace.id, "route") not in skip:
+                for key, values in _route_facts(namespace, local).items():
+                    kinds["route"][(node.name, label, *map(str, key))] = values
+        if (node.name, HOST, "neighbour") not in skip:
+            for entry in node.host.neighbours:
+                if entry.dev == VXLAN_DEVICE:
+                    kinds["neighbour"][(node.name, entry.dst)] = {
+                        "lladdr": (entry.lladdr or "").lower(),
+                        "permanent": "PERMANENT" in entry.state,
+                    }
+        if (node.name, HOST, "fdb") not in skip:
+            fdb: dict[Key, list[str]] = defaultdict(list)
+            for entry in node.fdb:
+                if entry.dev == VXLAN_DEVICE and entry.dst:
+                    fdb[(node.name, entry.mac.lower())].append(entry.dst)
+            for key, destinations in fdb.items():
+                kinds["fdb"][key] = {"dst": sorted(destinations)}
+        if (node.name, HOST, "sysctl") not in skip:
+            for sysctl_key, value in node.sysctls.items():
+                kinds["sysctl"][(node.name, _sysctl_label(sysctl_key, devices))] = value
         for name, interface in node.host.interfaces.items():
             if interface.features is None:
                 continue
@@ -204,14 +287,17 @@ def take_snapshot(model: Model) -> Snapshot:
                 kinds["ethtool"][(node.name, label, feature.name)] = (
                     "on" if feature.enabled else "off"
                 )
-    for pod in model.pods:
-        kinds["pod"][(pod.ref,)] = {
-            "node": pod.node,
-            "ip": pod.ip,
-            "host_network": pod.host_network,
-            "netns": pod.netns is not None,
-            "host_veth": pod.host_veth is not None,
-        }
+    return snap
+
+
+def take_snapshot(model: Model) -> Snapshot:
+    """Everything of one model (its pod side loaded), under its own labels."""
+    model.load_nodes()
+    snap = node_snapshot(model)
+    cluster = cluster_snapshot(model)
+    snap.kinds["node"] = cluster.kinds["node"]
+    snap.kinds["pod"] = pod_facts(model)
+    snap.missing_cluster = cluster.missing_cluster
     return snap
 
 

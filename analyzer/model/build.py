@@ -7,7 +7,13 @@ from typing import Any
 
 from analyzer.bundle.reader import Bundle
 from analyzer.gcpause import paused_gc
-from analyzer.model.dataplane import SOURCES, NodeOutputs, fill_host_extras, fill_namespace
+from analyzer.model.dataplane import (
+    SOURCES,
+    NodeOutputs,
+    ParseCache,
+    fill_host_extras,
+    fill_namespace,
+)
 from analyzer.model.entities import HOST, Model, MtuHop, Namespace, Node, Pod, normalize_cidr
 from analyzer.model.kube import load_cluster
 from analyzer.model.veths import resolve_veths
@@ -15,85 +21,107 @@ from analyzer.model.veths import resolve_veths
 VXLAN_DEVICE = "flannel.1"
 
 
-def _load_node(bundle: Bundle, record: dict[str, Any], node: Node, pod_details: bool) -> None:
+def _load_node(
+    bundle: Bundle,
+    record: dict[str, Any],
+    node: Node,
+    pod_details: bool,
+    model: Model,
+    cache: ParseCache | None,
+) -> None:
     node.collected = record["status"] != "failed"
     node.status = record["status"]
     node.errors = list(record.get("errors", []))
     node.captures = list(record.get("captures", []))
-    outputs = NodeOutputs(bundle, record)
+    outputs = NodeOutputs(bundle, record, cache)
     for what in SOURCES:
         path = outputs.path_of(HOST, what)
         if path is not None:
             node.outputs[what] = path
-    for (netns, command_id, interface), commands in outputs.index.items():
+    for (netns, command_id, interface), found in outputs.index.items():
         if netns == HOST and command_id == "ethtool-k" and interface:
-            for command in commands:
-                if command.get("output"):
-                    node.outputs[f"ethtool-k:{interface}"] = str(command["output"])
+            node.outputs[f"ethtool-k:{interface}"] = found[0][0]
     host = Namespace(node=node.name, id=HOST, dir=f"{record['dir']}/host")
     # routes, neighbours and FDB: read when a rule or view first asks for this node's
     fill_namespace(host, outputs, details="lazy")
     node.host = host
-    for ns_record in record.get("netns", []):
-        namespace = Namespace(
-            node=node.name,
-            id=ns_record["id"],
-            dir=ns_record["dir"],
-            inode=ns_record.get("inode"),
-            nsid=ns_record.get("nsid"),
-            name=ns_record.get("name"),
-            pids=list(ns_record.get("pids", [])),
-        )
-        fill_namespace(namespace, outputs, details="lazy" if pod_details else "never")
-        node.pods_netns[namespace.id] = namespace
     fill_host_extras(node, outputs)
-    resolve_veths(node)
+    node.load_pod_side = PodSideLoader(outputs, tuple(record.get("netns", [])), pod_details, model)
 
 
-def _join_pods(model: Model) -> None:
-    for node in model.nodes.values():
-        by_ip: dict[str, tuple[Namespace, Any]] = {}
-        for namespace in node.pods_netns.values():
-            for interface in namespace.interfaces.values():
-                for ip in interface.ipv4:
-                    by_ip[ip] = (namespace, interface)
-        for pod in model.pods_by_node.get(node.name, []):
-            if pod.host_network or not pod.ip or pod.ip not in by_ip:
-                continue
-            namespace, interface = by_ip[pod.ip]
-            pod.netns, pod.eth0 = namespace, interface
-            pod.host_veth = interface.peer
-            namespace.pod = pod
+class PodSideLoader:
+    """A node's pod namespaces, its veth pairs and its pods' joins to them: 99% of a
+    node's files, so a model can leave them to the process that checks the node."""
+
+    def __init__(
+        self,
+        outputs: NodeOutputs,
+        netns: tuple[dict[str, Any], ...],
+        pod_details: bool,
+        model: Model,
+    ) -> None:
+        self.outputs, self.netns, self.pod_details, self.model = outputs, netns, pod_details, model
+
+    def __call__(self, node: Node) -> None:
+        for ns_record in self.netns:
+            namespace = Namespace(
+                node=node.name,
+                id=ns_record["id"],
+                dir=ns_record["dir"],
+                inode=ns_record.get("inode"),
+                nsid=ns_record.get("nsid"),
+                name=ns_record.get("name"),
+                pids=list(ns_record.get("pids", [])),
+            )
+            fill_namespace(namespace, self.outputs, details="lazy" if self.pod_details else "never")
+            node.pods_netns[namespace.id] = namespace
+        resolve_veths(node)
+        _join_pods(self.model, node)
+        _mtu_chain(self.model, node)
 
 
-def _mtu_chains(model: Model) -> None:
-    for node in model.nodes.values():
-        host = node.host
-        if host is None:
+def _join_pods(model: Model, node: Node) -> None:
+    by_ip: dict[str, tuple[Namespace, Any]] = {}
+    for namespace in node.pods_netns.values():
+        for interface in namespace.interfaces.values():
+            for ip in interface.ipv4:
+                by_ip[ip] = (namespace, interface)
+    for pod in model.pods_by_node.get(node.name, []):
+        if pod.host_network or not pod.ip or pod.ip not in by_ip:
             continue
-        vxlan = host.interfaces.get(VXLAN_DEVICE)
-        underlay_name = vxlan.link.vxlan.dev if vxlan and vxlan.link.vxlan else None
-        underlay = host.interfaces.get(underlay_name or "")
-        chains = []
-        for namespace in node.pods_netns.values():
-            for interface in namespace.interfaces.values():
-                if interface.kind != "veth" or interface.peer is None:
-                    continue
-                host_veth = interface.peer
-                hops = [
-                    MtuHop("pod", interface.name, interface.mtu),
-                    MtuHop("host", host_veth.name, host_veth.mtu),
-                ]
-                bridge = host.interfaces.get(host_veth.master or "")
-                if bridge is not None:
-                    hops.append(MtuHop("host", bridge.name, bridge.mtu))
-                if vxlan is not None:
-                    hops.append(MtuHop("host", vxlan.name, vxlan.mtu))
-                if underlay is not None:
-                    hops.append(MtuHop("underlay", underlay.name, underlay.mtu))
-                label = namespace.pod.ref if namespace.pod else (namespace.name or namespace.id)
-                chains.append((label, hops))
-        model.mtu_chains[node.name] = chains
+        namespace, interface = by_ip[pod.ip]
+        pod.netns, pod.eth0 = namespace, interface
+        pod.host_veth = interface.peer
+        namespace.pod = pod
+
+
+def _mtu_chain(model: Model, node: Node) -> None:
+    host = node.host
+    if host is None:
+        return
+    vxlan = host.interfaces.get(VXLAN_DEVICE)
+    underlay_name = vxlan.link.vxlan.dev if vxlan and vxlan.link.vxlan else None
+    underlay = host.interfaces.get(underlay_name or "")
+    chains = []
+    for namespace in node.pods_netns.values():
+        for interface in namespace.interfaces.values():
+            if interface.kind != "veth" or interface.peer is None:
+                continue
+            host_veth = interface.peer
+            hops = [
+                MtuHop("pod", interface.name, interface.mtu),
+                MtuHop("host", host_veth.name, host_veth.mtu),
+            ]
+            bridge = host.interfaces.get(host_veth.master or "")
+            if bridge is not None:
+                hops.append(MtuHop("host", bridge.name, bridge.mtu))
+            if vxlan is not None:
+                hops.append(MtuHop("host", vxlan.name, vxlan.mtu))
+            if underlay is not None:
+                hops.append(MtuHop("underlay", underlay.name, underlay.mtu))
+            label = namespace.pod.ref if namespace.pod else (namespace.name or namespace.id)
+            chains.append((label, hops))
+    model.mtu_chains[node.name] = chains
 
 
 def _index(model: Model) -> None:
@@ -113,31 +141,39 @@ def _index(model: Model) -> None:
             model.pods_by_ip.setdefault(pod.ip, []).append(pod)
 
 
-def build_model(bundle: Bundle, pod_details: bool = True) -> Model:
+def build_model(
+    bundle: Bundle,
+    pod_details: bool = True,
+    lazy_nodes: bool = False,
+    cache: ParseCache | None = None,
+) -> Model:
     """The model of `bundle`. Routes, neighbours and FDB entries are read when first used
     (keep the bundle open until then); `pod_details=False` leaves pod namespaces' routes
-    and neighbours out altogether."""
+    and neighbours out altogether. With `lazy_nodes`, each node's pod side (namespaces,
+    veths, pod joins, MTU chains) waits for `Model.load_nodes()`. A `cache` shared with
+    another bundle's build parses identical files once."""
     with paused_gc():
-        return _build(bundle, pod_details)
+        model = _build(bundle, pod_details, cache)
+        if not lazy_nodes:
+            model.load_nodes()
+        return model
 
 
-def _build(bundle: Bundle, pod_details: bool) -> Model:
+def _build(bundle: Bundle, pod_details: bool, cache: ParseCache | None) -> Model:
     manifest = bundle.manifest
     model = Model(created=manifest.get("created"), bundle_status=manifest.get("status"))
     apis, pods = load_cluster(bundle, model)
     for api in apis:
         model.nodes[api.name] = Node(name=api.name, api=api)
-    for record in manifest["nodes"]:
-        node = model.nodes.setdefault(record["name"], Node(name=record["name"]))
-        _load_node(bundle, record, node, pod_details)
     model.pods = pods
     for pod in pods:
         if pod.node:
             model.pods_by_node.setdefault(pod.node, []).append(pod)
-    _join_pods(model)
-    _mtu_chains(model)
+    for record in manifest["nodes"]:
+        node = model.nodes.setdefault(record["name"], Node(name=record["name"]))
+        _load_node(bundle, record, node, pod_details, model, cache)
     _index(model)
     return model
 
 
-__all__ = ["Pod", "build_model", "normalize_cidr"]
+__all__ = ["ParseCache", "Pod", "build_model", "normalize_cidr"]

@@ -6,6 +6,7 @@ names; a JSON form is preferred over its text fallback when both are there.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -38,68 +39,87 @@ SOURCES = {
 }
 
 OutputKey = tuple[str, str, str | None]  # (netns id or "host", command id, interface)
+Output = tuple[str, bool]  # (bundle path, whether the command exited 0)
 
 
-def output_index(node_record: dict[str, Any]) -> dict[OutputKey, list[dict[str, Any]]]:
-    index: dict[OutputKey, list[dict[str, Any]]] = {}
+class ParseCache:
+    """Parses shared by the bundles of one diff: the same bytes parse once, into the
+    same records (parsers' records are immutable). Two snapshots of a cluster are
+    mostly identical files, so the second bundle costs mostly reading and hashing."""
+
+    def __init__(self) -> None:
+        self._done: dict[tuple[object, bytes], Parsed[Any]] = {}
+
+    def parse(self, parser: Callable[[bytes], Parsed[R]], data: bytes) -> Parsed[R]:
+        key = (parser, hashlib.blake2b(data, digest_size=16).digest())
+        found = self._done.get(key)
+        if found is None:
+            found = self._done[key] = parser(data)
+        return found
+
+
+def output_index(node_record: dict[str, Any]) -> dict[OutputKey, tuple[Output, ...]]:
+    """Each command's output path, by what it ran where: tuples of strings, not the
+    manifest's records, so the manifest can be freed while this index is still used."""
+    index: dict[OutputKey, list[Output]] = {}
     for command in node_record.get("commands", []):
+        if not command.get("output"):
+            continue
         key = (command.get("netns") or HOST, command["id"], command.get("interface"))
-        index.setdefault(key, []).append(command)
-    return index
+        index.setdefault(key, []).append((str(command["output"]), command.get("exit_code") == 0))
+    return {key: tuple(outputs) for key, outputs in index.items()}
 
 
 class NodeOutputs:
     """Reads one node's outputs through its manifest records."""
 
-    def __init__(self, bundle: Bundle, node_record: dict[str, Any]) -> None:
+    def __init__(
+        self, bundle: Bundle, node_record: dict[str, Any], cache: ParseCache | None = None
+    ) -> None:
         self.bundle = bundle
+        self.cache = cache
         self.index = output_index(node_record)
 
     def raw(self, netns: str, command_id: str, interface: str | None = None) -> bytes | None:
-        for command in self.index.get((netns, command_id, interface), []):
-            if command.get("output") and command.get("exit_code") == 0:
-                data = self.bundle.read_bytes(command["output"])
+        for path, ok in self.index.get((netns, command_id, interface), ()):
+            if ok:
+                data = self.bundle.read_bytes(path)
                 if data:
                     return data
         return None
 
     def path_of(self, netns: str, what: str) -> str | None:
         """The bundle path of the output that holds `what`, best form first."""
-        for command_id in SOURCES[what]:
-            for command in self.index.get((netns, command_id, None), []):
-                if command.get("output") and command.get("exit_code") == 0:
-                    return str(command["output"])
-        return None
+        found = self.candidates(netns, what)
+        return found[0] if found else None
 
     def candidates(self, netns: str, what: str) -> tuple[str, ...]:
-        """Every bundle path that may hold `what`, in the order `first()` tries them."""
+        """Every bundle path that may hold `what`, best form first."""
         return tuple(
-            str(command["output"])
+            path
             for command_id in SOURCES[what]
-            for command in self.index.get((netns, command_id, None), [])
-            if command.get("output") and command.get("exit_code") == 0
+            for path, ok in self.index.get((netns, command_id, None), ())
+            if ok
         )
 
-    def first(self, netns: str, what: str) -> tuple[str, bytes] | None:
-        for command_id in SOURCES[what]:
-            data = self.raw(netns, command_id)
-            if data is not None:
-                return command_id, data
-        return None
+    def parse(self, parser: Callable[[bytes], Parsed[R]], data: bytes) -> Parsed[R]:
+        return parser(data) if self.cache is None else self.cache.parse(parser, data)
 
     def parsed(
         self, netns: str, what: str, parser: Callable[[bytes], Parsed[R]]
     ) -> Parsed[R] | None:
-        found = self.first(netns, what)
-        return None if found is None else parser(found[1])
+        for command_id in SOURCES[what]:
+            data = self.raw(netns, command_id)
+            if data is not None:
+                return self.parse(parser, data)
+        return None
 
     def paths(self, command_id: str) -> list[str]:
         return [
-            command["output"]
-            for (_, cid, _), commands in self.index.items()
+            path
+            for (_, cid, _), outputs in self.index.items()
             if cid == command_id
-            for command in commands
-            if command.get("output")
+            for path, _ in outputs
         ]
 
 
@@ -110,16 +130,19 @@ class LazyOutputs:
 
     bundle: Bundle
     paths: dict[str, tuple[str, ...]]  # data kind -> candidate paths, best form first
+    cache: ParseCache | None = None
 
     @classmethod
     def of(cls, outputs: NodeOutputs, netns: str, kinds: tuple[str, ...]) -> LazyOutputs:
-        return cls(outputs.bundle, {what: outputs.candidates(netns, what) for what in kinds})
+        return cls(
+            outputs.bundle, {what: outputs.candidates(netns, what) for what in kinds}, outputs.cache
+        )
 
     def parsed(self, what: str, parser: Callable[[bytes], Parsed[R]]) -> Parsed[R] | None:
         for path in self.paths.get(what, ()):
             data = self.bundle.read_bytes(path)
             if data:
-                return parser(data)
+                return parser(data) if self.cache is None else self.cache.parse(parser, data)
         return None
 
 
@@ -143,6 +166,7 @@ class FdbLoader:
     def __call__(self, node: Node) -> None:
         fdb = self.outputs.parsed("fdb", parse_bridge_fdb)
         if fdb is not None:
+            node.sources["fdb"] = fdb
             node.loaded_fdb.extend(fdb.records)
 
 
@@ -153,6 +177,7 @@ def fill_namespace(namespace: Namespace, outputs: NodeOutputs, details: str = "n
     namespaces)."""
     links = outputs.parsed(namespace.id, "links", parse_ip_link)
     addresses = outputs.parsed(namespace.id, "addresses", parse_ip_addr)
+    namespace.sources.update(links=links, addresses=addresses)
     if links is not None:
         namespace.present.add("links")
         for link in links.records:
@@ -190,6 +215,7 @@ def fill_details(namespace: Namespace, outputs: LazyOutputs) -> None:
     if routes6 is not None:
         namespace.loaded_routes.extend(routes6.records)
     neighbours = outputs.parsed("neighbours", parse_ip_neigh)
+    namespace.sources.update(routes=routes, routes6=routes6, neighbours=neighbours)
     if neighbours is not None:
         namespace.loaded_neighbours.extend(neighbours.records)
 
@@ -203,6 +229,7 @@ def fill_host_extras(node: Node, outputs: NodeOutputs, lazy: bool = True) -> Non
         else:
             fdb(node)
     sysctl = outputs.parsed(HOST, "sysctl", parse_sysctl)
+    node.sources["sysctl"] = sysctl
     if sysctl is not None:
         node.present.add("sysctl")
         # the node script writes /proc/sys paths; rules speak sysctl's dotted names

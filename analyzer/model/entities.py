@@ -8,7 +8,7 @@ interface lives in, its veth peer across namespaces, the pod behind a namespace.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -88,6 +88,9 @@ class Namespace:
     pod: Pod | None = None
     # which of links/addresses/routes/neighbours the bundle had (absent data is not "none")
     present: set[str] = field(default_factory=set)
+    # the parse each kind of data came from: with a diff's shared ParseCache, the same
+    # object in two models means the same bytes
+    sources: dict[str, object] = field(default_factory=dict)
 
     @property
     def is_host(self) -> bool:
@@ -159,6 +162,9 @@ class Node:
     captures: list[dict[str, object]] = field(default_factory=list)
     outputs: dict[str, str] = field(default_factory=dict)  # data kind -> bundle path
     present: set[str] = field(default_factory=set)  # fdb, sysctl, ethtool, subnet_env, ...
+    sources: dict[str, object] = field(default_factory=dict)  # as Namespace.sources
+    # reads the pod namespaces, pairs the veths and joins the pods on first use
+    load_pod_side: Callable[[Node], None] | None = field(default=None, repr=False)
 
     @property
     def pod_cidr(self) -> str | None:
@@ -170,6 +176,11 @@ class Node:
             load, self.load_fdb = self.load_fdb, None
             load(self)
         return self.loaded_fdb
+
+    def ensure_pod_side(self) -> None:
+        if self.load_pod_side is not None:
+            load, self.load_pod_side = self.load_pod_side, None
+            load(self)
 
     def interface(self, name: str) -> Interface | None:
         return self.host.interfaces.get(name) if self.host else None
@@ -217,6 +228,14 @@ class Model:
     mtu_chains: dict[str, list[tuple[str, list[MtuHop]]]] = field(default_factory=dict)
     # per node, its host routes by destination: built on the first lookup on that node
     route_index: dict[str, dict[str, list[Route]]] = field(default_factory=dict)
+
+    def load_nodes(self, names: Iterable[str] | None = None) -> None:
+        """Read the pod side of these nodes (all when None) if not read yet: a model
+        built with lazy_nodes=True leaves it for the process that checks the node."""
+        for name in self.nodes if names is None else names:
+            node = self.nodes.get(name)
+            if node is not None:
+                node.ensure_pod_side()
 
     def routes_to(self, node: str, cidr: str) -> list[Route]:
         """Routes on `node`'s host namespace whose destination is exactly `cidr`

@@ -271,6 +271,7 @@ class Engine:
     def __init__(self, model: Model, home: Home = None) -> None:
         self.model = model
         self.home = home
+        model.load_nodes(home)  # this shard's nodes' pod side, when the build left it
         self.helpers = ModelHelpers(model).functions()
         nodes = node_facts(model)
         self.node_items = nodes.items
@@ -407,6 +408,10 @@ def merge_results(rule_ids: list[str], shards: list[list[RuleResult]], outcome: 
             outcome.partial.append({"rule": rule, "reason": "; ".join(lacking[:5]) + more})
         outcome.findings.extend(finding for r in results for finding in r.findings)
         outcome.rules_run.append(rule)
+    order = {severity: rank for rank, severity in enumerate(SEVERITIES)}
+    outcome.findings.sort(
+        key=lambda f: (order.get(f.severity, 9), f.rule, [str(v) for v in f.subject.values()])
+    )
 
 
 def compile_rules(docs: Iterable[RuleDocument]) -> tuple[list[CompiledRule], list[RuleProblem]]:
@@ -431,13 +436,19 @@ def evaluate(model: Model, docs: Iterable[RuleDocument], workers: int | None = N
         return _evaluate(model, list(docs), workers)
 
 
-def shard_nodes(model: Model, shards: int) -> list[frozenset[str]]:
-    """The nodes (and pods' node names the cluster has no node for) dealt round-robin."""
-    names = sorted(set(model.nodes) | {pod.node or "" for pod in model.pods})
+def deal(names: list[str], shards: int) -> list[frozenset[str]]:
+    """`names` dealt round-robin into `shards` sets (sorted names: neighbours by name,
+    often alike in size, end up in different shards)."""
     return [frozenset(names[index::shards]) for index in range(shards)]
 
 
-def _run_shard(model: Model, docs: list[RuleDocument], home: Home) -> list[RuleResult]:
+def shard_nodes(model: Model, shards: int) -> list[frozenset[str]]:
+    """The nodes (and pods' node names the cluster has no node for) dealt round-robin."""
+    return deal(sorted(set(model.nodes) | {pod.node or "" for pod in model.pods}), shards)
+
+
+def run_shard(model: Model, docs: list[RuleDocument], home: Home) -> list[RuleResult]:
+    """Every rule's result for the `home` nodes (valid rules only: see compile_rules)."""
     engine = Engine(model, home)
     compiled, _ = compile_rules_with(docs, engine.helpers)
     return engine.run(compiled)
@@ -461,13 +472,9 @@ def _evaluate(model: Model, docs: list[RuleDocument], workers: int) -> Outcome:
     outcome.problems.extend(problems)
     valid = [rule.doc for rule in compiled]
     if workers > 1:
-        tasks = [partial(_run_shard, model, valid, home) for home in shard_nodes(model, workers)]
+        tasks = [partial(run_shard, model, valid, home) for home in shard_nodes(model, workers)]
         shards = run_forked(tasks, "rule evaluation")
     else:
-        shards = [_run_shard(model, valid, None)]
+        shards = [run_shard(model, valid, None)]
     merge_results([rule.id for rule in compiled], shards, outcome)
-    order = {severity: rank for rank, severity in enumerate(SEVERITIES)}
-    outcome.findings.sort(
-        key=lambda f: (order.get(f.severity, 9), f.rule, [str(v) for v in f.subject.values()])
-    )
     return outcome

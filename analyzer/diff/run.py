@@ -1,0 +1,136 @@
+"""`needle diff` end to end: both bundles modelled in one process with one ParseCache,
+then the nodes dealt into shards, each shard (a forked child, or this process) judging
+and comparing its nodes in both snapshots at once.
+
+Why this shape: two snapshots of one cluster are mostly the same bytes. Parsed once,
+identical files become the same records in both models, and a shard can tell "same
+bytes, same labels" by object identity and skip taking facts from them. What is left
+to compare is what really changed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+
+from analyzer.bundle import open_bundle
+from analyzer.diff.compare import (
+    KIND_ORDER,
+    Change,
+    DiffResult,
+    compare_findings,
+    compare_snapshots,
+)
+from analyzer.diff.snapshot import (
+    Facts,
+    aliases_for,
+    cluster_snapshot,
+    namespace_labels,
+    node_snapshot,
+    pod_facts,
+    rename_namespaces,
+    renames_for,
+    unchanged_between,
+)
+from analyzer.errors import AnalyzerError
+from analyzer.forked import can_fork, run_forked
+from analyzer.gcpause import paused_gc
+from analyzer.model import build_model
+from analyzer.model.build import ParseCache
+from analyzer.model.entities import Model
+from analyzer.rules.catalog import RuleDocument
+from analyzer.rules.engine import Outcome, RuleResult, deal, merge_results, run_shard
+
+
+@dataclass
+class ShardDiff:
+    """One shard's part of a diff: its nodes' changes, and both sides' rule results."""
+
+    changes: list[Change] = field(default_factory=list)
+    not_compared: list[str] = field(default_factory=list)
+    old_results: list[RuleResult] = field(default_factory=list)
+    new_results: list[RuleResult] = field(default_factory=list)
+    old_pods: Facts = field(default_factory=dict)
+    new_pods: Facts = field(default_factory=dict)
+
+
+@dataclass
+class DiffRun:
+    result: DiffResult
+    old_summary: dict[str, object]
+    new_summary: dict[str, object]
+    nodes: set[str]
+
+
+def diff_shard(
+    old: Model,
+    new: Model,
+    docs: list[RuleDocument],
+    home: frozenset[str],
+    only_node: str | None,
+) -> ShardDiff:
+    old.load_nodes(home)
+    new.load_nodes(home)
+    shard = ShardDiff(
+        old_results=run_shard(old, docs, home),
+        new_results=run_shard(new, docs, home),
+        old_pods=pod_facts(old, home),
+        new_pods=pod_facts(new, home),
+    )
+    unchanged = unchanged_between(old, new, home)
+    before = node_snapshot(old, home, unchanged)
+    after = node_snapshot(new, home, unchanged)
+    old_labels, new_labels = namespace_labels(old, home), namespace_labels(new, home)
+    rename_namespaces(before, renames_for(aliases_for(old_labels, new_labels), old_labels))
+    rename_namespaces(after, renames_for(aliases_for(new_labels, old_labels), new_labels))
+    compared = compare_snapshots(before, after, only_node)
+    shard.changes, shard.not_compared = compared.changes, compared.not_compared
+    return shard
+
+
+def run_diff(
+    old_path: Path, new_path: Path, docs: list[RuleDocument], only_node: str | None
+) -> DiffRun:
+    cache = ParseCache()
+    with open_bundle(old_path) as old_bundle, open_bundle(new_path) as new_bundle, paused_gc():
+        old = build_model(old_bundle, lazy_nodes=True, cache=cache)
+        new = build_model(new_bundle, lazy_nodes=True, cache=cache)
+        if only_node is not None and only_node not in old.nodes and only_node not in new.nodes:
+            raise AnalyzerError(f"no node {only_node!r} in either bundle")
+        summaries = old_bundle.summary(), new_bundle.summary()
+        old_bundle.drop_manifest()
+        new_bundle.drop_manifest()
+        names = set(old.nodes) | set(new.nodes) | {pod.node or "" for pod in (*old.pods, *new.pods)}
+        workers = 2 if can_fork() and len(names) >= 64 else 1
+        tasks = [
+            partial(diff_shard, old, new, docs, home, only_node)
+            for home in deal(sorted(names), workers)
+        ]
+        shards = run_forked(tasks, "diff")
+        result = _merge(old, new, shards, docs, only_node)
+    return DiffRun(result, summaries[0], summaries[1], set(old.nodes) | set(new.nodes))
+
+
+def _merge(
+    old: Model, new: Model, shards: list[ShardDiff], docs: list[RuleDocument], only: str | None
+) -> DiffResult:
+    before, after = cluster_snapshot(old), cluster_snapshot(new)
+    for shard in shards:
+        before.kinds["pod"].update(shard.old_pods)
+        after.kinds["pod"].update(shard.new_pods)
+    result = compare_snapshots(before, after, only)
+    result.changes += [change for shard in shards for change in shard.changes]
+    order = {kind: rank for rank, kind in enumerate(KIND_ORDER)}
+    result.changes.sort(key=lambda c: (c.node or "", order[c.kind], c.key))
+    per_node = sorted(
+        (line for shard in shards for line in shard.not_compared),
+        key=lambda line: ("not collected" in line, line),
+    )
+    result.not_compared += per_node
+    rule_ids = [doc.id for doc in docs]
+    old_outcome, new_outcome = Outcome(), Outcome()
+    merge_results(rule_ids, [shard.old_results for shard in shards], old_outcome)
+    merge_results(rule_ids, [shard.new_results for shard in shards], new_outcome)
+    compare_findings(old_outcome.findings, new_outcome.findings, result, only)
+    return result

@@ -1,0 +1,111 @@
+"""The sharded diff (one parse of identical files, facts skipped where both snapshots
+hold the same bytes) reports exactly what comparing every fact of both would."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from analyzer.bundle import open_bundle
+from analyzer.diff.compare import compare_findings, compare_snapshots
+from analyzer.diff.run import run_diff
+from analyzer.diff.snapshot import (
+    aliases_for,
+    namespace_labels,
+    rename_namespaces,
+    renames_for,
+    take_snapshot,
+)
+from analyzer.model import build_model
+from analyzer.rules.catalog import load_catalog
+from analyzer.rules.engine import evaluate
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _synthetic(out: Path, route_changes: float, seed: int) -> Path:
+    subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "bench" / "synthetic_bundle.py"),
+            "--nodes",
+            "66",
+            "--pods",
+            "3",
+            "--route-changes",
+            str(route_changes),
+            "--seed",
+            str(seed),
+            "-o",
+            str(out),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return out
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    base = tmp_path_factory.mktemp("diff")
+    old = _synthetic(base / "old", 0.01, 1)
+    new = _synthetic(base / "new", 0.02, 2)
+    # and a change the routes do not carry: one node's fdb entry and a pod's eth0 MTU
+    manifest = json.loads((new / "manifest.json").read_text())
+    node = manifest["nodes"][3]
+    fdb = next(c for c in node["commands"] if c["id"] == "bridge-fdb")
+    entries = json.loads((new / fdb["output"]).read_text())
+    entries[0]["dst"] = "192.0.2.99"
+    (new / fdb["output"]).write_text(json.dumps(entries))
+    return old, new
+
+
+def _naive(old: Path, new: Path):
+    """Every fact of both snapshots taken and compared, one process, no sharing."""
+    docs = list(load_catalog().rules.values())
+    with open_bundle(old) as a, open_bundle(new) as b:
+        model_a, model_b = build_model(a), build_model(b)
+        snap_a, snap_b = take_snapshot(model_a), take_snapshot(model_b)
+        labels_a, labels_b = namespace_labels(model_a), namespace_labels(model_b)
+        rename_namespaces(snap_a, renames_for(aliases_for(labels_a, labels_b), labels_a))
+        rename_namespaces(snap_b, renames_for(aliases_for(labels_b, labels_a), labels_b))
+        result = compare_snapshots(snap_a, snap_b, None)
+        found_a = evaluate(model_a, docs, workers=1).findings
+        found_b = evaluate(model_b, docs, workers=1).findings
+    compare_findings(found_a, found_b, result, None)
+    return result
+
+
+def _plain(result):
+    return (
+        [c.to_json() for c in result.changes],
+        result.not_compared,
+        [f.to_json() for f in result.new_findings],
+        [f.to_json() for f in result.resolved_findings],
+        [f.to_json() for f in result.unchanged_findings],
+    )
+
+
+def test_the_sharded_diff_equals_comparing_every_fact(pair):
+    old, new = pair
+    naive = _naive(old, new)
+    sharded = run_diff(old, new, list(load_catalog().rules.values()), None).result
+    assert _plain(sharded) == _plain(naive)
+    kinds = {c.kind for c in sharded.changes}
+    assert {"route", "fdb"} <= kinds
+    assert len(sharded.new_findings) > 20 and len(sharded.resolved_findings) > 10
+
+
+def test_identical_bundles_give_an_empty_diff(pair, tmp_path):
+    old, _ = pair
+    copy = tmp_path / "copy"
+    shutil.copytree(old, copy)
+    result = run_diff(old, copy, list(load_catalog().rules.values()), None).result
+    assert result.changes == [] and result.not_compared == []
+    assert result.new_findings == [] and result.resolved_findings == []
+    assert len(result.unchanged_findings) > 10
