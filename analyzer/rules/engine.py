@@ -77,6 +77,30 @@ def _project(items: list[Fact], fields: tuple[str, ...] | None, offset: int = 0)
     ]
 
 
+_ABSENT = object()
+
+
+def _alike(items: list[Fact], fields: tuple[str, ...]) -> list[list[int]] | None:
+    """Item indexes grouped by the values of `fields` (in first-seen order), or None when
+    grouping would not pay (few items, or most distinct) or a value cannot be a key.
+    (Facts hold one type per field, so Python's 1 == True never merges unlike values.)"""
+    if len(items) < BUDGET:
+        return None
+    groups: dict[tuple[Any, ...], list[int]] = {}
+    try:
+        for index, item in enumerate(items):
+            key = tuple(
+                tuple(value) if type(value) is list else value
+                for value in (item.get(name, _ABSENT) for name in fields)
+            )
+            groups.setdefault(key, []).append(index)
+    except TypeError:  # a dict-valued field: no grouping, every item goes to CEL
+        return None
+    if len(groups) > len(items) // 2:
+        return None
+    return list(groups.values())
+
+
 @dataclass
 class Finding:
     rule: str
@@ -357,15 +381,30 @@ class Engine:
     def _run_single(
         self, rule: CompiledRule, variable: str, items: list[Fact], findings: list[Finding]
     ) -> None:
-        failing: list[int] = []
         fields = rule.projections[variable]
+        groups = _alike(items, fields) if fields is not None else None
+        if groups is None:
+            failing = self._failing(rule, items, fields)
+        else:
+            # a verdict depends only on the fields the rule reads: ask CEL once per distinct
+            # set of values (10^6 FDB entries of a healthy cluster hold ~10^3)
+            shown = [items[members[0]] for members in groups]
+            failing = sorted(
+                index for group in self._failing(rule, shown, fields) for index in groups[group]
+            )
+        for index in failing:
+            bindings = {variable: items[int(index)], "netconf": self.netconf}
+            findings.append(_finding(rule, bindings))
+
+    def _failing(
+        self, rule: CompiledRule, items: list[Fact], fields: tuple[str, ...] | None
+    ) -> list[int]:
+        failing: list[int] = []
         # projected a chunk at a time: never a second copy of a 10^6-item collection
         for start in range(0, len(items), BUDGET):
             chunk = _project(items[start : start + BUDGET], fields, offset=start)
             failing += rule.filter_expression.evaluate({"items": chunk, "netconf": self.netconf})
-        for index in failing:
-            bindings = {variable: items[int(index)], "netconf": self.netconf}
-            findings.append(_finding(rule, bindings))
+        return [int(index) for index in failing]
 
     def _run_pairs(self, rule: CompiledRule, nodes: list[Fact], findings: list[Finding]) -> None:
         peers = _project(self.node_items, rule.projections["peer"])

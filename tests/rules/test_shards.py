@@ -51,14 +51,17 @@ def _routes_out_the_underlay(path: Path) -> int:
         )
 
 
-def _outcome(path: Path, workers: int):
+def _outcome(path: Path, workers: int, lazy: bool = False):
     with open_bundle(path) as bundle:
-        return evaluate(build_model(bundle), load_catalog().rules.values(), workers=workers)
+        model = build_model(bundle, pod_details=not lazy, lazy_nodes=lazy)
+        if lazy:  # as `needle analyze` does: the workers read the pod sides and details
+            bundle.drop_manifest()
+        return evaluate(model, load_catalog().rules.values(), workers=workers)
 
 
 def test_two_shards_find_what_one_process_finds(synthetic):
     one = _outcome(synthetic, workers=1)
-    two = _outcome(synthetic, workers=2)
+    two = _outcome(synthetic, workers=2, lazy=True)
     wrong_way = [f for f in one.findings if f.rule == "flannel.route.peer-podcidr-wrong-way"]
     assert len(wrong_way) == _routes_out_the_underlay(synthetic) > 50
     assert {f.subject["node"] for f in wrong_way} > {"node-0000", "node-0001"}
@@ -97,3 +100,24 @@ remediation: none
     (skipped,) = outcome.skipped
     assert skipped["rule"] == "custom.node.fails-on-one"
     assert skipped["reason"].startswith("evaluation failed")
+
+
+def test_entries_checked_once_per_distinct_value_still_name_each_bad_entry(synthetic, tmp_path):
+    """4,830 FDB entries, ~70 distinct (peer, public-ip, dst) values: CEL sees each value
+    once, and the one entry pointing elsewhere is still the one reported."""
+    import json
+    import shutil
+
+    copy = tmp_path / "bad-fdb"
+    shutil.copytree(synthetic, copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    node = manifest["nodes"][5]
+    fdb = next(c for c in node["commands"] if c["id"] == "bridge-fdb")
+    entries = json.loads((copy / fdb["output"]).read_text())
+    bad = next(e for e in entries if e.get("dst") and e.get("ifname") == "flannel.1")
+    bad["dst"] = "192.0.2.99"
+    (copy / fdb["output"]).write_text(json.dumps(entries))
+    outcome = _outcome(copy, workers=1)
+    (finding,) = [f for f in outcome.findings if f.rule == "flannel.fdb.vtep-dst-mismatch"]
+    assert finding.subject["node"] == node["name"]
+    assert bad["mac"] in finding.message and "192.0.2.99" in finding.message
