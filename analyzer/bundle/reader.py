@@ -1,16 +1,17 @@
 """Opens a bundle safely: a .tar.gz, a .tar.zst, a plain .tar, or an unpacked directory.
 
-Archives are unpacked member by member into a private temporary directory, and
-only after each member passed every check: a hostile bundle (path traversal,
-links, devices, decompression bombs) is refused with a one-line BundleError and
+Archives are never unpacked into files: the decompressed stream goes into one spool
+file in a private temporary directory, its headers checked as they arrive
+(bundle/spool.py), and members are read by offset. A hostile bundle (path traversal,
+links, devices, decompression bombs) is refused with a one-line BundleError, and
 nothing is ever written outside that directory.
 """
 
 from __future__ import annotations
 
+import gzip
 import os
 import shutil
-import tarfile
 import tempfile
 import zlib
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from typing import IO, Any
 import zstandard
 
 from analyzer.bundle.manifest import parse_manifest
+from analyzer.bundle.spool import Corrupt, spool
 from analyzer.errors import BundleError
 from analyzer.gcpause import paused_gc
 from analyzer.heap import give_back_free_memory
@@ -28,7 +30,6 @@ from analyzer.heap import give_back_free_memory
 MANIFEST = "manifest.json"
 MiB = 1024 * 1024
 GiB = 1024 * MiB
-_COPY_CHUNK = 1 * MiB
 
 
 @dataclass(frozen=True)
@@ -44,8 +45,9 @@ class Bundle:
     """A readable bundle. Paths are bundle-relative, '/'-separated (docs/bundle-format.md).
 
     Every regular file is indexed once when the bundle opens (symlinks in a directory
-    bundle are left out, so nothing is ever followed out of it); reads are then a
-    dictionary hit, not a path resolution.
+    bundle are left out, so nothing is ever followed out of it; an archive's members
+    are indexed by their offset in the spool); reads are then a dictionary hit, not a
+    path resolution.
     """
 
     def __init__(
@@ -55,14 +57,18 @@ class Bundle:
         manifest: dict[str, Any],
         limits: ReadLimits,
         cleanup: Path | None,
-        files: set[str],
+        files: set[str] | dict[str, tuple[int, int]],
+        spool_fd: int | None = None,
     ) -> None:
         self.origin = origin
+        # a directory bundle's own directory; for an archive, the private directory of
+        # its spool (gone once the bundle is closed)
         self.root = root
         self.manifest = manifest
         self.limits = limits
         self._cleanup = cleanup
         self._files = files
+        self._spool_fd = spool_fd
         self._root = str(root)
         self._closed = False
         self._summary: dict[str, Any] | None = None
@@ -78,6 +84,11 @@ class Bundle:
         if relpath not in self._files:
             return None
         cap = self.limits.max_member_bytes
+        if self._spool_fd is not None:
+            offset, size = self._files[relpath]  # type: ignore[index]
+            if size > cap:
+                raise BundleError(f"{self.origin}: {relpath} is larger than {cap} bytes")
+            return os.pread(self._spool_fd, size, offset)
         # os-level calls on a str path: a 1,000-node bundle is read 10^5-10^6 times
         try:
             descriptor = os.open(f"{self._root}/{relpath}", os.O_RDONLY | os.O_NOFOLLOW)
@@ -121,8 +132,19 @@ class Bundle:
         wanted = prefix.rstrip("/") + "/" if prefix else ""
         return sorted(name for name in self._files if name.startswith(wanted))
 
+    def export(self, destination: Path) -> None:
+        """Write every file of the bundle under `destination` (a new directory)."""
+        destination.mkdir(parents=True)
+        for name in self._files:
+            target = destination / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(self.read_bytes(name) or b"")
+
     def close(self) -> None:
         self._closed = True
+        if self._spool_fd is not None:
+            os.close(self._spool_fd)
+            self._spool_fd = None
         if self._cleanup is not None:
             shutil.rmtree(self._cleanup, ignore_errors=True)
             self._cleanup = None
@@ -174,20 +196,66 @@ def open_bundle(path: str | os.PathLike[str], limits: ReadLimits | None = None) 
             files=_index_directory(root),
         )
     workdir = Path(tempfile.mkdtemp(prefix="needle-bundle-"))
+    fd = None
     try:
-        _unpack(source, workdir, limits, origin)
-        root = _bundle_root(workdir, origin)
-        return Bundle(
-            origin,
-            root,
-            _read_manifest(root, origin),
-            limits,
-            cleanup=workdir,
-            files=_index_directory(root),
-        )
+        fd = os.open(workdir / "bundle.tar", os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+        members = _spool_archive(source, fd, limits, origin)
+        members = _strip_single_folder(members, origin)
+        data = os.pread(fd, members[MANIFEST][1], members[MANIFEST][0])
+        with paused_gc():  # a 1,000-node manifest is ~10^7 JSON objects
+            manifest = parse_manifest(data, origin)
+        return Bundle(origin, workdir, manifest, limits, workdir, members, spool_fd=fd)
     except BaseException:
+        if fd is not None:
+            os.close(fd)
         shutil.rmtree(workdir, ignore_errors=True)
         raise
+
+
+def _spool_archive(
+    source: Path, fd: int, limits: ReadLimits, origin: str
+) -> dict[str, tuple[int, int]]:
+    try:
+        with source.open("rb") as raw:
+            return spool(_decompressed(raw, origin), fd, limits, origin)
+    except BundleError:
+        raise
+    except (Corrupt, EOFError, zlib.error, zstandard.ZstdError, OSError, ValueError) as exc:
+        raise BundleError(f"{origin}: bundle is truncated or corrupt ({_reason(exc)})") from None
+
+
+def _decompressed(raw: IO[bytes], origin: str) -> IO[bytes]:
+    magic = raw.read(4)
+    raw.seek(0)
+    if magic[:2] == b"\x1f\x8b":
+        return gzip.GzipFile(fileobj=raw, mode="rb")
+    if magic == b"\x28\xb5\x2f\xfd":
+        return zstandard.ZstdDecompressor().stream_reader(raw)  # type: ignore[return-value]
+    raw.seek(257)
+    is_tar = raw.read(5) == b"ustar"
+    raw.seek(0)
+    if is_tar:
+        return raw
+    raise BundleError(
+        f"{origin}: not a bundle (expected a .tar.gz, .tar.zst or a directory, "
+        f"found a file starting with {magic!r})"
+    )
+
+
+def _strip_single_folder(
+    members: dict[str, tuple[int, int]], origin: str
+) -> dict[str, tuple[int, int]]:
+    """Members as the bundle names them: manifest.json at the top, or inside a single
+    folder someone re-tarred (then that folder's name is dropped)."""
+    if MANIFEST in members:
+        return members
+    tops = {name.split("/", 1)[0] for name in members}
+    if len(tops) == 1:
+        (top,) = tops
+        prefix = f"{top}/"
+        if f"{prefix}{MANIFEST}" in members:
+            return {name.removeprefix(prefix): at for name, at in members.items()}
+    raise BundleError(f"{origin}: no manifest.json; this is not a needle bundle")
 
 
 def _read_manifest(root: Path, origin: str) -> dict[str, Any]:
@@ -209,114 +277,6 @@ def _bundle_root(directory: Path, origin: str) -> Path:
     raise BundleError(f"{origin}: no manifest.json; this is not a needle bundle")
 
 
-def _is_safe_relpath(name: str) -> bool:
-    parts = name.split("/")
-    return (
-        bool(name)
-        and not name.startswith("/")
-        and "\\" not in name
-        and "\x00" not in name
-        and all(part not in {"", ".", ".."} for part in parts)
-    )
-
-
-def _member_name(raw: str) -> str:
-    # `tar -C dir -czf b.tgz .` writes "./x"; accept that one harmless prefix.
-    name = raw[2:] if raw.startswith("./") else raw
-    return name.rstrip("/") if name not in {"", "."} else ""
-
-
-def _open_stream(source: Path, raw: IO[bytes], origin: str) -> tarfile.TarFile:
-    magic = raw.read(4)
-    raw.seek(0)
-    if magic[:2] == b"\x1f\x8b":
-        return tarfile.open(fileobj=raw, mode="r|gz")
-    if magic == b"\x28\xb5\x2f\xfd":
-        return tarfile.open(fileobj=zstandard.ZstdDecompressor().stream_reader(raw), mode="r|")
-    raw.seek(257)
-    is_tar = raw.read(5) == b"ustar"
-    raw.seek(0)
-    if is_tar:
-        return tarfile.open(fileobj=raw, mode="r|")
-    raise BundleError(
-        f"{origin}: not a bundle (expected a .tar.gz, .tar.zst or a directory, "
-        f"found a file starting with {magic!r})"
-    )
-
-
-def _unpack(source: Path, workdir: Path, limits: ReadLimits, origin: str) -> None:
-    try:
-        with source.open("rb") as raw, _open_stream(source, raw, origin) as tar:
-            _unpack_members(tar, workdir, limits, origin)
-    except BundleError:
-        raise
-    except (
-        tarfile.TarError,
-        EOFError,
-        zlib.error,
-        zstandard.ZstdError,
-        OSError,
-        ValueError,
-    ) as exc:
-        raise BundleError(f"{origin}: bundle is truncated or corrupt ({_reason(exc)})") from None
-
-
 def _reason(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
     return text.splitlines()[0]
-
-
-def _unpack_members(tar: tarfile.TarFile, workdir: Path, limits: ReadLimits, origin: str) -> None:
-    seen: set[str] = set()
-    total = 0
-    for count, member in enumerate(tar, start=1):
-        if count > limits.max_members:
-            raise BundleError(f"{origin}: more than {limits.max_members} members; refusing it")
-        name = _member_name(member.name)
-        if name == "" and member.isdir():
-            continue
-        if not _is_safe_relpath(name):
-            raise BundleError(f"{origin}: unsafe member path {member.name!r}; refusing the bundle")
-        if member.isdir():
-            (workdir / name).mkdir(parents=True, exist_ok=True)
-            continue
-        if not member.isreg() or member.issparse():
-            raise BundleError(
-                f"{origin}: member {member.name!r} is a {_kind(member)}; "
-                "bundles hold only regular files and directories"
-            )
-        if name in seen:
-            raise BundleError(f"{origin}: member {member.name!r} appears twice; refusing it")
-        seen.add(name)
-        if member.size > limits.max_member_bytes:
-            raise BundleError(
-                f"{origin}: member {member.name!r} declares {member.size} bytes, over the "
-                f"{limits.max_member_bytes}-byte cap for one file (a decompression bomb?)"
-            )
-        total += member.size
-        if total > limits.max_total_bytes:
-            raise BundleError(
-                f"{origin}: bundle unpacks to more than {limits.max_total_bytes} bytes "
-                "(a decompression bomb?)"
-            )
-        target = workdir / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        stream = tar.extractfile(member)
-        if stream is None:  # pragma: no cover - isreg() members always have data
-            continue
-        with target.open("xb") as out:
-            shutil.copyfileobj(stream, out, _COPY_CHUNK)
-
-
-def _kind(member: tarfile.TarInfo) -> str:
-    if member.issym():
-        return "symbolic link"
-    if member.islnk():
-        return "hard link"
-    if member.ischr() or member.isblk():
-        return "device"
-    if member.isfifo():
-        return "FIFO"
-    if member.issparse():
-        return "sparse file"
-    return "special file"

@@ -138,12 +138,19 @@ class LazyOutputs:
             outputs.bundle, {what: outputs.candidates(netns, what) for what in kinds}, outputs.cache
         )
 
-    def parsed(self, what: str, parser: Callable[[bytes], Parsed[R]]) -> Parsed[R] | None:
+    def raw(self, what: str) -> bytes | None:
+        """The bytes parsed() would parse for `what`."""
         for path in self.paths.get(what, ()):
             data = self.bundle.read_bytes(path)
             if data:
-                return parser(data) if self.cache is None else self.cache.parse(parser, data)
+                return data
         return None
+
+    def parsed(self, what: str, parser: Callable[[bytes], Parsed[R]]) -> Parsed[R] | None:
+        data = self.raw(what)
+        if data is None:
+            return None
+        return parser(data) if self.cache is None else self.cache.parse(parser, data)
 
 
 DETAILS = ("routes", "routes6", "neighbours")

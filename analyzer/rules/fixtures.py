@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -136,7 +135,7 @@ def run_case(fixture: Path, rule: RuleDocument, case: dict[str, Any]) -> CaseRes
     with tempfile.TemporaryDirectory(prefix="needle-fixture-") as scratch:
         with open_bundle(bundle_path) as original:
             copy = Path(scratch) / "bundle"
-            shutil.copytree(original.root, copy)
+            original.export(copy)
         for patch in case.get("patch") or []:
             _apply(copy, patch, f"{fixture.name}: {name}")
         with open_bundle(copy) as bundle:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -37,7 +36,7 @@ def test_a_bundle_against_itself_is_empty():
 
 def test_what_one_bundle_lacks_is_stated_not_reported_as_removed(tmp_path):
     with open_bundle(HEALTHY) as bundle:
-        shutil.copytree(bundle.root, tmp_path / "b")
+        bundle.export(tmp_path / "b")
     manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
     node = manifest["nodes"][0]
     node["commands"] = [c for c in node["commands"] if c["id"] != "ip-route"]

@@ -55,13 +55,18 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     base = tmp_path_factory.mktemp("diff")
     old = _synthetic(base / "old", 0.01, 1)
     new = _synthetic(base / "new", 0.02, 2)
-    # and a change the routes do not carry: one node's fdb entry and a pod's eth0 MTU
+    # and changes the peer routes do not carry: one node's FDB entry
     manifest = json.loads((new / "manifest.json").read_text())
     node = manifest["nodes"][3]
     fdb = next(c for c in node["commands"] if c["id"] == "bridge-fdb")
     entries = json.loads((new / fdb["output"]).read_text())
     entries[0]["dst"] = "192.0.2.99"
     (new / fdb["output"]).write_text(json.dumps(entries))
+    # and a pod's default route
+    pod_routes = next(c for c in node["commands"] if c["id"] == "ip-route" and c["netns"])
+    routes = json.loads((new / pod_routes["output"]).read_text())
+    routes[0]["gateway"] = "10.0.0.254"
+    (new / pod_routes["output"]).write_text(json.dumps(routes))
     return old, new
 
 
@@ -98,6 +103,8 @@ def test_the_sharded_diff_equals_comparing_every_fact(pair):
     assert _plain(sharded) == _plain(naive)
     kinds = {c.kind for c in sharded.changes}
     assert {"route", "fdb"} <= kinds
+    pod_route = [c for c in sharded.changes if c.kind == "route" and c.key[1].startswith("pod ")]
+    assert len(pod_route) == 1 and pod_route[0].after == {"via": "10.0.0.254"}
     assert len(sharded.new_findings) > 20 and len(sharded.resolved_findings) > 10
 
 

@@ -84,9 +84,8 @@ def test_rules_without_their_data_are_skipped_with_the_reason(tmp_path):
 
     with open_bundle(HEALTHY) as bundle:
         root = tmp_path / "b"
-        import shutil
 
-        shutil.copytree(bundle.root, root)
+        bundle.export(root)
     manifest = json.loads((root / "manifest.json").read_text())
     for resource in manifest["cluster"]["resources"]:
         if resource["resource"] == "nodes":

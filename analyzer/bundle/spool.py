@@ -1,0 +1,219 @@
+"""An archived bundle read into one spool file and an index of where each member's
+bytes are in it: never unpacked into files.
+
+A 1,000-node bundle holds ~5·10^5 small files. Creating them took 2 minutes; writing the
+decompressed tar stream to one file and walking its headers takes seconds, and a member
+is then one pread() away. Headers are checked as the stream arrives, so a hostile
+archive (traversal, links, devices, oversized or too many members) is refused before
+the rest of it is decompressed. Formats: ustar, GNU (long names) and pax, as Python's
+tarfile and GNU tar write them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import IO, Protocol
+
+from analyzer.errors import BundleError
+
+BLOCK = 512
+_REGULAR = {b"0", b"\0", b"7"}
+_KINDS = {
+    b"1": "hard link",
+    b"2": "symbolic link",
+    b"3": "device",
+    b"4": "device",
+    b"6": "FIFO",
+    b"S": "sparse file",
+}
+
+
+class Limits(Protocol):
+    max_member_bytes: int
+    max_total_bytes: int
+    max_members: int
+
+
+class Corrupt(Exception):
+    """The stream is not a tar archive, or ends inside one (reported as corrupt)."""
+
+
+def _octal(field_bytes: bytes) -> int:
+    if field_bytes[:1] and field_bytes[0] & 0x80:  # GNU base-256 for large numbers
+        value = field_bytes[0] & 0x3F
+        for byte in field_bytes[1:]:
+            value = value << 8 | byte
+        return value
+    text = field_bytes.split(b"\0", 1)[0].strip()
+    try:
+        return int(text, 8) if text else 0
+    except ValueError:
+        raise Corrupt("a header holds a number that is not octal") from None
+
+
+def _pax(data: bytes) -> dict[str, str]:
+    """Records of a pax extended header: "LEN key=value\\n"."""
+    found: dict[str, str] = {}
+    pos = 0
+    while pos < len(data):
+        space = data.find(b" ", pos)
+        if space < 0:
+            break
+        try:
+            length = int(data[pos:space])
+        except ValueError:
+            raise Corrupt("a pax header record has no length") from None
+        if length <= 0:
+            raise Corrupt("a pax header record has no length")
+        key, _, value = data[space + 1 : pos + length - 1].partition(b"=")
+        found[key.decode("utf-8", "replace")] = value.decode("utf-8", "replace")
+        pos += length
+    return found
+
+
+def _safe(name: str) -> bool:
+    return (
+        bool(name)
+        and not name.startswith("/")
+        and "\\" not in name
+        and "\x00" not in name
+        and all(part not in {"", ".", ".."} for part in name.split("/"))
+    )
+
+
+def _member_name(raw: str) -> str:
+    # `tar -C dir -czf b.tgz .` writes "./x"; accept that one harmless prefix.
+    name = raw[2:] if raw.startswith("./") else raw
+    return name.rstrip("/") if name not in {"", "."} else ""
+
+
+@dataclass
+class HeaderWalk:
+    """Walks the headers of a tar stream as it is written to the spool."""
+
+    fd: int
+    limits: Limits
+    origin: str
+    members: dict[str, tuple[int, int]] = field(default_factory=dict)  # name -> (offset, size)
+    pos: int = 0
+    ended: bool = False
+    count: int = 0
+    extensions: int = 0
+    total: int = 0
+    # what a pax 'x' or GNU 'L' header says about the member after it
+    next_name: str | None = None
+    next_size: int | None = None
+
+    def refuse(self, why: str) -> BundleError:
+        return BundleError(f"{self.origin}: {why}")
+
+    def advance(self, available: int) -> None:
+        """Check every header whose bytes have arrived (the spool holds `available`)."""
+        while not self.ended and self.pos + BLOCK <= available:
+            header = os.pread(self.fd, BLOCK, self.pos)
+            if header == bytes(BLOCK):
+                self.ended = True
+                return
+            if sum(header[:148]) + 256 + sum(header[156:]) != _octal(header[148:156]):
+                raise Corrupt("a header's checksum does not match: not a tar stream")
+            size = _octal(header[124:136])
+            kind = header[156:157]
+            data_at = self.pos + BLOCK
+            following = data_at + (size + BLOCK - 1) // BLOCK * BLOCK
+            if kind in (b"x", b"g", b"L", b"K"):
+                self.extensions += 1
+                if self.extensions > self.limits.max_members:
+                    raise self.refuse(f"more than {self.limits.max_members} tar extended headers")
+                if size > 1024 * 1024:
+                    raise self.refuse("a tar extended header is over 1 MiB; refusing it")
+                if data_at + size > available:
+                    return  # its records have not arrived yet
+                self._extension(kind, os.pread(self.fd, size, data_at))
+                self.pos = following
+                continue
+            name, size = self._name(header), self.next_size if self.next_size is not None else size
+            following = data_at + (size + BLOCK - 1) // BLOCK * BLOCK
+            self.next_name = self.next_size = None
+            self._check(name, kind, size, data_at)
+            self.pos = following
+
+    def _extension(self, kind: bytes, data: bytes) -> None:
+        if kind == b"L":
+            self.next_name = data.split(b"\0", 1)[0].decode("utf-8", "replace")
+        elif kind == b"x":
+            records = _pax(data)
+            if "path" in records:
+                self.next_name = records["path"]
+            if "size" in records:
+                try:
+                    self.next_size = int(records["size"])
+                except ValueError:
+                    raise Corrupt("a pax size is not a number") from None
+
+    def _name(self, header: bytes) -> str:
+        if self.next_name is not None:
+            return self.next_name
+        name = header[:100].split(b"\0", 1)[0]
+        if header[257:263] == b"ustar\x00":  # POSIX: a prefix may hold the leading dirs
+            prefix = header[345:500].split(b"\0", 1)[0]
+            if prefix:
+                name = prefix + b"/" + name
+        return name.decode("utf-8", "replace")
+
+    def _check(self, raw_name: str, kind: bytes, size: int, offset: int) -> None:
+        self.count += 1
+        if self.count > self.limits.max_members:
+            raise self.refuse(f"more than {self.limits.max_members} members; refusing it")
+        name = _member_name(raw_name)
+        if name == "" and kind == b"5":
+            return
+        if not _safe(name):
+            raise self.refuse(f"unsafe member path {raw_name!r}; refusing the bundle")
+        if kind == b"5":
+            return
+        if kind not in _REGULAR:
+            what = _KINDS.get(kind, "special file")
+            raise self.refuse(
+                f"member {raw_name!r} is a {what}; bundles hold only regular files and directories"
+            )
+        if name in self.members:
+            raise self.refuse(f"member {raw_name!r} appears twice; refusing it")
+        if size > self.limits.max_member_bytes:
+            raise self.refuse(
+                f"member {raw_name!r} declares {size} bytes, over the "
+                f"{self.limits.max_member_bytes}-byte cap for one file (a decompression bomb?)"
+            )
+        self.total += size
+        if self.total > self.limits.max_total_bytes:
+            raise self.refuse(
+                f"bundle unpacks to more than {self.limits.max_total_bytes} bytes "
+                "(a decompression bomb?)"
+            )
+        self.members[name] = (offset, size)
+
+
+def spool(
+    stream: IO[bytes] | Callable[[int], bytes], fd: int, limits: Limits, origin: str
+) -> dict[str, tuple[int, int]]:
+    """Write the decompressed tar `stream` to `fd` and index its members, checking each
+    header as it arrives. Raises BundleError (hostile) or Corrupt (not tar, truncated)."""
+    read = stream if callable(stream) else stream.read
+    walk = HeaderWalk(fd, limits, origin)
+    written = 0
+    while not walk.ended and (chunk := read(1 << 20)):
+        _write_all(fd, chunk)
+        written += len(chunk)
+        walk.advance(written)
+    # without its end-of-archive blocks, a stream is whole only if it stops exactly
+    # after a member (as tarfile reads it)
+    if not walk.ended and (walk.pos != written or walk.count == 0):
+        raise Corrupt("the archive ends inside a member" if written else "it is empty")
+    return walk.members
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
