@@ -73,7 +73,8 @@ _OPTIONAL_PATHS = ("output", "stderr")
 _OPTIONAL_FLAGS = ("truncated", "missing_tool")
 
 
-def _is_relpath(value: str) -> bool:
+def is_relpath(value: str) -> bool:
+    """A path inside the bundle: relative, no '.', '..' or empty parts, no NUL."""
     return (
         bool(value)
         and not value.startswith("/")
@@ -116,7 +117,7 @@ def command_problem(command: object) -> str | None:
             return f"{key} must be string or null"
     for key in _OPTIONAL_PATHS:
         value = command.get(key)
-        if value is not None and (type(value) is not str or not _is_relpath(value)):
+        if value is not None and (type(value) is not str or not is_relpath(value)):
             return f"{key} must be a relative path inside the bundle or null"
     for key in ("duration_s",):
         value = command.get(key)

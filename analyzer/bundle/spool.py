@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO, Protocol
 
+from analyzer.bundle.manifest import is_relpath
 from analyzer.errors import BundleError
 
 BLOCK = 512
@@ -71,16 +72,6 @@ def _pax(data: bytes) -> dict[str, str]:
         found[key.decode("utf-8", "replace")] = value.decode("utf-8", "replace")
         pos += length
     return found
-
-
-def _safe(name: str) -> bool:
-    return (
-        bool(name)
-        and not name.startswith("/")
-        and "\\" not in name
-        and "\x00" not in name
-        and all(part not in {"", ".", ".."} for part in name.split("/"))
-    )
 
 
 def _member_name(raw: str) -> str:
@@ -169,7 +160,7 @@ class HeaderWalk:
         name = _member_name(raw_name)
         if name == "" and kind == b"5":
             return
-        if not _safe(name):
+        if not is_relpath(name):
             raise self.refuse(f"unsafe member path {raw_name!r}; refusing the bundle")
         if kind == b"5":
             return
