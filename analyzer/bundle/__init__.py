@@ -1,5 +1,5 @@
 """Reading bundles in format needle.bundle/v1 (docs/bundle-format.md)."""
 
-from analyzer.bundle.reader import Bundle, ReadLimits, open_bundle
+from analyzer.bundle.reader import Bundle, ReadLimits, open_bundle, open_bundles
 
-__all__ = ["Bundle", "ReadLimits", "open_bundle"]
+__all__ = ["Bundle", "ReadLimits", "open_bundle", "open_bundles"]

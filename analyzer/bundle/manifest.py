@@ -26,6 +26,14 @@ def manifest_schema() -> dict[str, Any]:
 
 def parse_manifest(data: bytes, origin: str) -> dict[str, Any]:
     """Decode and validate manifest.json; raise BundleError with a one-line reason."""
+    manifest = decode_manifest(data, origin)
+    validate_manifest(manifest, origin)
+    return manifest
+
+
+def decode_manifest(data: bytes, origin: str) -> dict[str, Any]:
+    """The manifest as a dict, checked only for being JSON of this format's family (the
+    quick part: validate_manifest() is the thorough one)."""
     try:
         manifest = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
@@ -40,6 +48,11 @@ def parse_manifest(data: bytes, origin: str) -> dict[str, Any]:
         )
     if declared != FORMAT:
         raise BundleError(f"{origin}: not a needle bundle (manifest format is {declared!r})")
+    return manifest
+
+
+def validate_manifest(manifest: dict[str, Any], origin: str) -> None:
+    """Raise BundleError naming where `manifest` breaks the schema."""
     try:
         manifest_validator()(manifest)
     except fastjsonschema.JsonSchemaValueException as error:
@@ -53,7 +66,6 @@ def parse_manifest(data: bytes, origin: str) -> dict[str, Any]:
                 raise BundleError(
                     f"{origin}: manifest.json is invalid at nodes/{n}/commands/{c}: {problem}"
                 )
-    return manifest
 
 
 @cache

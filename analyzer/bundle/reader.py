@@ -15,15 +15,17 @@ import shutil
 import tempfile
 import zlib
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
 import zstandard
 
-from analyzer.bundle.manifest import parse_manifest
+from analyzer.bundle.manifest import decode_manifest, validate_manifest
 from analyzer.bundle.spool import Corrupt, spool
 from analyzer.errors import BundleError
+from analyzer.forked import can_fork, run_forked
 from analyzer.gcpause import paused_gc
 from analyzer.heap import give_back_free_memory
 
@@ -180,36 +182,113 @@ def _index_directory(root: Path) -> set[str]:
 
 def open_bundle(path: str | os.PathLike[str], limits: ReadLimits | None = None) -> Bundle:
     """Open the bundle at `path`; raise BundleError with a one-line reason if it is unusable."""
+    return open_bundles([path], limits)[0]
+
+
+# From this many bytes of manifests on, validating them in forked children (while this
+# process indexes directories or spools the next archive) pays for the fork.
+PARALLEL_CHECK_BYTES = 8 * MiB
+
+
+@dataclass
+class _Opening:
+    """A bundle whose files are found and whose manifest is decoded, not yet validated."""
+
+    origin: str
+    root: Path
+    manifest: dict[str, Any]
+    size: int  # manifest bytes
+    cleanup: Path | None = None
+    files: set[str] | dict[str, tuple[int, int]] | None = None
+    spool_fd: int | None = None
+
+    def release(self) -> None:
+        if self.spool_fd is not None:
+            os.close(self.spool_fd)
+            self.spool_fd = None
+        if self.cleanup is not None:
+            shutil.rmtree(self.cleanup, ignore_errors=True)
+
+    def bundle(self, limits: ReadLimits) -> Bundle:
+        assert self.files is not None
+        return Bundle(
+            self.origin,
+            self.root,
+            self.manifest,
+            limits,
+            self.cleanup,
+            self.files,
+            spool_fd=self.spool_fd,
+        )
+
+
+def open_bundles(
+    paths: list[str | os.PathLike[str]], limits: ReadLimits | None = None
+) -> list[Bundle]:
+    """Open several bundles (a diff's two) at once: each large manifest is validated in
+    a forked child while this process indexes the directory bundles, so two 1,000-node
+    manifests cost about one validation's time. Refused as open_bundle() refuses."""
     limits = limits or ReadLimits()
-    source = Path(path)
+    openings: list[_Opening] = []
+    try:
+        for path in paths:
+            openings.append(_begin(Path(path), limits))
+        for verdict in _validate(openings):
+            if verdict is not None:
+                raise BundleError(verdict)
+        return [opening.bundle(limits) for opening in openings]
+    except BaseException:
+        for opening in openings:
+            opening.release()
+        raise
+
+
+def _begin(source: Path, limits: ReadLimits) -> _Opening:
     origin = str(source)
     if not source.exists():
         raise BundleError(f"{origin}: no such file or directory")
     if source.is_dir():
         root = _bundle_root(source, origin)
-        return Bundle(
-            origin,
-            root,
-            _read_manifest(root, origin),
-            limits,
-            cleanup=None,
-            files=_index_directory(root),
-        )
+        data = _manifest_bytes(root, origin)
+        return _Opening(origin, root, _decode(data, origin), len(data))
     workdir = Path(tempfile.mkdtemp(prefix="needle-bundle-"))
-    fd = None
+    opening = _Opening(origin, workdir, {}, 0, cleanup=workdir)
     try:
         fd = os.open(workdir / "bundle.tar", os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
-        members = _spool_archive(source, fd, limits, origin)
-        members = _strip_single_folder(members, origin)
+        opening.spool_fd = fd
+        members = _strip_single_folder(_spool_archive(source, fd, limits, origin), origin)
         data = os.pread(fd, members[MANIFEST][1], members[MANIFEST][0])
-        with paused_gc():  # a 1,000-node manifest is ~10^7 JSON objects
-            manifest = parse_manifest(data, origin)
-        return Bundle(origin, workdir, manifest, limits, workdir, members, spool_fd=fd)
+        opening.manifest, opening.size, opening.files = _decode(data, origin), len(data), members
+        return opening
     except BaseException:
-        if fd is not None:
-            os.close(fd)
-        shutil.rmtree(workdir, ignore_errors=True)
+        opening.release()
         raise
+
+
+def _decode(data: bytes, origin: str) -> dict[str, Any]:
+    with paused_gc():  # a 1,000-node manifest is ~10^7 JSON objects
+        return decode_manifest(data, origin)
+
+
+def _verdict(manifest: dict[str, Any], origin: str) -> str | None:
+    try:
+        validate_manifest(manifest, origin)
+    except BundleError as refused:
+        return str(refused)
+    return None
+
+
+def _validate(openings: list[_Opening]) -> list[str | None]:
+    def index_directories() -> None:
+        for opening in openings:
+            if opening.files is None:
+                opening.files = _index_directory(opening.root)
+
+    checks = [partial(_verdict, opening.manifest, opening.origin) for opening in openings]
+    if can_fork() and sum(opening.size for opening in openings) >= PARALLEL_CHECK_BYTES:
+        return run_forked([index_directories, *checks], "manifest check")[1:]
+    index_directories()
+    return [check() for check in checks]
 
 
 def _spool_archive(
@@ -258,12 +337,11 @@ def _strip_single_folder(
     raise BundleError(f"{origin}: no manifest.json; this is not a needle bundle")
 
 
-def _read_manifest(root: Path, origin: str) -> dict[str, Any]:
+def _manifest_bytes(root: Path, origin: str) -> bytes:
     path = root / MANIFEST
     if path.is_symlink() or not path.is_file():
         raise BundleError(f"{origin}: no manifest.json; this is not a needle bundle")
-    with paused_gc():  # a 1,000-node manifest is ~10^7 JSON objects
-        return parse_manifest(path.read_bytes(), origin)
+    return path.read_bytes()
 
 
 def _bundle_root(directory: Path, origin: str) -> Path:

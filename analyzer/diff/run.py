@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
-from analyzer.bundle import open_bundle
+from analyzer.bundle import open_bundles
 from analyzer.diff.compare import (
     KIND_ORDER,
     Change,
@@ -93,7 +93,8 @@ def run_diff(
     old_path: Path, new_path: Path, docs: list[RuleDocument], only_node: str | None
 ) -> DiffRun:
     cache = ParseCache()
-    with open_bundle(old_path) as old_bundle, open_bundle(new_path) as new_bundle, paused_gc():
+    old_bundle, new_bundle = open_bundles([old_path, new_path])
+    with old_bundle, new_bundle, paused_gc():
         old = build_model(old_bundle, lazy_nodes=True, cache=cache)
         new = build_model(new_bundle, lazy_nodes=True, cache=cache)
         if only_node is not None and only_node not in old.nodes and only_node not in new.nodes:
