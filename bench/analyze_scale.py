@@ -66,7 +66,7 @@ def _pss_kib(pid: int) -> int:
 
 def run(argv: list[str]) -> tuple[float, float, float, str]:
     """Wall seconds; peak memory of the whole process tree in MiB (summed PSS, sampled
-    every 0.25 s: analyze and diff fork workers that share pages, so one process's RSS
+    every 0.5 s: analyze and diff fork workers that share pages, so one process's RSS
     says too little and a sum of RSS too much); the largest process's peak RSS in MiB
     (GNU time); and stdout."""
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
@@ -75,7 +75,7 @@ def run(argv: list[str]) -> tuple[float, float, float, str]:
         peak = 0
         while process.poll() is None:
             peak = max(peak, sum(_pss_kib(pid) for pid in _tree(process.pid)))
-            time.sleep(0.25)
+            time.sleep(0.5)
         took = time.perf_counter() - started
         out.seek(0)
         err.seek(0)

@@ -136,7 +136,10 @@ def _route_facts(namespace: Namespace, devices: dict[str, str]) -> dict[Key, Any
             )
         )
     # tuples, not dicts: a 1,000-node snapshot holds ~10^6 routes; rendered only if changed
-    return {key: tuple(sorted(values, key=str)) for key, values in grouped.items()}
+    return {
+        key: tuple(values) if len(values) == 1 else tuple(sorted(values, key=str))
+        for key, values in grouped.items()
+    }
 
 
 ROUTE_FIELDS = ("via", "dev", "flags", "proto", "scope", "metric", "src")

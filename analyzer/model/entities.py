@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
+from analyzer.gcpause import paused_gc
 from analyzer.parsers.bridge_fdb import FdbEntry
 from analyzer.parsers.ethtool import EthtoolDriver, EthtoolFeatures
 from analyzer.parsers.flannel import FlannelNetConf, FlannelSubnetEnv
@@ -99,7 +100,8 @@ class Namespace:
     def _details(self) -> None:
         if self.load_details is not None:
             load, self.load_details = self.load_details, None
-            load(self)
+            with paused_gc():  # 10^3 long-lived records: nothing for the collector to find
+                load(self)
 
     @property
     def routes(self) -> list[Route]:
@@ -174,13 +176,15 @@ class Node:
     def fdb(self) -> list[FdbEntry]:
         if self.load_fdb is not None:
             load, self.load_fdb = self.load_fdb, None
-            load(self)
+            with paused_gc():
+                load(self)
         return self.loaded_fdb
 
     def ensure_pod_side(self) -> None:
         if self.load_pod_side is not None:
             load, self.load_pod_side = self.load_pod_side, None
-            load(self)
+            with paused_gc():
+                load(self)
 
     def interface(self, name: str) -> Interface | None:
         return self.host.interfaces.get(name) if self.host else None
