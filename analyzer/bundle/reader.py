@@ -14,22 +14,24 @@ import os
 import shutil
 import tempfile
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 import zstandard
 
 from analyzer.bundle.manifest import decode_manifest, validate_manifest
-from analyzer.bundle.spool import Corrupt, spool
+from analyzer.bundle.spool import Corrupt, Spooler
 from analyzer.errors import BundleError
 from analyzer.forked import can_fork, run_forked
 from analyzer.gcpause import paused_gc
 from analyzer.heap import give_back_free_memory
 
 MANIFEST = "manifest.json"
+T = TypeVar("T")
 MiB = 1024 * 1024
 GiB = 1024 * MiB
 
@@ -201,8 +203,14 @@ class _Opening:
     cleanup: Path | None = None
     files: set[str] | dict[str, tuple[int, int]] | None = None
     spool_fd: int | None = None
+    # spools the rest of an archive (set while only its manifest is in)
+    finish: Callable[[], None] | None = None
+    source: IO[bytes] | None = None
 
     def release(self) -> None:
+        if self.source is not None:
+            self.source.close()
+            self.source = None
         if self.spool_fd is not None:
             os.close(self.spool_fd)
             self.spool_fd = None
@@ -256,9 +264,24 @@ def _begin(source: Path, limits: ReadLimits) -> _Opening:
     try:
         fd = os.open(workdir / "bundle.tar", os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
         opening.spool_fd = fd
-        members = _strip_single_folder(_spool_archive(source, fd, limits, origin), origin)
-        data = os.pread(fd, members[MANIFEST][1], members[MANIFEST][0])
-        opening.manifest, opening.size, opening.files = _decode(data, origin), len(data), members
+        opening.source = source.open("rb")
+        spooler = _guarded(
+            origin, lambda: Spooler(_decompressed(opening.source, origin).read, fd, limits, origin)
+        )
+        found = _guarded(origin, spooler.manifest)
+        if found is None:  # no manifest anywhere: this raises, naming what is wrong
+            _strip_single_folder(_guarded(origin, spooler.finish), origin)
+            raise BundleError(f"{origin}: no manifest.json; this is not a needle bundle")
+        data = os.pread(fd, found[1], found[0])
+        opening.manifest, opening.size = _decode(data, origin), len(data)
+
+        def finish() -> None:
+            opening.files = _strip_single_folder(_guarded(origin, spooler.finish), origin)
+            if opening.source is not None:
+                opening.source.close()
+                opening.source = None
+
+        opening.finish = finish
         return opening
     except BaseException:
         opening.release()
@@ -279,24 +302,26 @@ def _verdict(manifest: dict[str, Any], origin: str) -> str | None:
 
 
 def _validate(openings: list[_Opening]) -> list[str | None]:
-    def index_directories() -> None:
+    def find_files() -> None:
+        """The rest of each archive spooled, each directory indexed."""
         for opening in openings:
+            if opening.finish is not None:
+                opening.finish()
+                opening.finish = None
             if opening.files is None:
                 opening.files = _index_directory(opening.root)
 
     checks = [partial(_verdict, opening.manifest, opening.origin) for opening in openings]
     if can_fork() and sum(opening.size for opening in openings) >= PARALLEL_CHECK_BYTES:
-        return run_forked([index_directories, *checks], "manifest check")[1:]
-    index_directories()
+        return run_forked([find_files, *checks], "manifest check")[1:]
+    find_files()
     return [check() for check in checks]
 
 
-def _spool_archive(
-    source: Path, fd: int, limits: ReadLimits, origin: str
-) -> dict[str, tuple[int, int]]:
+def _guarded(origin: str, step: Callable[[], T]) -> T:
+    """Run a step of reading an archive; a broken stream becomes one line of BundleError."""
     try:
-        with source.open("rb") as raw:
-            return spool(_decompressed(raw, origin), fd, limits, origin)
+        return step()
     except BundleError:
         raise
     except (Corrupt, EOFError, zlib.error, zstandard.ZstdError, OSError, ValueError) as exc:

@@ -21,6 +21,7 @@ from analyzer.bundle.manifest import is_relpath
 from analyzer.errors import BundleError
 
 BLOCK = 512
+MANIFEST = "manifest.json"
 _REGULAR = {b"0", b"\0", b"7"}
 _KINDS = {
     b"1": "hard link",
@@ -112,6 +113,8 @@ class HeaderWalk:
     # what a pax 'x' or GNU 'L' header says about the member after it
     next_name: str | None = None
     next_size: int | None = None
+    # (offset, size) of manifest.json, at the top or in a single folder, once seen
+    manifest_at: tuple[int, int] | None = None
 
     def refuse(self, why: str) -> BundleError:
         return BundleError(f"{self.origin}: {why}")
@@ -199,6 +202,50 @@ class HeaderWalk:
                 "(a decompression bomb?)"
             )
         self.members[name] = (offset, size)
+        top_or_one_down = name == MANIFEST or (
+            name.endswith("/" + MANIFEST) and name.count("/") == 1
+        )
+        if self.manifest_at is None and top_or_one_down:
+            self.manifest_at = (offset, size)
+
+
+class Spooler:
+    """Writes a decompressed tar stream to the spool a chunk at a time, so the caller can
+    start on the manifest (the first member a needle bundle holds) before the rest is in."""
+
+    def __init__(self, read: Callable[[int], bytes], fd: int, limits: Limits, origin: str) -> None:
+        self.read, self.fd = read, fd
+        self.walk = HeaderWalk(fd, limits, origin)
+        self.written = 0
+
+    def _step(self) -> bool:
+        chunk = b"" if self.walk.ended else self.read(1 << 20)
+        if not chunk:
+            return False
+        _write_all(self.fd, chunk)
+        self.written += len(chunk)
+        self.walk.advance(self.written)
+        return True
+
+    def manifest(self) -> tuple[int, int] | None:
+        """Spool until the manifest's bytes are in (or the stream ends): its (offset, size)."""
+        while True:
+            found = self.walk.manifest_at
+            if found is not None and found[0] + found[1] <= self.written:
+                return found
+            if not self._step():
+                return None
+
+    def finish(self) -> dict[str, tuple[int, int]]:
+        """Spool the rest; every member by name. Raises BundleError or Corrupt."""
+        while self._step():
+            pass
+        walk = self.walk
+        # without its end-of-archive blocks, a stream is whole only if it stops exactly
+        # after a member (as tarfile reads it)
+        if not walk.ended and (walk.pos != self.written or walk.count == 0):
+            raise Corrupt("the archive ends inside a member" if self.written else "it is empty")
+        return walk.members
 
 
 def spool(
@@ -206,18 +253,7 @@ def spool(
 ) -> dict[str, tuple[int, int]]:
     """Write the decompressed tar `stream` to `fd` and index its members, checking each
     header as it arrives. Raises BundleError (hostile) or Corrupt (not tar, truncated)."""
-    read = stream if callable(stream) else stream.read
-    walk = HeaderWalk(fd, limits, origin)
-    written = 0
-    while not walk.ended and (chunk := read(1 << 20)):
-        _write_all(fd, chunk)
-        written += len(chunk)
-        walk.advance(written)
-    # without its end-of-archive blocks, a stream is whole only if it stops exactly
-    # after a member (as tarfile reads it)
-    if not walk.ended and (walk.pos != written or walk.count == 0):
-        raise Corrupt("the archive ends inside a member" if written else "it is empty")
-    return walk.members
+    return Spooler(stream if callable(stream) else stream.read, fd, limits, origin).finish()
 
 
 def _write_all(fd: int, data: bytes) -> None:
