@@ -84,6 +84,9 @@ def _wants_debug(argv: list[str]) -> bool:
     return "--debug" in options
 
 
+EXIT_INTERRUPTED = 130
+
+
 def _fail(prog: str, message: str) -> int:
     sys.stderr.write(f"{prog}: error: {message}\n")
     return EXIT_USAGE
@@ -106,7 +109,7 @@ def run(argv: list[str], prog: str) -> int:
         return _fail(prog, str(exc))
     except (KeyboardInterrupt, typer.Abort):
         sys.stderr.write(f"{prog}: interrupted\n")
-        return 130
+        return EXIT_INTERRUPTED
     except Exception as exc:  # noqa: BLE001 - the last line of defence of the CLI contract
         if debug:
             traceback.print_exc()
@@ -116,6 +119,8 @@ def run(argv: list[str], prog: str) -> int:
             f"internal error: {type(exc).__name__}: {exc} "
             "(run again with --debug for the traceback, and please report it)",
         )
+    if result == EXIT_INTERRUPTED:  # typer turns Ctrl-C into Exit(130) on its own
+        sys.stderr.write(f"{prog}: interrupted\n")
     return result if isinstance(result, int) else 0
 
 
