@@ -4,7 +4,8 @@ For each size it generates a healthy bundle (bench/synthetic_bundle.py) as a dir
 then measures, each in a fresh process so peak memory is its own:
   - open + model build in one process (`needle show`'s path: every node's pod side,
     host routes, neighbours and FDB read; pods' routes left to first use),
-  - `needle analyze` end to end (open, model, 20 rules, report),
+  - `needle analyze` end to end (open, model, 20 rules, report), and on the largest
+    bundle packed as a .tar.gz,
   - `needle diff` against a copy with 1% of peer routes moved to the underlay device.
 Memory is the peak of the whole process tree (summed PSS: analyze and diff fork workers)
 and, apart, the largest single process. Targets: model < 20 s and analyze < 30 s and
@@ -134,6 +135,22 @@ def main() -> None:
             f"{size:>6} {size * args.pods:>7} {opened:>7} {built:>8} {model_mib:>10.0f} "
             f"{took:>10.2f} {analyze_mib:>12.0f} {largest_mib:>12.0f} {findings:>9}"
         )
+    # the same largest bundle as the .tar.gz a collector writes (read by spooling it)
+    largest = args.workdir / f"n{max(sizes)}"
+    archive = args.workdir / f"n{max(sizes)}.tar.gz"
+    if not archive.exists():
+        sys.path.insert(0, str(HERE))
+        from synthetic_bundle import pack
+
+        pack(largest, archive)
+    took, mib, largest_mib, report = run(
+        [*needle, "analyze", str(archive), "--format", "json", "--fail-on", "never"]
+    )
+    print(
+        f"analyze {archive.name} ({archive.stat().st_size >> 20} MiB): {took:.2f} s, "
+        f"{mib:.0f} MiB (largest process {largest_mib:.0f} MiB), "
+        f"{len(json.loads(report)['findings'])} findings"
+    )
     diff_size = args.diff_size or max(sizes)
     old = args.workdir / f"n{diff_size}"
     new = args.workdir / f"n{diff_size}-changed"
