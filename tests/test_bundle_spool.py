@@ -143,3 +143,23 @@ def test_a_read_after_close_is_an_error_and_the_spool_is_gone(tmp_path):
     assert not private.exists()
     with pytest.raises(BundleError, match="after the bundle was closed"):
         bundle.read_bytes("nodes/n/x")
+
+
+def test_a_bundle_never_closed_leaves_no_spool_when_the_process_exits(tmp_path):
+    import subprocess
+    import sys
+
+    bundle_path = tmp_path / "b.tar"
+    bundle_path.write_bytes(_archive({"nodes/n/x": b"1"}, tarfile.PAX_FORMAT))
+    private = tmp_path / "tmp"
+    private.mkdir()
+    code = (
+        "import sys; from analyzer.bundle import open_bundle; "
+        "b = open_bundle(sys.argv[1]); assert b.read_bytes('nodes/n/x') == b'1'"
+    )
+    subprocess.run(
+        [sys.executable, "-c", code, str(bundle_path)],
+        check=True,
+        env={**os.environ, "TMPDIR": str(private)},
+    )
+    assert list(private.iterdir()) == []

@@ -13,6 +13,7 @@ import gzip
 import os
 import shutil
 import tempfile
+import weakref
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -76,6 +77,9 @@ class Bundle:
         self._root = str(root)
         self._closed = False
         self._summary: dict[str, Any] | None = None
+        # the spool and its directory go when the bundle is closed, or at the latest when
+        # this process exits (never in a forked worker: those leave with os._exit)
+        self._release = weakref.finalize(self, _remove_private, spool_fd, cleanup)
 
     def exists(self, relpath: str) -> bool:
         return relpath in self._files
@@ -146,12 +150,9 @@ class Bundle:
 
     def close(self) -> None:
         self._closed = True
-        if self._spool_fd is not None:
-            os.close(self._spool_fd)
-            self._spool_fd = None
-        if self._cleanup is not None:
-            shutil.rmtree(self._cleanup, ignore_errors=True)
-            self._cleanup = None
+        self._spool_fd = None
+        self._cleanup = None
+        self._release()  # once only: a finalizer
 
     def __enter__(self) -> Bundle:
         return self
@@ -163,6 +164,13 @@ class Bundle:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _remove_private(spool_fd: int | None, cleanup: Path | None) -> None:
+    if spool_fd is not None:
+        os.close(spool_fd)
+    if cleanup is not None:
+        shutil.rmtree(cleanup, ignore_errors=True)
 
 
 def _index_directory(root: Path) -> set[str]:
