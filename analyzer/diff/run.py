@@ -40,7 +40,15 @@ from analyzer.model import build_model
 from analyzer.model.build import ParseCache
 from analyzer.model.entities import Model
 from analyzer.rules.catalog import RuleDocument
-from analyzer.rules.engine import Outcome, RuleResult, deal, merge_results, run_shard
+from analyzer.rules.engine import (
+    PARALLEL_FROM_NODES,
+    Outcome,
+    RuleResult,
+    deal,
+    merge_results,
+    node_names,
+    run_shard,
+)
 
 
 @dataclass
@@ -102,11 +110,10 @@ def run_diff(
         summaries = old_bundle.summary(), new_bundle.summary()
         old_bundle.drop_manifest()
         new_bundle.drop_manifest()
-        names = set(old.nodes) | set(new.nodes) | {pod.node or "" for pod in (*old.pods, *new.pods)}
-        workers = 2 if can_fork() and len(names) >= 64 else 1
+        names = node_names(old, new)
+        workers = 2 if can_fork() and len(names) >= PARALLEL_FROM_NODES else 1
         tasks = [
-            partial(diff_shard, old, new, docs, home, only_node)
-            for home in deal(sorted(names), workers)
+            partial(diff_shard, old, new, docs, home, only_node) for home in deal(names, workers)
         ]
         shards = run_forked(tasks, "diff")
         result = _merge(old, new, shards, docs, only_node)

@@ -481,9 +481,17 @@ def deal(names: list[str], shards: int) -> list[frozenset[str]]:
     return [frozenset(names[index::shards]) for index in range(shards)]
 
 
+def node_names(*models: Model) -> list[str]:
+    """Every node name of the models, and pods' node names they have no node for."""
+    return sorted(
+        {name for model in models for name in model.nodes}
+        | {pod.node or "" for model in models for pod in model.pods}
+    )
+
+
 def shard_nodes(model: Model, shards: int) -> list[frozenset[str]]:
     """The nodes (and pods' node names the cluster has no node for) dealt round-robin."""
-    return deal(sorted(set(model.nodes) | {pod.node or "" for pod in model.pods}), shards)
+    return deal(node_names(model), shards)
 
 
 def run_shard(model: Model, docs: list[RuleDocument], home: Home) -> list[RuleResult]:
