@@ -1,12 +1,12 @@
 """An archived bundle read into one spool file of its members' bytes and an index of
 where each member is in it: never unpacked into files.
 
-A 1,000-node bundle holds ~5·10^5 small files. Creating them took 2 minutes; writing the
-decompressed tar stream to one file and walking its headers takes seconds, and a member
-is then one pread() away. Headers are checked as the stream arrives, so a hostile
-archive (traversal, links, devices, oversized or too many members) is refused before
-the rest of it is decompressed. Formats: ustar, GNU (long names) and pax, as Python's
-tarfile and GNU tar write them.
+A 1,000-node bundle holds ~5·10^5 small files. Creating them took 2 minutes; parsing the
+decompressed tar stream in memory and writing only its members' bytes to one file takes
+seconds, and a member is then one pread() away. Headers are checked as the stream
+arrives, so a hostile archive (traversal, links, devices, oversized or too many members)
+is refused before the rest of it is decompressed. Formats: ustar, GNU (long names) and
+pax, as Python's tarfile and GNU tar write them.
 """
 
 from __future__ import annotations
