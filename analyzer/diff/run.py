@@ -68,7 +68,6 @@ class DiffRun:
     result: DiffResult
     old_summary: dict[str, object]
     new_summary: dict[str, object]
-    nodes: set[str]
 
 
 def diff_shard(
@@ -117,7 +116,7 @@ def run_diff(
         ]
         shards = run_forked(tasks, "diff")
         result = _merge(old, new, shards, docs, only_node)
-    return DiffRun(result, summaries[0], summaries[1], set(old.nodes) | set(new.nodes))
+    return DiffRun(result, summaries[0], summaries[1])
 
 
 def _merge(

@@ -515,6 +515,8 @@ def compile_rules_with(
 
 def _evaluate(model: Model, docs: list[RuleDocument], workers: int) -> Outcome:
     outcome = Outcome()
+    # compiled here only to report broken rules; each shard compiles its own, bound to
+    # its helpers (0.04 s for 20 rules)
     compiled, problems = compile_rules_with(docs, helper_signatures())
     outcome.problems.extend(problems)
     valid = [rule.doc for rule in compiled]
