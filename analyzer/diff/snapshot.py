@@ -16,6 +16,7 @@ from typing import Any
 
 from analyzer.model.dataplane import DetailLoader
 from analyzer.model.entities import HOST, Interface, Model, Namespace, Node
+from analyzer.parsers.ip_route import Route
 
 VXLAN_DEVICE = "flannel.1"
 Key = tuple[str, ...]
@@ -110,9 +111,14 @@ def _interface_facts(interface: Interface, devices: dict[str, str]) -> dict[str,
     return facts
 
 
-def _route_facts(namespace: Namespace, devices: dict[str, str]) -> dict[Key, Any]:
+def _route_facts(
+    namespace: Namespace, devices: dict[str, str], wanted: set[Key] | None = None
+) -> dict[Key, Any]:
+    """The namespace's routes as facts by key (only the `wanted` keys, when given)."""
     grouped: dict[Key, list[tuple[Any, ...]]] = defaultdict(list)
     for route in namespace.routes:
+        if wanted is not None and (route.table, route.type, route.dst) not in wanted:
+            continue
         if _link_local(route.dst) or route.cached:
             continue
         devs = [route.dev] if route.dev else [n.dev for n in route.nexthops if n.dev]
@@ -189,9 +195,16 @@ def pod_facts(model: Model, nodes: Collection[str] | None = None) -> Facts:
     }
 
 
-# (node, namespace id or "host", kind of facts) whose facts need not be taken: the two
-# snapshots' models hold them from the same bytes, under the same labels
-Unchanged = set[tuple[str, str, str]]
+@dataclass
+class Unchanged:
+    """What need not be compared. `same`: (node, namespace id or "host", kind of facts)
+    the two models hold from the same bytes, under the same labels. `route_keys`: per
+    node whose host routes differ, the only route keys (table, type, destination) whose
+    routes are not the very same records in both (a route changed on a 1,000-node
+    cluster leaves the other 999 routes of each node the same records)."""
+
+    same: set[tuple[str, str, str]] = field(default_factory=set)
+    route_keys: dict[str, set[Key]] = field(default_factory=dict)
 
 
 def _same(a: dict[str, object], b: dict[str, object], kinds: tuple[str, ...]) -> bool:
@@ -214,7 +227,8 @@ def unchanged_between(old: Model, new: Model, nodes: Collection[str]) -> Unchang
     """What two models built with one ParseCache hold identically, per node: found by
     object identity (the same bytes parse into the same records), never by comparing
     10^6 facts."""
-    same: Unchanged = set()
+    unchanged = Unchanged()
+    same = unchanged.same
     for name in nodes:
         before, after = old.nodes.get(name), new.nodes.get(name)
         if before is None or after is None or before.host is None or after.host is None:
@@ -226,6 +240,8 @@ def unchanged_between(old: Model, new: Model, nodes: Collection[str]) -> Unchang
             same.add((name, HOST, "interface"))
         if labels_same and _same(host_old.sources, host_new.sources, ("routes", "routes6")):
             same.add((name, HOST, "route"))
+        elif labels_same:
+            unchanged.route_keys[name] = _touched_route_keys(host_old.routes, host_new.routes)
         if _same(host_old.sources, host_new.sources, ("neighbours",)):
             same.add((name, HOST, "neighbour"))
         before.fdb, after.fdb  # noqa: B018 - as above
@@ -241,7 +257,20 @@ def unchanged_between(old: Model, new: Model, nodes: Collection[str]) -> Unchang
                 same.add((name, netns, "interface"))
             if _same_routes(namespace, other):
                 same.add((name, netns, "route"))
-    return same
+    return unchanged
+
+
+def _touched_route_keys(old: tuple[Route, ...], new: tuple[Route, ...]) -> set[Key]:
+    """The keys of routes that are in one list and not, as the same record, in the
+    other. (Equal routes parsed from equal elements are one record: parsers/elements.py;
+    routes equal but not shared are compared as facts, so this never misses a change.)"""
+    old_ids, new_ids = set(map(id, old)), set(map(id, new))
+    return {
+        (route.table, route.type, route.dst)
+        for routes, other in ((old, new_ids), (new, old_ids))
+        for route in routes
+        if id(route) not in other
+    }
 
 
 def node_snapshot(
@@ -252,7 +281,8 @@ def node_snapshot(
     rename_namespaces() aligns the two."""
     snap = Snapshot()
     kinds = snap.kinds
-    skip = unchanged or set()
+    skip = unchanged.same if unchanged is not None else set()
+    only_routes = unchanged.route_keys if unchanged is not None else {}
     for node in model.nodes.values():
         if nodes is not None and node.name not in nodes:
             continue
@@ -275,7 +305,8 @@ def node_snapshot(
                         interface, local
                     )
             if (node.name, namespace.id, "route") not in skip:
-                for key, values in _route_facts(namespace, local).items():
+                wanted = only_routes.get(node.name) if namespace.is_host else None
+                for key, values in _route_facts(namespace, local, wanted).items():
                     kinds["route"][(node.name, label, *map(str, key))] = values
         if (node.name, HOST, "neighbour") not in skip:
             for entry in node.host.neighbours:

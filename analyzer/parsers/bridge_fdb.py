@@ -24,6 +24,7 @@ from analyzer.parsers.common import (
     to_int,
     to_str,
 )
+from analyzer.parsers.elements import ElementMemo
 
 FDB_STATES = frozenset({"permanent", "static", "stale"})
 FDB_FLAGS = frozenset(
@@ -116,7 +117,8 @@ def _entry_from_tokens(tokens: list[str]) -> FdbEntry | None:
 
 def parse_bridge_fdb_json(data: bytes) -> Parsed[FdbEntry]:
     """The ``-j`` form. A cut-off file yields the entries before the cut."""
-    return records_from_json(data, _entry_from_json)
+    remembered = _ELEMENTS.parse(data) if type(data) is bytes else None
+    return records_from_json(data, _entry_from_json) if remembered is None else remembered
 
 
 _JSON_HANDLED = frozenset(
@@ -130,6 +132,10 @@ _JSON_PLAIN = frozenset({"mac", "ifname", "dst", "master", "flags", "state"})
 
 def _entry_from_json(obj: dict[str, Any]) -> FdbEntry | None:
     return _plain_entry(obj) or _full_entry(obj)
+
+
+# every node's VXLAN device holds the same entry per peer
+_ELEMENTS = ElementMemo(_entry_from_json)
 
 
 def _plain_entry(obj: dict[str, Any]) -> FdbEntry | None:

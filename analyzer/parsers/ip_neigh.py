@@ -23,6 +23,7 @@ from analyzer.parsers.common import (
     to_int,
     to_str,
 )
+from analyzer.parsers.elements import ElementMemo
 
 NUD_STATES = frozenset(
     {"INCOMPLETE", "REACHABLE", "STALE", "DELAY", "PROBE", "FAILED", "NOARP", "PERMANENT", "NONE"}
@@ -112,7 +113,8 @@ _JSON_KNOWN = frozenset({"dst", "dev", "lladdr", "state", "router", "proxy", "pr
 
 def parse_ip_neigh_json(data: bytes) -> Parsed[Neighbor]:
     """The ``-j`` form. A cut-off file yields the entries before the cut."""
-    return records_from_json(data, _neighbor_from_json)
+    remembered = _ELEMENTS.parse(data) if type(data) is bytes else None
+    return records_from_json(data, _neighbor_from_json) if remembered is None else remembered
 
 
 _JSON_PLAIN = frozenset({"dst", "dev", "lladdr", "state"})
@@ -120,6 +122,10 @@ _JSON_PLAIN = frozenset({"dst", "dev", "lladdr", "state"})
 
 def _neighbor_from_json(obj: dict[str, Any]) -> Neighbor | None:
     return _plain_neighbor(obj) or _full_neighbor(obj)
+
+
+# every node holds the same neighbour entry per peer VTEP
+_ELEMENTS = ElementMemo(_neighbor_from_json)
 
 
 def _plain_neighbor(obj: dict[str, Any]) -> Neighbor | None:

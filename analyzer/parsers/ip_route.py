@@ -33,6 +33,7 @@ from analyzer.parsers.common import (
     to_int,
     to_str,
 )
+from analyzer.parsers.elements import ElementMemo
 
 ROUTE_TYPES = frozenset(
     {
@@ -776,6 +777,10 @@ def parse_ip_route_json(data: bytes) -> Parsed[Route]:
     """The ``-j`` form. A cut-off file yields the routes before the cut, ``truncated`` set."""
     raw = data if isinstance(data, str) else bytes(data)
     needs_hook = ('"encap"' if isinstance(raw, str) else b'"encap"') in raw
+    if not needs_hook and type(raw) is bytes:
+        remembered = _ELEMENTS.parse(raw)
+        if remembered is not None:
+            return remembered
     arrays = read_json_arrays(raw, _route_pairs if needs_hook else None)
     records: list[Route] = []
     unparsed = list(arrays.unparsed)
@@ -851,6 +856,10 @@ def _plain_route(obj: dict[str, Any]) -> Route | None:
 
 def _route_from_json(obj: dict[str, Any]) -> Route | None:
     return _plain_route(obj) or _full_route(obj)
+
+
+# every node routes each peer's pod CIDR the same way: one record per distinct route
+_ELEMENTS = ElementMemo(_route_from_json)
 
 
 def _full_route(obj: dict[str, Any]) -> Route | None:

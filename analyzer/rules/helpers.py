@@ -71,20 +71,30 @@ class ModelHelpers:
 
     def __init__(self, model: Model) -> None:
         self.model = model
-        # A pair rule asks about the same (node, CIDR) in its filter and its assertion,
-        # one pair after another: remembering the last answer halves the work, for free.
-        self._last_via: tuple[str, str, str] = ("", "", "")
+        # per node, its main-table unicast routes by destination, and how `ip route`
+        # would describe each (route_via): pair rules ask 10^6 times, for ~10^3 nodes
+        self._main: dict[str, dict[str, tuple[Route, ...]]] = {}
+        self._via: dict[str, dict[str, str]] = {}
+        # a node's routes are mostly records it shares with every other node (one per
+        # peer, parsed once): each is described once, by identity (the route is kept
+        # with its text, so its id cannot be reused)
+        self._described: dict[int, tuple[Route, str]] = {}
 
-    def _main_routes(self, node: str, cidr: str) -> list[Route]:
-        if "/" not in cidr:
-            cidr = normalize_cidr(cidr)
-        # filtered at lookup: the lists hold one route or two, and a second index of 10^6
-        # routes would cost more memory than the filter costs time
-        return [
-            route
-            for route in self.model.routes_to(node, cidr)
-            if route.table == "main" and route.type == "unicast"
-        ]
+    def _main_index(self, node: str) -> dict[str, tuple[Route, ...]]:
+        index = self._main.get(node)
+        if index is None:
+            index = self._main[node] = {}
+            for cidr, routes in self.model.route_index_of(node).items():
+                kept = tuple(r for r in routes if r.table == "main" and r.type == "unicast")
+                if kept:
+                    index[cidr] = kept
+        return index
+
+    def _main_routes(self, node: str, cidr: str) -> tuple[Route, ...]:
+        index = self._main.get(node)
+        if index is None:
+            index = self._main_index(node)
+        return index.get(cidr if "/" in cidr else normalize_cidr(cidr), ())
 
     @staticmethod
     def _devices(route: Route) -> list[str]:
@@ -122,13 +132,19 @@ class ModelHelpers:
         """How `node` routes exactly `cidr` in its main table, as `ip route` would say it:
         "via 10.244.2.0 dev flannel.1 onlink" ("" when it does not). One call where a
         rule would otherwise ask for gateway, device and flags one by one, 10^6 times."""
-        last_node, last_cidr, last = self._last_via
-        if last_node == node and last_cidr == cidr:
-            return last
-        described = []
-        for route in self._main_routes(node, cidr):
-            legs = route.nexthops or (route,)
-            for leg in legs:
+        described = self._via.get(node)
+        if described is None:
+            described = self._via[node] = {
+                destination: "; ".join(self._describe(route) for route in routes)
+                for destination, routes in self._main_index(node).items()
+            }
+        return described.get(cidr if "/" in cidr else normalize_cidr(cidr), "")
+
+    def _describe(self, route: Route) -> str:
+        known = self._described.get(id(route))
+        if known is None:
+            legs = []
+            for leg in route.nexthops or (route,):
                 words = []
                 if leg.gateway:
                     words += ["via", leg.gateway]
@@ -136,10 +152,9 @@ class ModelHelpers:
                     words += ["dev", leg.dev]
                 if "onlink" in leg.flags or "onlink" in route.flags:
                     words.append("onlink")
-                described.append(" ".join(words))
-        result = "; ".join(described)
-        self._last_via = (node, cidr, result)
-        return result
+                legs.append(" ".join(words))
+            known = self._described[id(route)] = (route, "; ".join(legs))
+        return known[1]
 
     def functions(self) -> list[HelperFunction]:
         return [

@@ -198,3 +198,26 @@ def test_the_rule_catalogue_page_is_generated_from_the_rules():
         "docs/rule-catalogue.md is stale: needle rules list --format markdown > "
         "docs/rule-catalogue.md"
     )
+
+
+def test_messages_render_fields_lists_and_flags_and_an_absent_field_fails_the_rule(
+    healthy_model,
+):
+    """Field placeholders are looked up without CEL: what they render, and how a
+    missing field fails, must be what CEL gives."""
+    shown = RULE.replace("node.vxlan_mtu >= 1450", "false").replace(
+        '"{node.name} has flannel.1 MTU {node.vxlan_mtu}"',
+        "\"{node.name} {node.vxlan_mtu} {node.collected} {node.data} {node.name + '!'}\"",
+    )
+    outcome = evaluate(healthy_model, [parse_rule(shown, "shown.yaml")], workers=1)
+    first = outcome.findings[0]
+    name, mtu, collected, *data, bang = first.message.split(" ")
+    node = healthy_model.nodes[name]
+    assert mtu == str(node.interface("flannel.1").mtu) and collected == "true"
+    assert data and data[0].endswith(",") and bang == f"{name}!"
+    assert first.subject["node"] == name
+    absent = shown.replace("{node.collected}", "{node.no_such_field}")
+    outcome = evaluate(healthy_model, [parse_rule(absent, "absent.yaml")], workers=1)
+    assert outcome.findings == []
+    (skipped,) = outcome.skipped
+    assert skipped["rule"] == "custom.node.example" and "no_such_field" in skipped["reason"]

@@ -1,0 +1,74 @@
+"""Records of flat ``-j`` arrays, element by element, each distinct element converted once.
+
+Why: a flannel cluster's nodes hold the same routes, FDB entries and neighbours (a
+route, an entry, a neighbour per peer, identical on every node), so a 1,000-node bundle's
+10^6 route elements are ~10^3 distinct texts. Splitting the array's bytes into elements
+and remembering what each text became makes the other 99.9% a dictionary hit, and the
+model shares one record per distinct element (records are read-only).
+
+Safe on any input: the split is on ``}, {`` between elements. A split in the wrong place
+(inside a string, or between two objects nested in one element) leaves a piece whose JSON
+is incomplete, which never parses and is never remembered; the first such piece sends
+the whole file back to the caller's ordinary parser, as does anything but one complete
+array of objects.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import orjson
+
+from analyzer.parsers.common import Parsed, json_dumps_safe
+
+R = TypeVar("R")
+
+_BETWEEN = re.compile(rb"\}\s*,\s*\{")
+_OPEN = re.compile(rb"\s*\[\s*\{")
+_CLOSE = re.compile(rb"\}\s*\]\s*$")
+# Remembered elements per converter. Past this many, new texts are converted but not
+# remembered: a cluster whose elements are all distinct gains nothing from the memo, and
+# it must not cost the memory of a second copy of every element.
+MAX_REMEMBERED = 200_000
+
+
+class _Unparsed(str):
+    """An element's text kept for ``Parsed.unparsed`` (its converter made no record)."""
+
+
+class ElementMemo:
+    """What each element text of one converter became (a record, or unparsed text)."""
+
+    def __init__(self, convert: Callable[[dict[str, Any]], Any]) -> None:
+        self.convert = convert
+        self.done: dict[bytes, Any] = {}
+
+    def parse(self, data: bytes) -> Parsed[Any] | None:
+        """The records of `data` when it is exactly one complete JSON array of objects
+        whose elements split cleanly; None otherwise (the caller parses it as usual)."""
+        opening = _OPEN.match(data)
+        closing = _CLOSE.search(data)
+        if opening is None or closing is None or closing.start() < opening.end():
+            return None
+        pieces = _BETWEEN.split(data[opening.end() : closing.start()])
+        done, convert = self.done, self.convert
+        records: list[Any] = []
+        unparsed: list[str] = []
+        for piece in pieces:
+            found = done.get(piece)
+            if found is None:
+                try:
+                    element = orjson.loads(b"{" + piece + b"}")
+                except orjson.JSONDecodeError:
+                    return None  # split inside a string or a nested object: not flat
+                record = convert(element)
+                found = _Unparsed(json_dumps_safe(element)) if record is None else record
+                if len(done) < MAX_REMEMBERED:
+                    done[piece] = found
+            if type(found) is _Unparsed:
+                unparsed.append(str(found))
+            else:
+                records.append(found)
+        return Parsed(tuple(records), tuple(unparsed))
