@@ -43,6 +43,7 @@ from analyzer.rules.catalog import RuleDocument
 from analyzer.rules.engine import (
     PARALLEL_FROM_NODES,
     Outcome,
+    ResultMemory,
     RuleResult,
     deal,
     merge_results,
@@ -79,9 +80,13 @@ def diff_shard(
 ) -> ShardDiff:
     old.load_nodes(home)
     new.load_nodes(home)
+    memory = ResultMemory()  # the new snapshot re-checks only what its rules read anew
+    old_results = run_shard(old, docs, home, memory)
+    new_results = run_shard(new, docs, home, memory)
+    del memory  # and the collections it kept
     shard = ShardDiff(
-        old_results=run_shard(old, docs, home),
-        new_results=run_shard(new, docs, home),
+        old_results=old_results,
+        new_results=new_results,
         old_pods=pod_facts(old, home),
         new_pods=pod_facts(new, home),
     )

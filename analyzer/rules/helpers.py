@@ -84,10 +84,14 @@ class ModelHelpers:
         index = self._main.get(node)
         if index is None:
             index = self._main[node] = {}
-            for cidr, routes in self.model.route_index_of(node).items():
-                kept = tuple(r for r in routes if r.table == "main" and r.type == "unicast")
-                if kept:
-                    index[cidr] = kept
+            found = self.model.nodes.get(node)
+            host = found.host if found is not None else None
+            for route in host.routes if host is not None else ():
+                if route.table == "main" and route.type == "unicast":
+                    dst = route.dst
+                    key = dst if "/" in dst or dst == "default" else normalize_cidr(dst)
+                    held = index.get(key)
+                    index[key] = (route,) if held is None else (*held, route)
         return index
 
     def _main_routes(self, node: str, cidr: str) -> tuple[Route, ...]:
@@ -134,8 +138,11 @@ class ModelHelpers:
         rule would otherwise ask for gateway, device and flags one by one, 10^6 times."""
         described = self._via.get(node)
         if described is None:
+            describe = self._describe
             described = self._via[node] = {
-                destination: "; ".join(self._describe(route) for route in routes)
+                destination: describe(routes[0])
+                if len(routes) == 1
+                else "; ".join(map(describe, routes))
                 for destination, routes in self._main_index(node).items()
             }
         return described.get(cidr if "/" in cidr else normalize_cidr(cidr), "")
