@@ -195,8 +195,8 @@ def open_bundle(path: str | os.PathLike[str], limits: ReadLimits | None = None) 
     return open_bundles([path], limits)[0]
 
 
-# From this many bytes of manifests on, validating them in forked children (while this
-# process indexes directories or spools the next archive) pays for the fork.
+# From this many bytes of a manifest on, validating it in a forked child (while this
+# process decodes the next one, indexes directories or spools archives) pays for the fork.
 PARALLEL_CHECK_BYTES = 8 * MiB
 
 
@@ -242,14 +242,12 @@ def open_bundles(
     paths: list[str | os.PathLike[str]], limits: ReadLimits | None = None
 ) -> list[Bundle]:
     """Open several bundles (a diff's two) at once: each large manifest is validated in
-    a forked child while this process indexes the directory bundles, so two 1,000-node
-    manifests cost about one validation's time. Refused as open_bundle() refuses."""
+    a forked child from the moment it is decoded, while this process decodes the next
+    one and then finds every bundle's files. Refused as open_bundle() refuses."""
     limits = limits or ReadLimits()
     openings: list[_Opening] = []
     try:
-        for path in paths:
-            openings.append(_begin(Path(path), limits))
-        for verdict in _validate(openings):
+        for verdict in _begin_all([Path(path) for path in paths], limits, openings):
             if verdict is not None:
                 raise BundleError(verdict)
         return [opening.bundle(limits) for opening in openings]
@@ -301,29 +299,42 @@ def _decode(data: bytes, origin: str) -> dict[str, Any]:
         return decode_manifest(data, origin)
 
 
-def _verdict(manifest: dict[str, Any], origin: str) -> str | None:
+def _verdict(manifest: dict[str, Any], origin: str, reference: dict[str, Any] | None) -> str | None:
     try:
-        validate_manifest(manifest, origin)
+        validate_manifest(manifest, origin, reference)
     except BundleError as refused:
         return str(refused)
     return None
 
 
-def _validate(openings: list[_Opening]) -> list[str | None]:
-    def find_files() -> None:
-        """The rest of each archive spooled, each directory indexed."""
-        for opening in openings:
-            if opening.finish is not None:
-                opening.finish()
-                opening.finish = None
-            if opening.files is None:
-                opening.files = _index_directory(opening.root)
+def _begin_all(paths: list[Path], limits: ReadLimits, openings: list[_Opening]) -> list[str | None]:
+    """Begin each bundle in turn (into `openings`), then find every bundle's files; each
+    manifest's verdict, in order. A large manifest is checked in a forked child while
+    this process goes on. Later manifests are checked against the first, whose own
+    verdict comes first: a diff's two manifests share most records, each checked once."""
+    if not paths:
+        _find_files(openings)
+        return []
+    opening = _begin(paths[0], limits)
+    openings.append(opening)
+    reference = openings[0].manifest if len(openings) > 1 else None
+    check = partial(_verdict, opening.manifest, opening.origin, reference)
+    rest = partial(_begin_all, paths[1:], limits, openings)
+    if can_fork() and opening.size >= PARALLEL_CHECK_BYTES:
+        later, verdict = run_forked([rest, check], "manifest check")
+    else:
+        later, verdict = rest(), check()
+    return [verdict, *later]
 
-    checks = [partial(_verdict, opening.manifest, opening.origin) for opening in openings]
-    if can_fork() and sum(opening.size for opening in openings) >= PARALLEL_CHECK_BYTES:
-        return run_forked([find_files, *checks], "manifest check")[1:]
-    find_files()
-    return [check() for check in checks]
+
+def _find_files(openings: list[_Opening]) -> None:
+    """The rest of each archive spooled, each directory indexed."""
+    for opening in openings:
+        if opening.finish is not None:
+            opening.finish()
+            opening.finish = None
+        if opening.files is None:
+            opening.files = _index_directory(opening.root)
 
 
 def _guarded(origin: str, step: Callable[[], T]) -> T:
