@@ -209,6 +209,11 @@ def test_messages_render_fields_lists_and_flags_and_an_absent_field_fails_the_ru
         '"{node.name} has flannel.1 MTU {node.vxlan_mtu}"',
         "\"{node.name} {node.vxlan_mtu} {node.collected} {node.data} {node.name + '!'}\"",
     )
+    # helpers called on fields are called directly too
+    shown = shown.replace(
+        "remediation: raise it on {node.name}",
+        'remediation: "{cidr_network(node.pod_cidr)} {route_dev( node.name , node.pod_cidr )}"',
+    )
     outcome = evaluate(healthy_model, [parse_rule(shown, "shown.yaml")], workers=1)
     first = outcome.findings[0]
     name, mtu, collected, *data, bang = first.message.split(" ")
@@ -216,8 +221,31 @@ def test_messages_render_fields_lists_and_flags_and_an_absent_field_fails_the_ru
     assert mtu == str(node.interface("flannel.1").mtu) and collected == "true"
     assert data and data[0].endswith(",") and bang == f"{name}!"
     assert first.subject["node"] == name
+    network = node.pod_cidr.split("/")[0]
+    assert (
+        first.remediation
+        == f"{network} {','.join(r.dev for r in node.host.routes if r.dst == node.pod_cidr)}"
+    )
     absent = shown.replace("{node.collected}", "{node.no_such_field}")
     outcome = evaluate(healthy_model, [parse_rule(absent, "absent.yaml")], workers=1)
     assert outcome.findings == []
     (skipped,) = outcome.skipped
     assert skipped["rule"] == "custom.node.example" and "no_such_field" in skipped["reason"]
+
+
+def test_only_helper_calls_on_fields_and_quoted_text_skip_cel():
+    from analyzer.rules.engine import _helper_call
+    from analyzer.rules.helpers import helper_signatures
+
+    helpers = {helper.name: helper for helper in helper_signatures()}
+    helper, arguments = _helper_call("has_route(node.name, peer.pod_cidr, '')", helpers)
+    assert helper.name == "has_route" and arguments == (("node", "name"), ("peer", "pod_cidr"), "")
+    for expression in (
+        "has_route(node.name, peer.pod_cidr)",  # an argument short: CEL says so
+        "route_via(node.name, peer.pod_cidr + '/24')",
+        "route_via(node.name, 'it\\'s')",
+        "no_such_helper(node.name)",
+        "size(node.data)",
+        "cidr_network(peer.pod_cidr) + 'x'",
+    ):
+        assert _helper_call(expression, helpers) is None, expression
