@@ -83,3 +83,21 @@ def test_integral_floats_are_integers_as_in_json_schema():
     assert COMMAND.is_valid(record) and command_problem(record) is None
     record["exit_code"] = 1.5
     assert not COMMAND.is_valid(record) and command_problem(record) is not None
+
+
+def _relpath_by_parts(value: str) -> bool:
+    return (
+        bool(value)
+        and not value.startswith("/")
+        and "\\" not in value
+        and "\x00" not in value
+        and all(part not in {"", ".", ".."} for part in value.split("/"))
+    )
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.text(alphabet="./a\\\x00b", max_size=10))
+def test_relpath_check_is_the_part_by_part_definition(value):
+    from analyzer.bundle.manifest import is_relpath
+
+    assert is_relpath(value) == _relpath_by_parts(value)

@@ -163,13 +163,20 @@ _OPTIONAL_FLAGS = ("truncated", "missing_tool")
 
 
 def is_relpath(value: str) -> bool:
-    """A path inside the bundle: relative, no '.', '..' or empty parts, no NUL."""
+    """A path inside the bundle: relative, no '.', '..' or empty parts, no NUL. (Said
+    with substring tests, which run in C: a bundle has ~10^6 paths to check.)"""
     return (
         bool(value)
-        and not value.startswith("/")
+        and value[0] != "/"
+        and value[-1] != "/"
         and "\\" not in value
         and "\x00" not in value
-        and all(part not in {"", ".", ".."} for part in value.split("/"))
+        and "//" not in value
+        and value not in (".", "..")
+        and not value.startswith(("./", "../"))
+        and not value.endswith(("/.", "/.."))
+        and "/./" not in value
+        and "/../" not in value
     )
 
 

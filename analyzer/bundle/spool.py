@@ -159,6 +159,13 @@ class HeaderWalk:
             header = bytes(buf[i : i + BLOCK])
             i += BLOCK
             self._header(header)
+            data, skip = self.data_left, self.skip_left
+            if data + skip <= end - i:  # the whole member is here: one step, not three
+                if data:
+                    out += buf[i : i + data]
+                    self.spooled += data
+                i += data + skip
+                self.data_left = self.skip_left = 0
         del buf[:i]
 
     def _header(self, header: bytes) -> None:
