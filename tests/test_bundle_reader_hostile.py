@@ -203,3 +203,40 @@ def test_directory_bundle_never_follows_a_link_out(tmp_path):
         assert bundle.read_bytes("nodes/n/host/link") is None
         assert bundle.read_bytes("nodes/n/escape/secret.txt") is None
         assert bundle.read_bytes("../secret.txt") is None
+
+
+def test_two_archives_opened_at_once_read_as_each_alone(tmp_path, private_tmp):
+    """A diff's archives spool side by side (the second in a forked child)."""
+    from analyzer.bundle.reader import open_bundles
+
+    members = [member(f"nodes/n{i}/host/ip-link.json", b"[]" * i) for i in range(1, 40)]
+    first = make_tar(tmp_path / "a.tar.gz", members)
+    second = make_tar(tmp_path / "b.tar.gz", [*members, member("extra.txt", b"x")])
+    both = open_bundles([first, second])
+    try:
+        for bundle, path in zip(both, (first, second), strict=True):
+            with open_bundle(path) as alone:
+                assert bundle.files() == alone.files()
+                for name in alone.files():
+                    assert bundle.read_bytes(name) == alone.read_bytes(name)
+    finally:
+        for bundle in both:
+            bundle.close()
+    assert list(private_tmp.iterdir()) == []
+
+
+@pytest.mark.parametrize("hostile_first", [True, False])
+def test_a_hostile_archive_opened_with_another_is_refused_in_one_line(
+    tmp_path, private_tmp, hostile_first
+):
+    from analyzer.bundle.reader import open_bundles
+
+    # past the first MiB of the stream: found while spooling, not with the manifest
+    filler = member("nodes/n1/filler.bin", os.urandom(3 << 20))
+    good = make_tar(tmp_path / "good.tar.gz", [filler, member("nodes/n1/x.json", b"{}")])
+    bad = make_tar(tmp_path / "bad.tar.gz", [filler, member("../escape.txt", b"x")])
+    paths = [bad, good] if hostile_first else [good, bad]
+    with pytest.raises(BundleError, match=r"bad\.tar\.gz: unsafe member path") as caught:
+        open_bundles(paths)
+    assert "\n" not in str(caught.value)
+    assert list(private_tmp.iterdir()) == [], "nothing is left behind"
