@@ -497,12 +497,14 @@ class Engine:
         if not node_needs:
             return collection.items, []
         absent: dict[str | None, list[str]] = {}  # per node, worked out once
+        for node in set(collection.nodes):
+            have = self.data_by_node.get(node or "", set())
+            absent[node] = [need for need in node_needs if need not in have]
+        if not any(absent.values()):  # the usual case: every item, and no copy of 10^6
+            return collection.items, []
         kept, lacking = [], set()
         for item, node in zip(collection.items, collection.nodes, strict=True):
-            missing = absent.get(node)
-            if missing is None:
-                have = self.data_by_node.get(node or "", set())
-                missing = absent[node] = [need for need in node_needs if need not in have]
+            missing = absent[node]
             if missing:
                 lacking.add(f"{node or '(no node)'} lacks {', '.join(missing)}")
                 continue

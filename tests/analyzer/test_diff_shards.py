@@ -116,3 +116,22 @@ def test_identical_bundles_give_an_empty_diff(pair, tmp_path):
     assert result.changes == [] and result.not_compared == []
     assert result.new_findings == [] and result.resolved_findings == []
     assert len(result.unchanged_findings) > 10
+
+
+def test_records_not_shared_between_snapshots_still_compare_exactly(pair, monkeypatch):
+    """With the element memo full, equal routes are distinct records: every route key
+    counts as touched and is compared as facts, with the same outcome."""
+    from analyzer.parsers import elements
+
+    old, new = pair
+    monkeypatch.setattr(elements, "MAX_REMEMBERED", 0)
+    for memo in _element_memos():
+        monkeypatch.setattr(memo, "done", {})
+    unshared = run_diff(old, new, list(load_catalog().rules.values()), None).result
+    assert _plain(unshared) == _plain(_naive(old, new))
+
+
+def _element_memos():
+    from analyzer.parsers import bridge_fdb, ip_neigh, ip_route
+
+    return [bridge_fdb._ELEMENTS, ip_neigh._ELEMENTS, ip_route._ELEMENTS]
