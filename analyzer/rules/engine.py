@@ -52,6 +52,10 @@ INDEX = "_i"
 # cel-expr-python stops an evaluation after 10,000 comprehension steps; a filter and the
 # map after it may both walk a whole chunk
 BUDGET = 4500
+# A pair chunk is sized for the filter's steps alone (nodes x peers), the usual case of
+# few failing pairs; a chunk whose failures overrun the budget is checked again in halves.
+PAIR_STEPS = 9500
+_OVERRUN = "Iteration budget exceeded"
 _FIELD = re.compile(r"\b(node|peer|pod|veth|entry)\.([A-Za-z_][A-Za-z0-9_]*)")
 _CALL = re.compile(r"\b([A-Za-z_][A-Za-z0-9_]*)\s*\(")
 _WHOLE = re.compile(r"\b(node|peer|pod|veth|entry)\b(?!\s*\.)")
@@ -590,12 +594,10 @@ class Engine:
     def _run_pairs(self, rule: CompiledRule, nodes: list[Fact], findings: list[Finding]) -> None:
         peers = _project(self.node_items, rule.projections["peer"])
         outer = _project(nodes, rule.projections["node"])
-        step = max(1, BUDGET // max(1, len(peers)))
+        step = max(1, PAIR_STEPS // (len(peers) + 1))
         for start in range(0, len(outer), step):
             chunk = outer[start : start + step]
-            results = rule.filter_expression.evaluate(
-                {"nodes": chunk, "peers": peers, "netconf": self.netconf}
-            )
+            results = self._failing_pairs(rule, chunk, peers)
             for node, failing in zip(chunk, results, strict=True):
                 for index in failing:
                     bindings = {
@@ -604,6 +606,22 @@ class Engine:
                         "netconf": self.netconf,
                     }
                     findings.append(_finding(rule, bindings))
+
+    def _failing_pairs(
+        self, rule: CompiledRule, chunk: list[Fact], peers: list[Fact]
+    ) -> list[list[int]]:
+        """Per node of `chunk`, the indexes of the peers it fails with."""
+        try:
+            return rule.filter_expression.evaluate(
+                {"nodes": chunk, "peers": peers, "netconf": self.netconf}
+            )
+        except CelEvalError as exc:
+            if _OVERRUN not in str(exc) or len(chunk) == 1:
+                raise
+            half = len(chunk) // 2  # many failing pairs: their map took the steps
+            return self._failing_pairs(rule, chunk[:half], peers) + self._failing_pairs(
+                rule, chunk[half:], peers
+            )
 
 
 def merge_results(rule_ids: list[str], shards: list[list[RuleResult]], outcome: Outcome) -> None:

@@ -1,0 +1,49 @@
+"""A pair rule failing for every pair still gives every finding: a chunk whose failures
+overrun CEL's iteration budget is checked again in halves."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from analyzer.bundle import open_bundle
+from analyzer.model import build_model
+from analyzer.rules.catalog import parse_rule
+from analyzer.rules.engine import PAIR_STEPS, evaluate
+
+REPO = Path(__file__).resolve().parents[2]
+
+EVERY_PAIR = """\
+id: custom.pairs.all
+title: Every pair
+severity: info
+for_each: node_pairs
+where: "node.collected"
+assert: "node.name == ''"
+message: "{node.name} and {peer.name}"
+subject: {node: node.name, peer_node: peer.name}
+remediation: none
+"""
+
+
+def test_every_failing_pair_is_found(tmp_path):
+    nodes = 110  # one chunk of nodes x peers, and as many failing: twice the budget
+    assert PAIR_STEPS // (nodes + 1) * nodes * 2 > 10_000
+    bundle = tmp_path / "n110"
+    subprocess.run(
+        [
+            *(sys.executable, str(REPO / "bench" / "synthetic_bundle.py")),
+            *("--nodes", str(nodes), "--pods", "1", "-o", str(bundle)),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    with open_bundle(bundle) as opened:
+        model = build_model(opened)
+        outcome = evaluate(model, [parse_rule(EVERY_PAIR, "all.yaml")], workers=1)
+    assert outcome.skipped == []
+    assert len(outcome.findings) == nodes * (nodes - 1)
+    assert len({(f.subject["node"], f.subject["peer_node"]) for f in outcome.findings}) == len(
+        outcome.findings
+    )
