@@ -427,11 +427,19 @@ def generate(out: Path, nodes: int, pods: int, route_change_fraction: float, see
 
 
 def pack(directory: Path, archive: Path) -> None:
-    with tarfile.open(archive, "w:gz", compresslevel=1) as tar:
-        tar.add(directory / "manifest.json", arcname="manifest.json")
-        for path in sorted(directory.rglob("*")):
-            if path.is_file() and path.name != "manifest.json":
-                tar.add(path, arcname=str(path.relative_to(directory)))
+    """The directory as the collector writes a bundle (collector/bundle/writer.py): the
+    manifest first, then regular files only, each with one whole-second mtime (so one
+    header per member: a float mtime would add a pax header to every one)."""
+    paths = [directory / "manifest.json"]
+    paths += [p for p in sorted(directory.rglob("*")) if p.is_file() and p != paths[0]]
+    with tarfile.open(archive, "w:gz", compresslevel=1, format=tarfile.PAX_FORMAT) as tar:
+        for path in paths:
+            info = tarfile.TarInfo(str(path.relative_to(directory)))
+            info.size = path.stat().st_size
+            info.mtime = 1_795_000_000
+            info.mode = 0o644
+            with path.open("rb") as stream:
+                tar.addfile(info, stream)
 
 
 def main() -> None:
