@@ -43,13 +43,13 @@ from analyzer.rules.catalog import RuleDocument
 from analyzer.rules.engine import (
     PARALLEL_FROM_NODES,
     Outcome,
-    ResultMemory,
     RuleResult,
     deal,
     merge_results,
     node_names,
     run_shard,
 )
+from analyzer.rules.memory import ResultMemory
 
 
 @dataclass

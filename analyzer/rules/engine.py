@@ -13,7 +13,6 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import partial
-from operator import itemgetter
 from typing import Any
 
 from analyzer.forked import can_fork, run_forked
@@ -35,7 +34,10 @@ from analyzer.rules.facts import (
     netconf_fact,
     node_facts,
 )
+from analyzer.rules.grouping import alike as group_alike
 from analyzer.rules.helpers import ModelHelpers, helper_signatures
+from analyzer.rules.memory import ResultMemory, RuleInputs
+from analyzer.rules.placeholders import FieldPath, HelperCall, field_path, helper_call, value_of
 
 SEVERITIES = ("error", "warning", "info")
 SINGLE = {
@@ -82,47 +84,6 @@ def _project(items: list[Fact], fields: tuple[str, ...] | None, offset: int = 0)
         {**{f: item[f] for f in fields if f in item}, INDEX: index}
         for index, item in enumerate(items, offset)
     ]
-
-
-_ABSENT = object()
-
-
-@dataclass
-class Alike:
-    """Items keyed by the values of the fields a rule reads: `first` maps each distinct
-    key to the first item holding it."""
-
-    keys: list[Any]
-    first: dict[Any, int]
-
-
-def _alike(items: list[Fact], fields: tuple[str, ...]) -> Alike | None:
-    """The items' keys, or None when grouping would not pay (few items, or most
-    distinct). (Facts hold one type per field, so Python's 1 == True never merges
-    unlike values.)"""
-    if len(items) < BUDGET:
-        return None
-    try:
-        # itemgetter and dict() do the per-item work in C: 10^6 FDB entries, ~0.1 s
-        keys: list[Any] = list(map(itemgetter(*fields), items)) if fields else [()] * len(items)
-        # built from the end, so each key keeps its first (lowest) index
-        first = dict(zip(reversed(keys), range(len(keys) - 1, -1, -1), strict=True))
-    except (KeyError, TypeError):  # a field some items lack, or a list value
-        keys = [_key(item, fields) for item in items]
-        try:
-            first = dict(zip(reversed(keys), range(len(keys) - 1, -1, -1), strict=True))
-        except TypeError:  # a dict-valued field: no grouping, every item goes to CEL
-            return None
-    if len(first) > len(items) // 2:
-        return None
-    return Alike(keys, first)
-
-
-def _key(item: Fact, fields: tuple[str, ...]) -> tuple[Any, ...]:
-    return tuple(
-        tuple(value) if type(value) is list else value
-        for value in (item.get(name, _ABSENT) for name in fields)
-    )
 
 
 @dataclass
@@ -175,13 +136,9 @@ class CompiledRule:
     subject: dict[str, CompiledExpression]
     # the fields each loop variable's items carry into the filter (None: all of them)
     projections: dict[str, tuple[str, ...] | None]
-    # expressions that only read a field of a variable (`peer.pod_cidr`), or call a
-    # helper on such fields and quoted text (`route_via(node.name, peer.pod_cidr)`):
-    # rendered by dictionary lookups, not a CEL call per placeholder (10^4 findings)
-    paths: dict[str, tuple[str, ...]]
-    calls: dict[str, tuple[HelperFunction, tuple[tuple[str, ...] | str, ...]]] = field(
-        default_factory=dict
-    )
+    # placeholders and subject values worked out without CEL (rules/placeholders.py)
+    paths: dict[str, FieldPath]
+    calls: dict[str, HelperCall] = field(default_factory=dict)
 
     @property
     def id(self) -> str:
@@ -270,94 +227,21 @@ def compile_rule(doc: RuleDocument, helpers: list[HelperFunction]) -> CompiledRu
     paths = {
         expression.source: path
         for expression in rendered
-        if (path := _field_path(expression.source)) is not None
+        if (path := field_path(expression.source)) is not None
     }
     by_name = {helper.name: helper for helper in helpers}
     calls = {
         expression.source: call
         for expression in rendered
-        if (call := _helper_call(expression.source, by_name)) is not None
+        if (call := helper_call(expression.source, by_name)) is not None
     }
     return CompiledRule(doc, filter_expression, placeholders, subject, projections, paths, calls)
 
 
-_PATH = re.compile(r"\s*[A-Za-z_]\w*(\s*\.\s*[A-Za-z_]\w*)+\s*")
-
-
-def _field_path(expression: str) -> tuple[str, ...] | None:
-    if _PATH.fullmatch(expression) is None:
-        return None
-    return tuple(part.strip() for part in expression.split("."))
-
-
-_CALL_SHAPE = re.compile(r"\s*([A-Za-z_]\w*)\s*\((.*)\)\s*")
-_TEXT = re.compile(r"\s*'([^'\\]*)'\s*")
-
-
-def _helper_call(
-    expression: str, helpers: dict[str, HelperFunction]
-) -> tuple[HelperFunction, tuple[tuple[str, ...] | str, ...]] | None:
-    """A call of a helper whose arguments are field paths or quoted text, or None."""
-    shape = _CALL_SHAPE.fullmatch(expression)
-    if shape is None or shape.group(1) not in helpers:
-        return None
-    helper = helpers[shape.group(1)]
-    arguments: list[tuple[str, ...] | str] = []
-    for text in shape.group(2).split(",") if shape.group(2).strip() else []:
-        quoted = _TEXT.fullmatch(text)
-        path = _field_path(text)
-        if quoted is not None:
-            arguments.append(quoted.group(1))
-        elif path is not None:
-            arguments.append(path)
-        else:
-            return None
-    return (helper, tuple(arguments)) if len(arguments) == len(helper.params) else None
-
-
-_MISSING = object()
-_PYTHON_TYPES = {"string": str, "int": int, "bool": bool}
-
-
-def _lookup(bindings: dict[str, Any], path: tuple[str, ...]) -> Any:
-    value: Any = bindings
-    for part in path:
-        value = value.get(part, _MISSING) if type(value) is dict else _MISSING
-        if value is _MISSING:
-            break
-    return value
-
-
-def _value(rule: CompiledRule, expression: CompiledExpression, bindings: dict[str, Any]) -> Any:
-    """What `expression` evaluates to. A field path is looked up directly, and a helper
-    called on fields directly; whatever that cannot answer (an absent field, a value of
-    another type, a helper that raises) is left to CEL to judge."""
-    path = rule.paths.get(expression.source)
-    if path is not None:
-        value = _lookup(bindings, path)
-        if value is not _MISSING:
-            return value
-    call = rule.calls.get(expression.source)
-    if call is not None:
-        helper, arguments = call
-        values = [
-            argument if type(argument) is str else _lookup(bindings, argument)
-            for argument in arguments
-        ]
-        if all(
-            type(value) is _PYTHON_TYPES.get(kind, object)
-            for value, kind in zip(values, helper.params, strict=True)
-        ):
-            try:
-                return helper.impl(*values)
-            except Exception:  # noqa: BLE001, S110 - CEL evaluates it and names the error
-                pass
-    return expression.evaluate(bindings)
-
-
 def _render(template: str, rule: CompiledRule, bindings: dict[str, Any]) -> str:
     def substitute(match: re.Match[str]) -> str:
-        value = _value(rule, rule.placeholders[match.group(1)], bindings)
+        expression = rule.placeholders[match.group(1)]
+        value = value_of(expression, bindings, rule.paths, rule.calls)
         if isinstance(value, list):
             return ", ".join(str(item) for item in value) or "none"
         if isinstance(value, bool):
@@ -371,7 +255,7 @@ def _finding(rule: CompiledRule, bindings: dict[str, Any]) -> Finding:
     data = rule.doc.data
     subject: dict[str, str | None] = dict.fromkeys(SUBJECT_KEYS)
     for key, expression in rule.subject.items():
-        value = _value(rule, expression, bindings)
+        value = value_of(expression, bindings, rule.paths, rule.calls)
         subject[key] = None if value in (None, "") else str(value)
     evidence = []
     for entry in data.get("evidence", []):
@@ -403,49 +287,6 @@ class RuleResult:
     had_source: bool = False
     lacking: list[str] = field(default_factory=list)  # "<node> lacks <data>"
     findings: list[Finding] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class RuleInputs:
-    """Everything a rule that looks nothing up in the model reads."""
-
-    for_each: str
-    items: list[Fact]
-    peers: list[Fact] | None  # the nodes, for pair rules
-    lacking: list[str]
-    had_source: bool
-    netconf: Fact
-
-    def same_as(self, other: RuleInputs) -> bool:
-        # == on lists of flat dicts runs in C: 10^6 FDB facts compare in ~0.05 s, where
-        # hashing them for a digest took 0.2 s
-        return (
-            self.for_each == other.for_each
-            and self.lacking == other.lacking
-            and self.had_source == other.had_source
-            and self.netconf == other.netconf
-            and (self.peers is other.peers or self.peers == other.peers)
-            and (self.items is other.items or self.items == other.items)
-        )
-
-
-class ResultMemory:
-    """Rule results with the inputs they came from, shared by the engines of a diff's
-    two snapshots: where a rule's inputs are the same in both, the second snapshot
-    reuses the first one's result instead of checking 10^6 items again. (It keeps the
-    first snapshot's collections alive until the second has been checked.)"""
-
-    def __init__(self) -> None:
-        self._results: dict[str, tuple[RuleInputs, RuleResult]] = {}
-
-    def recall(self, rule: str, inputs: RuleInputs) -> RuleResult | None:
-        known = self._results.get(rule)
-        if known is None or not known[0].same_as(inputs):
-            return None
-        return known[1]
-
-    def keep(self, rule: str, inputs: RuleInputs, result: RuleResult) -> None:
-        self._results[rule] = (inputs, result)
 
 
 class Engine:
@@ -567,7 +408,7 @@ class Engine:
         self, rule: CompiledRule, variable: str, items: list[Fact], findings: list[Finding]
     ) -> None:
         fields = rule.projections[variable]
-        alike = _alike(items, fields) if fields is not None else None
+        alike = group_alike(items, fields, BUDGET) if fields is not None else None
         if alike is None:
             failing = self._failing(rule, items, fields)
         else:

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from analyzer.rules.engine import BUDGET, _alike
+from analyzer.rules.engine import BUDGET
+from analyzer.rules.grouping import alike
+
+
+def _alike(items: list[dict], fields: tuple[str, ...]):
+    return alike(items, fields, BUDGET)
 
 
 def _many(make) -> list[dict]:

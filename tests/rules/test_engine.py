@@ -234,11 +234,11 @@ def test_messages_render_fields_lists_and_flags_and_an_absent_field_fails_the_ru
 
 
 def test_only_helper_calls_on_fields_and_quoted_text_skip_cel():
-    from analyzer.rules.engine import _helper_call
     from analyzer.rules.helpers import helper_signatures
+    from analyzer.rules.placeholders import helper_call
 
     helpers = {helper.name: helper for helper in helper_signatures()}
-    helper, arguments = _helper_call("has_route(node.name, peer.pod_cidr, '')", helpers)
+    helper, arguments = helper_call("has_route(node.name, peer.pod_cidr, '')", helpers)
     assert helper.name == "has_route" and arguments == (("node", "name"), ("peer", "pod_cidr"), "")
     for expression in (
         "has_route(node.name, peer.pod_cidr)",  # an argument short: CEL says so
@@ -248,4 +248,4 @@ def test_only_helper_calls_on_fields_and_quoted_text_skip_cel():
         "size(node.data)",
         "cidr_network(peer.pod_cidr) + 'x'",
     ):
-        assert _helper_call(expression, helpers) is None, expression
+        assert helper_call(expression, helpers) is None, expression

@@ -11,7 +11,8 @@ import pytest
 from analyzer.bundle import open_bundle
 from analyzer.model import build_model
 from analyzer.rules.catalog import load_catalog
-from analyzer.rules.engine import ResultMemory, RuleResult, run_shard
+from analyzer.rules.engine import RuleResult, run_shard
+from analyzer.rules.memory import ResultMemory
 
 HEALTHY = Path(__file__).resolve().parents[2] / "samples" / "lab-healthy.tar.gz"
 MISSING = "flannel.route.peer-podcidr-missing"

@@ -1,0 +1,54 @@
+"""Rule results kept with the inputs they came from, for a diff's second snapshot."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from analyzer.rules.facts import Fact
+
+if TYPE_CHECKING:
+    from analyzer.rules.engine import RuleResult
+
+
+@dataclass(frozen=True)
+class RuleInputs:
+    """Everything a rule that looks nothing up in the model reads."""
+
+    for_each: str
+    items: list[Fact]
+    peers: list[Fact] | None  # the nodes, for pair rules
+    lacking: list[str]
+    had_source: bool
+    netconf: Fact
+
+    def same_as(self, other: RuleInputs) -> bool:
+        # == on lists of flat dicts runs in C: 10^6 FDB facts compare in ~0.05 s, where
+        # hashing them for a digest took 0.2 s
+        return (
+            self.for_each == other.for_each
+            and self.lacking == other.lacking
+            and self.had_source == other.had_source
+            and self.netconf == other.netconf
+            and (self.peers is other.peers or self.peers == other.peers)
+            and (self.items is other.items or self.items == other.items)
+        )
+
+
+class ResultMemory:
+    """Rule results with the inputs they came from, shared by the engines of a diff's
+    two snapshots: where a rule's inputs are the same in both, the second snapshot
+    reuses the first one's result instead of checking 10^6 items again. (It keeps the
+    first snapshot's collections alive until the second has been checked.)"""
+
+    def __init__(self) -> None:
+        self._results: dict[str, tuple[RuleInputs, RuleResult]] = {}
+
+    def recall(self, rule: str, inputs: RuleInputs) -> RuleResult | None:
+        known = self._results.get(rule)
+        if known is None or not known[0].same_as(inputs):
+            return None
+        return known[1]
+
+    def keep(self, rule: str, inputs: RuleInputs, result: RuleResult) -> None:
+        self._results[rule] = (inputs, result)
