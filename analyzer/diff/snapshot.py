@@ -10,7 +10,7 @@ random MACs.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -260,7 +260,7 @@ def unchanged_between(old: Model, new: Model, nodes: Collection[str]) -> Unchang
     return unchanged
 
 
-def _touched_route_keys(old: tuple[Route, ...], new: tuple[Route, ...]) -> set[Key]:
+def _touched_route_keys(old: Sequence[Route], new: Sequence[Route]) -> set[Key]:
     """The keys of routes that are in one list and not, as the same record, in the
     other. (Equal routes parsed from equal elements are one record: parsers/elements.py;
     routes equal but not shared are compared as facts, so this never misses a change.)"""

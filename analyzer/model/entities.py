@@ -244,14 +244,10 @@ class Model:
     def routes_to(self, node: str, cidr: str) -> list[Route]:
         """Routes on `node`'s host namespace whose destination is exactly `cidr`
         (a bare address is its /32 or /128)."""
-        return self.route_index_of(node).get(cidr, [])
-
-    def route_index_of(self, node: str) -> dict[str, list[Route]]:
-        """`node`'s host routes by destination (normalize_cidr), built on first use."""
         index = self.route_index.get(node)
         if index is None:
             index = self.route_index[node] = self._index_routes(node)
-        return index
+        return index.get(cidr, [])
 
     def _index_routes(self, name: str) -> dict[str, list[Route]]:
         node = self.nodes.get(name)

@@ -88,17 +88,13 @@ class ModelHelpers:
             host = found.host if found is not None else None
             for route in host.routes if host is not None else ():
                 if route.table == "main" and route.type == "unicast":
-                    dst = route.dst
-                    key = dst if "/" in dst or dst == "default" else normalize_cidr(dst)
+                    key = normalize_cidr(route.dst)
                     held = index.get(key)
                     index[key] = (route,) if held is None else (*held, route)
         return index
 
     def _main_routes(self, node: str, cidr: str) -> tuple[Route, ...]:
-        index = self._main.get(node)
-        if index is None:
-            index = self._main_index(node)
-        return index.get(cidr if "/" in cidr else normalize_cidr(cidr), ())
+        return self._main_index(node).get(cidr if "/" in cidr else normalize_cidr(cidr), ())
 
     @staticmethod
     def _devices(route: Route) -> list[str]:
