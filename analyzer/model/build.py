@@ -14,11 +14,17 @@ from analyzer.model.dataplane import (
     fill_host_extras,
     fill_namespace,
 )
-from analyzer.model.entities import HOST, Model, MtuHop, Namespace, Node, Pod, normalize_cidr
+from analyzer.model.entities import (
+    HOST,
+    VXLAN_DEVICE,
+    Model,
+    Namespace,
+    Node,
+    Pod,
+    normalize_cidr,
+)
 from analyzer.model.kube import load_cluster
 from analyzer.model.veths import resolve_veths
-
-VXLAN_DEVICE = "flannel.1"
 
 
 def _load_node(
@@ -77,7 +83,6 @@ class PodSideLoader:
             node.pods_netns[namespace.id] = namespace
         resolve_veths(node)
         _join_pods(self.model, node)
-        _mtu_chain(self.model, node)
 
 
 def _join_pods(model: Model, node: Node) -> None:
@@ -93,35 +98,6 @@ def _join_pods(model: Model, node: Node) -> None:
         pod.netns, pod.eth0 = namespace, interface
         pod.host_veth = interface.peer
         namespace.pod = pod
-
-
-def _mtu_chain(model: Model, node: Node) -> None:
-    host = node.host
-    if host is None:
-        return
-    vxlan = host.interfaces.get(VXLAN_DEVICE)
-    underlay_name = vxlan.link.vxlan.dev if vxlan and vxlan.link.vxlan else None
-    underlay = host.interfaces.get(underlay_name or "")
-    chains = []
-    for namespace in node.pods_netns.values():
-        for interface in namespace.interfaces.values():
-            if interface.kind != "veth" or interface.peer is None:
-                continue
-            host_veth = interface.peer
-            hops = [
-                MtuHop("pod", interface.name, interface.mtu),
-                MtuHop("host", host_veth.name, host_veth.mtu),
-            ]
-            bridge = host.interfaces.get(host_veth.master or "")
-            if bridge is not None:
-                hops.append(MtuHop("host", bridge.name, bridge.mtu))
-            if vxlan is not None:
-                hops.append(MtuHop("host", vxlan.name, vxlan.mtu))
-            if underlay is not None:
-                hops.append(MtuHop("underlay", underlay.name, underlay.mtu))
-            label = namespace.pod.ref if namespace.pod else (namespace.name or namespace.id)
-            chains.append((label, hops))
-    model.mtu_chains[node.name] = chains
 
 
 def _index(model: Model) -> None:
@@ -150,7 +126,7 @@ def build_model(
     """The model of `bundle`. Routes, neighbours and FDB entries are read when first used
     (keep the bundle open until then); `pod_details=False` leaves pod namespaces' routes
     and neighbours out altogether. With `lazy_nodes`, each node's pod side (namespaces,
-    veths, pod joins, MTU chains) waits for `Model.load_nodes()`. A `cache` shared with
+    veths, pod joins) waits for `Model.load_nodes()`. A `cache` shared with
     another bundle's build parses identical files once."""
     with paused_gc():
         model = _build(bundle, pod_details, cache)

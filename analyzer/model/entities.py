@@ -23,6 +23,7 @@ from analyzer.parsers.ip_route import Route
 
 PeerState = Literal["resolved", "missing", "not-veth"]
 HOST = "host"
+VXLAN_DEVICE = "flannel.1"  # the VXLAN device flannel creates
 
 
 @dataclass(slots=True, eq=False)
@@ -192,6 +193,38 @@ class Node:
     def namespaces(self) -> list[Namespace]:
         return ([self.host] if self.host else []) + list(self.pods_netns.values())
 
+    def mtu_chains(self) -> list[tuple[str, list[MtuHop]]]:
+        """Per pod namespace with a paired veth (by its pod, else its name): the MTUs a
+        packet meets on its way out, pod eth0 to the underlay. Worked out when asked
+        (only `show mtu` does): 10^5 chains are not worth building for every analysis."""
+        self.ensure_pod_side()
+        host = self.host
+        if host is None:
+            return []
+        vxlan = host.interfaces.get(VXLAN_DEVICE)
+        underlay_name = vxlan.link.vxlan.dev if vxlan and vxlan.link.vxlan else None
+        underlay = host.interfaces.get(underlay_name or "")
+        chains = []
+        for namespace in self.pods_netns.values():
+            for interface in namespace.interfaces.values():
+                if interface.kind != "veth" or interface.peer is None:
+                    continue
+                host_veth = interface.peer
+                hops = [
+                    MtuHop("pod", interface.name, interface.mtu),
+                    MtuHop("host", host_veth.name, host_veth.mtu),
+                ]
+                bridge = host.interfaces.get(host_veth.master or "")
+                if bridge is not None:
+                    hops.append(MtuHop("host", bridge.name, bridge.mtu))
+                if vxlan is not None:
+                    hops.append(MtuHop("host", vxlan.name, vxlan.mtu))
+                if underlay is not None:
+                    hops.append(MtuHop("underlay", underlay.name, underlay.mtu))
+                label = namespace.pod.ref if namespace.pod else (namespace.name or namespace.id)
+                chains.append((label, hops))
+        return chains
+
 
 @dataclass(slots=True, eq=False)
 class Pod:
@@ -229,7 +262,6 @@ class Model:
     node_by_pod_cidr: dict[str, Node] = field(default_factory=dict)
     pods_by_ip: dict[str, list[Pod]] = field(default_factory=dict)
     pods_by_node: dict[str, list[Pod]] = field(default_factory=dict)
-    mtu_chains: dict[str, list[tuple[str, list[MtuHop]]]] = field(default_factory=dict)
     # per node, its host routes by destination: built on the first lookup on that node
     route_index: dict[str, dict[str, list[Route]]] = field(default_factory=dict)
 

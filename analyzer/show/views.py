@@ -207,7 +207,7 @@ def mtu_view(model: Model, only: str | None) -> list[Row]:
             "hops": [{"where": h.where, "interface": h.interface, "mtu": h.mtu} for h in hops],
         }
         for node in _nodes(model, only)
-        for label, hops in model.mtu_chains.get(node.name, [])
+        for label, hops in node.mtu_chains()
     ]
 
 
