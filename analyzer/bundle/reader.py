@@ -24,6 +24,7 @@ from typing import IO, Any, TypeVar
 
 import zstandard
 
+from analyzer.bundle.directory import DirectoryFiles, OverCap
 from analyzer.bundle.manifest import decode_manifest, validate_manifest
 from analyzer.bundle.spool import Corrupt, Spooler
 from analyzer.errors import BundleError
@@ -49,10 +50,10 @@ class ReadLimits:
 class Bundle:
     """A readable bundle. Paths are bundle-relative, '/'-separated (docs/bundle-format.md).
 
-    Every regular file is indexed once when the bundle opens (symlinks in a directory
-    bundle are left out, so nothing is ever followed out of it; an archive's members
-    are indexed by their offset in the spool); reads are then a dictionary hit, not a
-    path resolution.
+    An archive's members are indexed by their offset in the spool when it opens; a
+    directory bundle's files a directory at a time, as reads reach it (symlinks are
+    left out, so nothing is ever followed out of it: bundle/directory.py). A read is
+    a dictionary hit, not a path resolution.
     """
 
     def __init__(
@@ -62,7 +63,7 @@ class Bundle:
         manifest: dict[str, Any],
         limits: ReadLimits,
         cleanup: Path | None,
-        files: set[str] | dict[str, tuple[int, int]],
+        files: DirectoryFiles | dict[str, tuple[int, int]],
         spool_fd: int | None = None,
     ) -> None:
         self.origin = origin
@@ -89,30 +90,19 @@ class Bundle:
         if self._closed:
             # a read after close would find nothing, and absent data would pass for "none"
             raise BundleError(f"{self.origin}: read of {relpath} after the bundle was closed")
-        if relpath not in self._files:
-            return None
         cap = self.limits.max_member_bytes
-        if self._spool_fd is not None:
-            offset, size = self._files[relpath]  # type: ignore[index]
+        if isinstance(self._files, dict):
+            found = self._files.get(relpath)
+            if found is None:
+                return None
+            offset, size = found
             if size > cap:
                 raise BundleError(f"{self.origin}: {relpath} is larger than {cap} bytes")
-            return os.pread(self._spool_fd, size, offset)
-        # os-level calls on a str path: a 1,000-node bundle is read 10^5-10^6 times
+            return os.pread(self._spool_fd, size, offset)  # type: ignore[arg-type]
         try:
-            descriptor = os.open(f"{self._root}/{relpath}", os.O_RDONLY | os.O_NOFOLLOW)
-        except OSError:
-            return None
-        try:
-            chunks = []
-            size = 0
-            while chunk := os.read(descriptor, min(cap + 1 - size, 1 << 20)):
-                chunks.append(chunk)
-                size += len(chunk)
-                if size > cap:
-                    raise BundleError(f"{self.origin}: {relpath} is larger than {cap} bytes")
-        finally:
-            os.close(descriptor)
-        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            return self._files.read(relpath, cap)
+        except OverCap:
+            raise BundleError(f"{self.origin}: {relpath} is larger than {cap} bytes") from None
 
     def summary(self) -> dict[str, Any]:
         """What a report says about the bundle: where, when, how many nodes, how complete."""
@@ -173,30 +163,13 @@ def _remove_private(spool_fd: int | None, cleanup: Path | None) -> None:
         shutil.rmtree(cleanup, ignore_errors=True)
 
 
-def _index_directory(root: Path) -> set[str]:
-    """Regular files under `root`; symlinks are neither followed nor listed. (The file
-    type comes from the directory entry: no stat per file, and a bundle has 10^5.)"""
-    files: set[str] = set()
-    pending = [(str(root), "")]
-    while pending:
-        directory, prefix = pending.pop()
-        with os.scandir(directory) as entries:
-            for entry in entries:
-                name = f"{prefix}{entry.name}"
-                if entry.is_dir(follow_symlinks=False):
-                    pending.append((entry.path, f"{name}/"))
-                elif entry.is_file(follow_symlinks=False):
-                    files.add(name)
-    return files
-
-
 def open_bundle(path: str | os.PathLike[str], limits: ReadLimits | None = None) -> Bundle:
     """Open the bundle at `path`; raise BundleError with a one-line reason if it is unusable."""
     return open_bundles([path], limits)[0]
 
 
 # From this many bytes of a manifest on, validating it in a forked child (while this
-# process decodes the next one, indexes directories or spools archives) pays for the fork.
+# process decodes the next one or spools archives) pays for the fork.
 PARALLEL_CHECK_BYTES = 8 * MiB
 
 
@@ -209,7 +182,7 @@ class _Opening:
     manifest: dict[str, Any]
     size: int  # manifest bytes
     cleanup: Path | None = None
-    files: set[str] | dict[str, tuple[int, int]] | None = None
+    files: DirectoryFiles | dict[str, tuple[int, int]] | None = None
     spool_fd: int | None = None
     # spools the rest of an archive (set while only its manifest is in)
     finish: Callable[[], None] | None = None
@@ -328,8 +301,8 @@ def _begin_all(paths: list[Path], limits: ReadLimits, openings: list[_Opening]) 
 
 
 def _find_files(openings: list[_Opening]) -> None:
-    """The rest of each archive spooled (two or more at once, each in its own process),
-    each directory indexed."""
+    """The rest of each archive spooled (two or more at once, each in its own process);
+    each directory's files, to be listed as reads reach them."""
     pending = [opening for opening in openings if opening.finish is not None]
     if can_fork() and len(pending) > 1:
         # the tar header walk is Python, ~5 s for a 1,000-node archive: a diff's two
@@ -347,12 +320,12 @@ def _find_files(openings: list[_Opening]) -> None:
             opening.finish()
             opening.finish = None
         if opening.files is None:
-            opening.files = _index_directory(opening.root)
+            opening.files = DirectoryFiles(str(opening.root))
 
 
 def _spool_rest(
     opening: _Opening,
-) -> tuple[set[str] | dict[str, tuple[int, int]] | None, str | None]:
+) -> tuple[dict[str, tuple[int, int]] | None, str | None]:
     """An archive's member index, or why it is refused (a refusal must reach the user
     as one line, from whichever process found it)."""
     try:
