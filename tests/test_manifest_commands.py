@@ -1,17 +1,19 @@
-"""The hand-written check of command records agrees with the manifest's JSON Schema
-(the schema is the contract; the check exists because a 1,000-node manifest has ~10^6
-command records)."""
+"""The hand-written checks of command and netns records agree with the manifest's JSON
+Schema (the schema is the contract; the checks exist because a 1,000-node manifest has
+~10^6 command and ~10^5 netns records)."""
 
 from __future__ import annotations
 
 import jsonschema
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from analyzer.bundle.manifest import command_problem, manifest_schema
+from analyzer.bundle.manifest import command_problem, manifest_schema, netns_problem
 
 SCHEMA = manifest_schema()
 COMMAND = jsonschema.Draft202012Validator({"$defs": SCHEMA["$defs"], "$ref": "#/$defs/command"})
+NETNS = jsonschema.Draft202012Validator({"$defs": SCHEMA["$defs"], "$ref": "#/$defs/netns"})
 
 paths = st.one_of(
     st.sampled_from(
@@ -101,3 +103,59 @@ def test_relpath_check_is_the_part_by_part_definition(value):
     from analyzer.bundle.manifest import is_relpath
 
     assert is_relpath(value) == _relpath_by_parts(value)
+
+
+netns_records = st.fixed_dictionaries(
+    {},
+    optional={
+        "id": st.one_of(
+            st.sampled_from(["ns-4026532001", "cni-1a2b", "a.b_c-d", "-x", "", "a b", "x\n"]),
+            st.text(max_size=6),
+            scalars,
+        ),
+        "dir": st.one_of(paths, scalars),
+        "inode": scalars,
+        "nsid": scalars,
+        "name": scalars,
+        "pids": st.one_of(st.lists(scalars, max_size=3), st.lists(st.integers(-2, 9)), scalars),
+    },
+)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.one_of(netns_records, scalars))
+def test_netns_check_agrees_with_the_schema(record):
+    assert (netns_problem(record) is None) == NETNS.is_valid(record), record
+
+
+def test_a_typical_netns_record_passes_and_a_bad_one_is_named():
+    from analyzer.bundle.manifest import validate_manifest
+    from analyzer.errors import BundleError
+
+    record = {"id": "ns-4026532001", "dir": "nodes/n/netns/ns-4026532001", "inode": 4026532001}
+    assert netns_problem({**record, "nsid": 3, "name": None, "pids": [1, 2]}) is None
+    manifest = {
+        "format": "needle.bundle/v1",
+        "tool": {"name": "needle", "version": "0.1.0"},
+        "created": "2026-11-26T08:00:00Z",
+        "status": "complete",
+        "collection": {"sources": []},
+        "cluster": {"source": None, "resources": []},
+        "nodes": [
+            {
+                "name": "n",
+                "transport": "local",
+                "status": "ok",
+                "errors": [],
+                "dir": "nodes/n",
+                "commands": [],
+                "netns": [record, {**record, "dir": "nodes/n/../x"}],
+            }
+        ],
+    }
+    with pytest.raises(BundleError) as refused:
+        validate_manifest(manifest, "b")
+    assert str(refused.value) == (
+        "b: manifest.json is invalid at nodes/0/netns/1: "
+        "dir must be a relative path inside the bundle"
+    )

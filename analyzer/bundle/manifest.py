@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from collections.abc import Callable
 from functools import cache
 from importlib import resources
@@ -60,30 +61,24 @@ def validate_manifest(
     the reference's record at the same place is valid exactly when that one is, and is
     not checked twice: two snapshots of a cluster share most of their ~10^6 records.
     """
-    if reference is None:
-        _check(manifest_validator(), manifest, origin, ())
-        for n, node in enumerate(manifest["nodes"]):
-            _check_commands(node["commands"], [], origin, n)
-        return
+    # the outline by the compiled schema, each node's own fields too; their long lists
+    # (~10^6 command and ~10^5 netns records) by hand-written checks held to the schema
+    # (tests/test_manifest_commands.py): the compiled schema took ~1 ms per node
     _check(_outline_validator(), manifest, origin, ())
-    known_nodes = _list(reference, "nodes")
+    known_nodes = _list(reference, "nodes") if reference is not None else []
     for n, node in enumerate(manifest["nodes"]):
         known = known_nodes[n] if n < len(known_nodes) else None
-        if _same(node, known):
+        if known is not None and _same(node, known):
             continue
         known = known if type(known) is dict else {}
-        # the record's own fields by the schema; its long lists item by item, below
-        # (the compiled schema spends ~1 ms per node walking them)
         outline = dict(node) if type(node) is dict else node
         for key in ("netns", "commands"):
             if type(outline) is dict and type(outline.get(key)) is list:
                 outline[key] = []
         _check(_node_validator(), outline, origin, ("nodes", n))
-        known_netns = _list(known, "netns")
-        for i, netns in enumerate(node.get("netns") or []):
-            if i >= len(known_netns) or not _same(netns, known_netns[i]):
-                _check(_netns_validator(), netns, origin, ("nodes", n, "netns", i))
-        _check_commands(node["commands"], _list(known, "commands"), origin, n)
+        for key, problem_of in (("netns", netns_problem), ("commands", command_problem)):
+            records = _list(node, key)
+            _check_records(records, _list(known, key), problem_of, origin, f"nodes/{n}/{key}")
 
 
 def _same(record: object, known: object) -> bool:
@@ -96,15 +91,20 @@ def _list(record: dict[str, Any], key: str) -> list[Any]:
     return value if type(value) is list else []
 
 
-def _check_commands(commands: list[Any], known: list[Any], origin: str, n: int) -> None:
-    for c, command in enumerate(commands):
-        if c < len(known) and _same(command, known[c]):
+def _check_records(
+    records: list[Any],
+    known: list[Any],
+    problem_of: Callable[[object], str | None],
+    origin: str,
+    where: str,
+) -> None:
+    """Each record not equal to the known one at its place, by `problem_of`."""
+    for i, record in enumerate(records):
+        if i < len(known) and _same(record, known[i]):
             continue
-        problem = command_problem(command)
+        problem = problem_of(record)
         if problem is not None:
-            raise BundleError(
-                f"{origin}: manifest.json is invalid at nodes/{n}/commands/{c}: {problem}"
-            )
+            raise BundleError(f"{origin}: manifest.json is invalid at {where}/{i}: {problem}")
 
 
 def _check(
@@ -118,25 +118,21 @@ def _check(
         raise BundleError(f"{origin}: manifest.json is invalid at {where}: {message}") from None
 
 
-@cache
-def manifest_validator() -> Callable[[Any], Any]:
-    """The schema compiled to Python, with command records left to command_problem():
-    a 1,000-node manifest holds ~10^6 of them, and even compiled schema checks took
-    seconds over them (the interpreting jsonschema took minutes)."""
-    return fastjsonschema.compile(_compilable_schema())
-
-
 def _compilable_schema() -> dict[str, Any]:
+    """The schema for fastjsonschema, with command and netns records left to
+    command_problem() and netns_problem()."""
     schema = copy.deepcopy(manifest_schema())
     # the schema uses nothing past draft-07; fastjsonschema knows drafts up to 07
     schema["$schema"] = "http://json-schema.org/draft-07/schema#"
     schema["$defs"]["command"] = {"type": "object"}
+    schema["$defs"]["netns"] = {"type": "object"}
     return schema
 
 
 @cache
 def _outline_validator() -> Callable[[Any], Any]:
-    """The schema with node records left to _node_validator()."""
+    """The schema with node records left to _node_validator() (fastjsonschema compiles
+    it to Python: the interpreting jsonschema took minutes over a 1,000-node manifest)."""
     schema = _compilable_schema()
     schema["properties"]["nodes"]["items"] = {"type": "object"}
     return fastjsonschema.compile(schema)
@@ -146,11 +142,6 @@ def _outline_validator() -> Callable[[Any], Any]:
 def _node_validator() -> Callable[[Any], Any]:
     """One node record (its commands left to command_problem())."""
     return fastjsonschema.compile(_definition(_compilable_schema(), "node"))
-
-
-@cache
-def _netns_validator() -> Callable[[Any], Any]:
-    return fastjsonschema.compile(_definition(_compilable_schema(), "netns"))
 
 
 def _definition(schema: dict[str, Any], name: str) -> dict[str, Any]:
@@ -183,6 +174,43 @@ def is_relpath(value: str) -> bool:
 def _integral(value: object) -> bool:
     """JSON Schema's "integer": an int, or a float with no fraction (never a bool)."""
     return type(value) is int or (type(value) is float and value.is_integer())
+
+
+@cache
+def _netns_id_pattern() -> re.Pattern[str]:
+    return re.compile(manifest_schema()["$defs"]["netns"]["properties"]["id"]["pattern"])
+
+
+def netns_problem(netns: object) -> str | None:
+    """Why a netns record breaks the schema's "netns" definition, or None.
+
+    Hand-written for speed (~10^5 per manifest); tests/test_manifest_commands.py holds
+    it to the schema."""
+    if type(netns) is not dict:
+        return "must be object"
+    for key in ("id", "dir"):
+        if key not in netns:
+            return f"'{key}' is a required property"
+    netns_id = netns["id"]
+    if type(netns_id) is not str or not _netns_id_pattern().search(netns_id):
+        return "id must be a name of letters, digits, '.', '_' and '-'"
+    directory = netns["dir"]
+    if type(directory) is not str or not is_relpath(directory):
+        return "dir must be a relative path inside the bundle"
+    value = netns.get("inode")
+    if value is not None and (not _integral(value) or value < 0):
+        return "inode must be an integer >= 0 or null"
+    value = netns.get("nsid")
+    if value is not None and not _integral(value):
+        return "nsid must be integer or null"
+    value = netns.get("name")
+    if value is not None and type(value) is not str:
+        return "name must be string or null"
+    if "pids" in netns:
+        pids = netns["pids"]
+        if type(pids) is not list or not all(_integral(pid) and pid >= 0 for pid in pids):
+            return "pids must be a list of integers >= 0"
+    return None
 
 
 def command_problem(command: object) -> str | None:
