@@ -12,13 +12,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from analyzer.bundle import open_bundle
+from analyzer.bundle import Bundle, open_and_build
 from analyzer.diff.document import diff_document
 from analyzer.diff.render import render_markdown as render_diff_markdown
 from analyzer.diff.render import render_text as render_diff_text
 from analyzer.diff.run import run_diff
 from analyzer.errors import AnalyzerError
-from analyzer.model import build_model
+from analyzer.model import Model, build_model
 from analyzer.report.document import report_document
 from analyzer.report.markdown import render_markdown
 from analyzer.report.text import render_text
@@ -82,9 +82,9 @@ def analyze(
     the bundle or a rule cannot be read.
     """
     catalog = load_catalog(rules or [])
-    with open_bundle(bundle_path) as bundle:
-        # each node's pod side is read by the worker process that checks the node
-        model = build_model(bundle, pod_details=False, lazy_nodes=True)
+    # each node's pod side is read by the worker process that checks the node
+    bundle, model = _open_model(bundle_path, pod_details=False, lazy_nodes=True)
+    with bundle:
         about = bundle.summary()
         # rules read routes, neighbours and FDBs as they need them, from the open bundle;
         # the manifest (10^6 command records at 1,000 nodes) is no longer needed
@@ -191,8 +191,8 @@ def show(
     output_format: Annotated[ListFormat, typer.Option("--format")] = ListFormat.table,
 ) -> None:
     """Browse a bundle offline: nodes, pods, links, routes, neigh, fdb, veths, mtu, captures."""
-    with open_bundle(bundle_path) as bundle:
-        model = build_model(bundle)
+    bundle, model = _open_model(bundle_path)
+    with bundle:
         if node is not None and node not in model.nodes:
             known = ", ".join(sorted(model.nodes)) or "none"
             raise AnalyzerError(f"no node {node!r} in {bundle_path} (nodes: {known})")
@@ -203,6 +203,15 @@ def show(
         print_table(
             rows, f"no {view.value} in {bundle_path}" + (f" for node {node}" if node else "")
         )
+
+
+def _open_model(path: Path, **build_options: bool) -> tuple[Bundle, Model]:
+    """The bundle at `path` and its model, built while the manifest is still being
+    validated (see open_and_build); the caller closes the bundle."""
+    (bundle,), model = open_and_build(
+        [path], lambda bundles: build_model(bundles[0], **build_options)
+    )
+    return bundle, model
 
 
 def _report_problems(catalog: Catalog) -> None:

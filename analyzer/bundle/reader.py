@@ -217,16 +217,46 @@ def open_bundles(
     """Open several bundles (a diff's two) at once: each large manifest is validated in
     a forked child from the moment it is decoded, while this process decodes the next
     one and then finds every bundle's files. Refused as open_bundle() refuses."""
+    return open_and_build(paths, lambda bundles: None, limits)[0]
+
+
+def open_and_build(
+    paths: list[str | os.PathLike[str]],
+    build: Callable[[list[Bundle]], T],
+    limits: ReadLimits | None = None,
+) -> tuple[list[Bundle], T]:
+    """Open bundles as open_bundles() does and run `build` on them (build their models)
+    while their manifests are still being validated in forked children: a 1,000-node
+    manifest takes ~1 s to validate, time this process would otherwise wait. `build`
+    may meet a manifest that turns out invalid: then the refusal is what is raised,
+    whatever `build` returned or raised. The caller closes the bundles."""
     limits = limits or ReadLimits()
     openings: list[_Opening] = []
+    built: list[Bundle] = []
+    outcome: list[tuple[bool, Any]] = []  # (whether build returned, its result or error)
+
+    def run_build() -> None:
+        built.extend(opening.bundle(limits) for opening in openings)
+        try:
+            outcome.append((True, build(built)))
+        except Exception as exc:  # noqa: BLE001 - held until the verdicts say who is at fault
+            outcome.append((False, exc))
+
     try:
-        for verdict in _begin_all([Path(path) for path in paths], limits, openings):
+        for verdict in _begin_all([Path(path) for path in paths], limits, openings, run_build):
             if verdict is not None:
                 raise BundleError(verdict)
-        return [opening.bundle(limits) for opening in openings]
+        returned, value = outcome[0]
+        if not returned:
+            raise value
+        return built, value
     except BaseException:
-        for opening in openings:
-            opening.release()
+        if built:
+            for bundle in built:
+                bundle.close()
+        else:
+            for opening in openings:
+                opening.release()
         raise
 
 
@@ -280,24 +310,31 @@ def _verdict(manifest: dict[str, Any], origin: str, reference: dict[str, Any] | 
     return None
 
 
-def _begin_all(paths: list[Path], limits: ReadLimits, openings: list[_Opening]) -> list[str | None]:
-    """Begin each bundle in turn (into `openings`), then find every bundle's files; each
-    manifest's verdict, in order. A large manifest is checked in a forked child while
-    this process goes on. Later manifests are checked against the first, whose own
-    verdict comes first: a diff's two manifests share most records, each checked once."""
+def _begin_all(
+    paths: list[Path],
+    limits: ReadLimits,
+    openings: list[_Opening],
+    then: Callable[[], None],
+) -> list[str | None]:
+    """Begin each bundle in turn (into `openings`), then find every bundle's files and
+    run `then`; each manifest's verdict, in order. A large manifest is checked in a
+    forked child while this process goes on. Later manifests are checked against the
+    first, whose own verdict comes first: a diff's two manifests share most records,
+    each checked once."""
     if not paths:
         _find_files(openings)
+        then()
         return []
     opening = _begin(paths[0], limits)
     openings.append(opening)
     reference = openings[0].manifest if len(openings) > 1 else None
     check = partial(_verdict, opening.manifest, opening.origin, reference)
-    rest = partial(_begin_all, paths[1:], limits, openings)
+    rest = partial(_begin_all, paths[1:], limits, openings, then)
     if can_fork() and opening.size >= PARALLEL_CHECK_BYTES:
         later, verdict = run_forked([rest, check], "manifest check")
-    else:
-        later, verdict = rest(), check()
-    return [verdict, *later]
+        return [verdict, *later]
+    verdict = check()  # in this process: nothing is built from a manifest found invalid
+    return [verdict] if verdict is not None else [verdict, *rest()]
 
 
 def _find_files(openings: list[_Opening]) -> None:

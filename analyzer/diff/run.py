@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
-from analyzer.bundle import open_bundles
+from analyzer.bundle import Bundle, open_and_build
 from analyzer.diff.compare import (
     KIND_ORDER,
     Change,
@@ -105,10 +105,17 @@ def run_diff(
     old_path: Path, new_path: Path, docs: list[RuleDocument], only_node: str | None
 ) -> DiffRun:
     cache = ParseCache()
-    old_bundle, new_bundle = open_bundles([old_path, new_path])
+
+    def build_both(bundles: list[Bundle]) -> tuple[Model, Model]:
+        # while the manifests are still being validated (open_and_build)
+        first, second = bundles
+        return (
+            build_model(first, lazy_nodes=True, cache=cache),
+            build_model(second, lazy_nodes=True, cache=cache),
+        )
+
+    (old_bundle, new_bundle), (old, new) = open_and_build([old_path, new_path], build_both)
     with old_bundle, new_bundle, paused_gc():
-        old = build_model(old_bundle, lazy_nodes=True, cache=cache)
-        new = build_model(new_bundle, lazy_nodes=True, cache=cache)
         if only_node is not None and only_node not in old.nodes and only_node not in new.nodes:
             raise AnalyzerError(f"no node {only_node!r} in either bundle")
         summaries = old_bundle.summary(), new_bundle.summary()

@@ -1,0 +1,106 @@
+"""Models are built while the manifests are still being validated: an invalid manifest is
+refused in one line whatever the build did with it, and a valid one gets the build's own
+result or error."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from analyzer.bundle import open_and_build, reader
+from analyzer.bundle.reader import Bundle
+from analyzer.errors import BundleError
+
+MANIFEST = {
+    "format": "needle.bundle/v1",
+    "tool": {"name": "needle", "version": "0.1.0"},
+    "created": "2026-11-26T08:00:00Z",
+    "status": "complete",
+    "collection": {"sources": []},
+    "cluster": {"source": None, "resources": []},
+    "nodes": [],
+}
+# valid JSON of the right format, but not by the schema (found only by validation)
+INVALID = {**MANIFEST, "status": "half-done"}
+
+
+def archive(path: Path, manifest: dict) -> Path:
+    with tarfile.open(path, "w:gz") as tar:
+        for name, data in (
+            ("manifest.json", json.dumps(manifest).encode()),
+            ("nodes/n1/host/ip-link.json", b"[]"),
+        ):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def directory(path: Path, manifest: dict) -> Path:
+    (path / "nodes" / "n1" / "host").mkdir(parents=True)
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    (path / "nodes" / "n1" / "host" / "ip-link.json").write_text("[]")
+    return path
+
+
+@pytest.fixture(params=["forked", "in-process"])
+def check_mode(request, monkeypatch, tmp_path):
+    """Validation in a forked child (as for a large manifest) or in this process."""
+    place = tmp_path / "private-tmp"
+    place.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(place))
+    threshold = 0 if request.param == "forked" else 1 << 40
+    monkeypatch.setattr(reader, "PARALLEL_CHECK_BYTES", threshold)
+    return place
+
+
+@pytest.mark.parametrize("make", [archive, directory])
+def test_an_invalid_manifest_is_refused_whatever_the_build_raised(tmp_path, check_mode, make):
+    good = make(tmp_path / "good", MANIFEST)
+    bad = make(tmp_path / "bad", INVALID)
+
+    def build(bundles: list[Bundle]) -> None:
+        raise KeyError("nodes")  # what code meeting a hostile manifest might raise
+
+    with pytest.raises(BundleError, match=r"bad: manifest\.json is invalid at status") as caught:
+        open_and_build([good, bad], build)
+    assert "\n" not in str(caught.value)
+    assert list(check_mode.iterdir()) == [], "the bundles are closed, nothing left behind"
+
+
+def test_an_invalid_manifest_is_refused_though_the_build_succeeded(tmp_path, check_mode):
+    seen: list[list[Bundle]] = []
+    with pytest.raises(BundleError, match="invalid at status"):
+        open_and_build([archive(tmp_path / "bad", INVALID)], seen.append)
+    assert all(bundle._closed for bundles in seen for bundle in bundles)
+    assert list(check_mode.iterdir()) == []
+
+
+def test_a_valid_bundle_gets_the_builds_result_and_its_error(tmp_path, check_mode):
+    path = archive(tmp_path / "good", MANIFEST)
+    (bundle,), links = open_and_build(
+        [path], lambda b: b[0].read_bytes("nodes/n1/host/ip-link.json")
+    )
+    with bundle:
+        assert links == b"[]"
+        assert bundle.read_bytes("manifest.json") is not None
+
+    def broken(bundles: list[Bundle]) -> None:
+        raise ValueError("a bug in the build")
+
+    with pytest.raises(ValueError, match="a bug in the build"):
+        open_and_build([path], broken)
+    assert list(check_mode.iterdir()) == []
+
+
+def test_in_process_checking_builds_nothing_from_an_invalid_manifest(tmp_path, monkeypatch):
+    monkeypatch.setattr(reader, "PARALLEL_CHECK_BYTES", 1 << 40)
+    calls: list[object] = []
+    with pytest.raises(BundleError):
+        open_and_build([directory(tmp_path / "bad", INVALID)], calls.append)
+    assert calls == []
