@@ -10,19 +10,12 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from minimal_bundle import MINIMAL_MANIFEST
 
 from analyzer.bundle import open_bundle
 from analyzer.bundle.directory import DirectoryFiles, OverCap
 
-MANIFEST = {
-    "format": "needle.bundle/v1",
-    "tool": {"name": "needle", "version": "0.1.0"},
-    "created": "2026-11-26T08:00:00Z",
-    "status": "complete",
-    "collection": {"sources": []},
-    "cluster": {"source": None, "resources": []},
-    "nodes": [],
-}
+MANIFEST = MINIMAL_MANIFEST
 
 
 def full_walk(root: Path) -> set[str]:

@@ -11,20 +11,13 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from minimal_bundle import MINIMAL_MANIFEST
 
 from analyzer.bundle import open_and_build, reader
 from analyzer.bundle.reader import Bundle
 from analyzer.errors import BundleError
 
-MANIFEST = {
-    "format": "needle.bundle/v1",
-    "tool": {"name": "needle", "version": "0.1.0"},
-    "created": "2026-11-26T08:00:00Z",
-    "status": "complete",
-    "collection": {"sources": []},
-    "cluster": {"source": None, "resources": []},
-    "nodes": [],
-}
+MANIFEST = MINIMAL_MANIFEST
 # valid JSON of the right format, but not by the schema (found only by validation)
 INVALID = {**MANIFEST, "status": "half-done"}
 

@@ -12,19 +12,12 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from minimal_bundle import MINIMAL_MANIFEST
 
 from analyzer.bundle import ReadLimits, open_bundle
 from analyzer.errors import BundleError
 
-MANIFEST = {
-    "format": "needle.bundle/v1",
-    "tool": {"name": "needle", "version": "0.1.0"},
-    "created": "2026-11-26T08:00:00Z",
-    "status": "complete",
-    "collection": {"sources": []},
-    "cluster": {"source": None, "resources": []},
-    "nodes": [],
-}
+MANIFEST = MINIMAL_MANIFEST
 
 
 def member(name: str, data: bytes = b"", **attrs) -> tuple[tarfile.TarInfo, bytes]:

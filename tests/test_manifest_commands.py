@@ -8,6 +8,7 @@ import jsonschema
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from minimal_bundle import MINIMAL_MANIFEST
 
 from analyzer.bundle.manifest import command_problem, manifest_schema, netns_problem
 
@@ -135,12 +136,7 @@ def test_a_typical_netns_record_passes_and_a_bad_one_is_named():
     record = {"id": "ns-4026532001", "dir": "nodes/n/netns/ns-4026532001", "inode": 4026532001}
     assert netns_problem({**record, "nsid": 3, "name": None, "pids": [1, 2]}) is None
     manifest = {
-        "format": "needle.bundle/v1",
-        "tool": {"name": "needle", "version": "0.1.0"},
-        "created": "2026-11-26T08:00:00Z",
-        "status": "complete",
-        "collection": {"sources": []},
-        "cluster": {"source": None, "resources": []},
+        **MINIMAL_MANIFEST,
         "nodes": [
             {
                 "name": "n",
