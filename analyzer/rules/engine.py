@@ -28,6 +28,7 @@ from analyzer.rules.cel_adapter import (
 )
 from analyzer.rules.facts import (
     COLLECTION_BUILDERS,
+    COLLECTION_INPUTS,
     Collection,
     Fact,
     Home,
@@ -313,7 +314,16 @@ class Engine:
 
     def _collection(self, name: str) -> Collection:
         if name not in self.collections:
-            self.collections[name] = COLLECTION_BUILDERS[name](self.model, self.home)
+            describe = COLLECTION_INPUTS.get(name) if self.memory is not None else None
+            if describe is None or self.memory is None:
+                self.collections[name] = COLLECTION_BUILDERS[name](self.model, self.home)
+            else:
+                inputs = describe(self.model, self.home)
+                found = self.memory.collection(name, inputs)
+                if found is None:
+                    found = COLLECTION_BUILDERS[name](self.model, self.home)
+                    self.memory.keep_collection(name, inputs, found)
+                self.collections[name] = found
         return self.collections[name]
 
     def _home_nodes(self) -> Collection:

@@ -181,46 +181,79 @@ def veth_facts(model: Model, home: Home = None) -> Collection:
     return Collection("veth", items, nodes)
 
 
+MacOwners = dict[str, tuple[str, str, str]]  # VTEP MAC -> (node, public IP, internal IP)
+
+
+def _mac_owners(model: Model) -> MacOwners:
+    """Each VTEP MAC's owner: the node whose flannel.1 has it, else the node whose
+    VtepMAC annotation says it."""
+    owners: MacOwners = {}
+    for mac, owner in (
+        *((n.api.vtep_mac, n) for n in model.nodes.values() if n.api and n.api.vtep_mac),
+        *model.node_by_vtep_mac.items(),  # later: wins over an annotation
+    ):
+        api = owner.api
+        owners[mac] = (
+            owner.name,
+            (api.public_ip or "") if api else "",
+            (api.internal_ip or "") if api else "",
+        )
+    return owners
+
+
 def fdb_facts(model: Model, home: Home = None) -> Collection:
     """FDB entries on each node's VXLAN device, with the peer that owns the MAC."""
-    by_annotation = {n.api.vtep_mac: n for n in model.nodes.values() if n.api and n.api.vtep_mac}
+    owners = _mac_owners(model)
+    unknown = ("", "", "")
 
     def facts_of(entry: FdbEntry) -> Fact | None:
         if entry.dev != VXLAN_DEVICE or not entry.dst:
             return None
         mac = entry.mac.lower()
-        owner = model.node_by_vtep_mac.get(mac) or by_annotation.get(mac)
-        api = owner.api if owner else None
+        peer, public_ip, internal_ip = owners.get(mac, unknown)
         return {
             "mac": mac,
             "dst": entry.dst,
             "state": entry.state,
-            "peer": owner.name if owner else "",
-            "peer_public_ip": (api.public_ip or "") if api else "",
-            "peer_internal_ip": (api.internal_ip or "") if api else "",
+            "peer": peer,
+            "peer_public_ip": public_ip,
+            "peer_internal_ip": internal_ip,
         }
 
     return _entry_collection(model, home, lambda node: node.fdb, facts_of)
 
 
-def neigh_facts(model: Model, home: Home = None) -> Collection:
-    """Neighbour entries on each node's VXLAN device, with the peer whose VTEP address
-    (its pod CIDR's network address) they resolve."""
-    # VTEP address -> (peer name, its flannel.1 MAC), once per node rather than per entry
-    by_vtep_ip: dict[str, tuple[str, str]] = {}
+VtepOwners = dict[str, tuple[str, str]]  # VTEP address -> (node, its flannel.1 MAC)
+
+
+def _vtep_owners(model: Model) -> VtepOwners:
+    """Each VTEP address's owner (its pod CIDR's network address, or an address on its
+    flannel.1), worked out once per node rather than per entry."""
+    owners: VtepOwners = {}
     for node in model.nodes.values():
         vxlan = node.interface(VXLAN_DEVICE)
         owner = (node.name, (vxlan.mac or "").lower() if vxlan is not None else "")
         if node.api and node.api.pod_cidr:
-            by_vtep_ip[node.api.pod_cidr.split("/")[0]] = owner
+            owners[node.api.pod_cidr.split("/")[0]] = owner
         for address in vxlan.ipv4 if vxlan is not None else []:
-            by_vtep_ip.setdefault(address, owner)
+            owners.setdefault(address, owner)
+    return owners
+
+
+def _neighbours(node: Node) -> tuple[Neighbor, ...] | list[Neighbor]:
+    return node.host.neighbours if node.host is not None else ()
+
+
+def neigh_facts(model: Model, home: Home = None) -> Collection:
+    """Neighbour entries on each node's VXLAN device, with the peer whose VTEP address
+    (its pod CIDR's network address) they resolve."""
+    owners = _vtep_owners(model)
     unknown = ("", "")
 
     def facts_of(entry: Neighbor) -> Fact | None:
         if entry.dev != VXLAN_DEVICE:
             return None
-        peer, peer_mac = by_vtep_ip.get(entry.dst, unknown)
+        peer, peer_mac = owners.get(entry.dst, unknown)
         return {
             "dst": entry.dst,
             "lladdr": (entry.lladdr or "").lower(),
@@ -229,10 +262,7 @@ def neigh_facts(model: Model, home: Home = None) -> Collection:
             "peer_vtep_mac": peer_mac,
         }
 
-    def entries(node: Node) -> tuple[Neighbor, ...]:
-        return node.host.neighbours if node.host is not None else ()
-
-    return _entry_collection(model, home, entries, facts_of)
+    return _entry_collection(model, home, _neighbours, facts_of)
 
 
 E = TypeVar("E", FdbEntry, Neighbor)
@@ -270,6 +300,32 @@ COLLECTION_BUILDERS: dict[str, Callable[[Model, Home], Collection]] = {
     "veths": veth_facts,
     "vtep_fdb": fdb_facts,
     "vtep_neighbours": neigh_facts,
+}
+
+
+def _fdb_inputs(model: Model, home: Home = None) -> object:
+    parses = []
+    for node in _nodes(model, home):
+        node.fdb  # noqa: B018 - reads the FDB, recording the parse it came from
+        parses.append((node.name, node.sources.get("fdb")))
+    return _mac_owners(model), parses
+
+
+def _neigh_inputs(model: Model, home: Home = None) -> object:
+    parses = []
+    for node in _nodes(model, home):
+        _neighbours(node)  # reads them, recording the parse they came from
+        parses.append((node.name, node.host.sources.get("neighbours") if node.host else None))
+    return _vtep_owners(model), parses
+
+
+# For the entry collections: everything their items are made of, cheap to work out and
+# to compare. Two models built with one ParseCache (a diff's) hold the same parse for
+# the same bytes, so equal inputs (== finds the very same parse at once) mean equal
+# items, and a diff's second snapshot can take the first one's collection as it is.
+COLLECTION_INPUTS: dict[str, Callable[[Model, Home], object]] = {
+    "vtep_fdb": _fdb_inputs,
+    "vtep_neighbours": _neigh_inputs,
 }
 
 

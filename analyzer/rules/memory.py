@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from analyzer.rules.facts import Fact
+from analyzer.rules.facts import Collection, Fact
 
 if TYPE_CHECKING:
     from analyzer.rules.engine import RuleResult
@@ -38,11 +38,22 @@ class RuleInputs:
 class ResultMemory:
     """Rule results with the inputs they came from, shared by the engines of a diff's
     two snapshots: where a rule's inputs are the same in both, the second snapshot
-    reuses the first one's result instead of checking 10^6 items again. (It keeps the
-    first snapshot's collections alive until the second has been checked.)"""
+    reuses the first one's result instead of checking 10^6 items again, and an entry
+    collection built from the same parses is taken as it is, not built again. (It keeps
+    the first snapshot's collections alive until the second has been checked.)"""
 
     def __init__(self) -> None:
         self._results: dict[str, tuple[RuleInputs, RuleResult]] = {}
+        self._collections: dict[str, tuple[object, Collection]] = {}
+
+    def collection(self, name: str, inputs: object) -> Collection | None:
+        """The collection kept for the same inputs (facts.COLLECTION_INPUTS), if any:
+        the very same object, so the rules' inputs then compare by identity."""
+        known = self._collections.get(name)
+        return known[1] if known is not None and known[0] == inputs else None
+
+    def keep_collection(self, name: str, inputs: object, collection: Collection) -> None:
+        self._collections[name] = (inputs, collection)
 
     def recall(self, rule: str, inputs: RuleInputs) -> RuleResult | None:
         known = self._results.get(rule)

@@ -68,3 +68,72 @@ def test_a_second_run_of_the_same_snapshot_reuses_every_rule_without_lookups():
     reused = {rule for rule in first if again[rule] is first[rule]}
     assert MISSING not in reused and "flannel.route.peer-podcidr-wrong-way" not in reused
     assert "flannel.veth.orphaned" in reused and "kubernetes.pod.netns-missing" in reused
+
+
+FDB_RULE = "flannel.fdb.vtep-dst-mismatch"
+NEIGH_RULE = "flannel.neigh.vtep-mac-mismatch"
+
+
+def _shared_cache_results(paths: list[Path]) -> list[dict[str, RuleResult]]:
+    """Each snapshot's results as a diff gets them: one ParseCache, one memory."""
+    from analyzer.model.build import ParseCache
+
+    docs = list(load_catalog().rules.values())
+    cache, memory, runs = ParseCache(), ResultMemory(), []
+    for path in paths:
+        with open_bundle(path) as bundle:
+            model = build_model(bundle, cache=cache)
+            runs.append({r.rule: r for r in run_shard(model, docs, None, memory)})
+    return runs
+
+
+def _findings(result: RuleResult) -> list[dict]:
+    return [finding.to_json() for finding in result.findings]
+
+
+@pytest.fixture(scope="module")
+def public_ip_moved(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The healthy lab where the API moved one node's flannel public-ip: every FDB file
+    is the same bytes, but the entries now point at an address the peer no longer has."""
+    copy = tmp_path_factory.mktemp("memory") / "public-ip-moved"
+    with open_bundle(HEALTHY) as bundle:
+        bundle.export(copy)
+    nodes_file = copy / "cluster" / "nodes.json"
+    text = nodes_file.read_text()
+    assert text.count('public-ip": "192.168.122.12"') == 1
+    nodes_file.write_text(text.replace('public-ip": "192.168.122.12"', 'public-ip": "192.0.2.99"'))
+    return copy
+
+
+@pytest.fixture
+def builds(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """How many times each entry collection is built."""
+    from analyzer.rules.facts import COLLECTION_BUILDERS
+
+    counts = {"vtep_fdb": 0, "vtep_neighbours": 0}
+    for name in counts:
+        build = COLLECTION_BUILDERS[name]
+
+        def counted(*args, _name=name, _build=build):
+            counts[_name] += 1
+            return _build(*args)
+
+        monkeypatch.setitem(COLLECTION_BUILDERS, name, counted)
+    return counts
+
+
+def test_entry_collections_of_the_same_parses_are_taken_as_they_are(route_deleted, builds):
+    healthy, changed = _shared_cache_results([HEALTHY, route_deleted])
+    assert builds == {"vtep_fdb": 1, "vtep_neighbours": 1}
+    for rule in (FDB_RULE, NEIGH_RULE):
+        assert changed[rule] is healthy[rule]
+
+
+def test_an_entry_collection_is_built_again_when_a_peer_it_names_changed(public_ip_moved, builds):
+    healthy, changed = _shared_cache_results([HEALTHY, public_ip_moved])
+    assert builds["vtep_fdb"] == 2
+    alone = _results(public_ip_moved, None)
+    assert not healthy[FDB_RULE].findings
+    assert changed[FDB_RULE].findings, "the same FDB bytes, but a peer's public-ip moved"
+    for rule, result in alone.items():
+        assert _findings(changed[rule]) == _findings(result), rule
