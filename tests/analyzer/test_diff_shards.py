@@ -67,6 +67,13 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     routes = json.loads((new / pod_routes["output"]).read_text())
     routes[0]["gateway"] = "10.0.0.254"
     (new / pod_routes["output"]).write_text(json.dumps(routes))
+    # and pods: one moved to the next node (the other shard), one given another IP
+    pods_file = new / "cluster" / "pods.json"
+    pods = json.loads(pods_file.read_text())
+    moved, renumbered = pods["items"][4], pods["items"][7]
+    moved["spec"]["nodeName"] = "node-0002"
+    renumbered["status"]["podIP"] = "10.99.0.7"
+    pods_file.write_text(json.dumps(pods))
     return old, new
 
 
@@ -105,6 +112,8 @@ def test_the_sharded_diff_equals_comparing_every_fact(pair):
     assert {"route", "fdb"} <= kinds
     pod_route = [c for c in sharded.changes if c.kind == "route" and c.key[1].startswith("pod ")]
     assert len(pod_route) == 1 and pod_route[0].after == {"via": "10.0.0.254"}
+    pods = {c.key[0]: c for c in sharded.changes if c.kind == "pod"}
+    assert set(pods) == {"default/app-0001-0001", "default/app-0002-0001"}, pods
     assert len(sharded.new_findings) > 20 and len(sharded.resolved_findings) > 10
 
 
