@@ -208,9 +208,7 @@ def show(
 def _open_model(path: Path, **build_options: bool) -> tuple[Bundle, Model]:
     """The bundle at `path` and its model, built while the manifest is still being
     validated (see open_and_build); the caller closes the bundle."""
-    (bundle,), model = open_and_build(
-        [path], lambda bundles: build_model(bundles[0], **build_options)
-    )
+    (bundle,), (model,) = open_and_build([path], lambda b: build_model(b, **build_options))
     return bundle, model
 
 

@@ -14,7 +14,7 @@ import pickle
 import signal
 import traceback
 from collections.abc import Callable, Sequence
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 from analyzer.errors import AnalyzerError
 
@@ -39,6 +39,76 @@ def _read_all(read_end: int) -> bytes:
         return stream.read()
 
 
+def _fork(task: Callable[[], T]) -> tuple[int, int]:
+    """A child running `task`, and the read end of the pipe its answer comes through."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into the caller's code
+        status = 1
+        try:
+            os.close(read_end)
+            _child(task, write_end)
+            status = 0
+        finally:
+            # no atexit handlers, no finalizers: the parent owns every temp dir
+            os._exit(status)
+    os.close(write_end)
+    return pid, read_end
+
+
+def _kill(pid: int, read_end: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+        os.close(read_end)
+    except OSError:
+        pass  # already gone, or its pipe already read and closed
+
+
+def _answer(payload: bytes, status: int, what: str, index: int) -> object:
+    if not payload:
+        how = (
+            f"was killed by signal {os.WTERMSIG(status)}"
+            if os.WIFSIGNALED(status)
+            else f"exited with status {os.waitstatus_to_exitcode(status)}"
+        )
+        raise AnalyzerError(f"{what}: worker {index} {how} (out of memory?)")
+    answer = pickle.loads(payload)  # noqa: S301 - written by our own child
+    if answer[0] != "ok":
+        error = AnalyzerError(f"{what}: worker {index} failed: {answer[1]}")
+        error.__notes__ = [answer[2]]
+        raise error
+    return answer[1]
+
+
+class Started(Generic[T]):
+    """A task running in a forked child while this process goes on; result() waits for
+    it (once), cancel() kills it. Every Started must get one of the two."""
+
+    def __init__(self, task: Callable[[], T], what: str) -> None:
+        self.what = what
+        self._pid, self._read_end = _fork(task)
+        self._done = False
+
+    def result(self) -> T:
+        if self._done:
+            raise RuntimeError(f"{self.what}: result() after result() or cancel()")
+        self._done = True
+        try:
+            payload = _read_all(self._read_end)
+        except BaseException:
+            _kill(self._pid, self._read_end)
+            os.waitpid(self._pid, 0)
+            raise
+        status = os.waitpid(self._pid, 0)[1]
+        return _answer(payload, status, self.what, 2)  # type: ignore[return-value]
+
+    def cancel(self) -> None:
+        if not self._done:
+            self._done = True
+            _kill(self._pid, self._read_end)
+            os.waitpid(self._pid, 0)
+
+
 def run_forked(tasks: Sequence[Callable[[], T]], what: str) -> list[T]:
     """Each task's result, in task order: the first task runs here while every other
     runs in its own forked child (a child's private memory is what it changes; the
@@ -47,46 +117,18 @@ def run_forked(tasks: Sequence[Callable[[], T]], what: str) -> list[T]:
     children: list[tuple[int, int]] = []
     try:
         for task in tasks[1:]:
-            read_end, write_end = os.pipe()
-            pid = os.fork()
-            if pid == 0:  # the child: never returns into the caller's code
-                status = 1
-                try:
-                    os.close(read_end)
-                    _child(task, write_end)
-                    status = 0
-                finally:
-                    # no atexit handlers, no finalizers: the parent owns every temp dir
-                    os._exit(status)
-            os.close(write_end)
-            children.append((pid, read_end))
+            children.append(_fork(task))
         first = tasks[0]() if tasks else None
         # children never wait on each other, so reading one pipe after another cannot
         # deadlock: a child with a full pipe just waits for its turn
         payloads = [_read_all(read_end) for _, read_end in children]
     except BaseException:
         for pid, read_end in children:
-            try:
-                os.kill(pid, signal.SIGKILL)
-                os.close(read_end)
-            except OSError:
-                pass  # already gone, or its pipe already read and closed
+            _kill(pid, read_end)
         raise
     finally:
         statuses = [os.waitpid(pid, 0)[1] for pid, _ in children]
     results: list[T] = [first] if tasks else []  # type: ignore[list-item]
     for index, (payload, status) in enumerate(zip(payloads, statuses, strict=True), 2):
-        if not payload:
-            how = (
-                f"was killed by signal {os.WTERMSIG(status)}"
-                if os.WIFSIGNALED(status)
-                else f"exited with status {os.waitstatus_to_exitcode(status)}"
-            )
-            raise AnalyzerError(f"{what}: worker {index} {how} (out of memory?)")
-        answer = pickle.loads(payload)  # noqa: S301 - written by our own child
-        if answer[0] != "ok":
-            error = AnalyzerError(f"{what}: worker {index} failed: {answer[1]}")
-            error.__notes__ = [answer[2]]
-            raise error
-        results.append(answer[1])
+        results.append(_answer(payload, status, what, index))  # type: ignore[arg-type]
     return results

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import tarfile
 import tempfile
 from pathlib import Path
@@ -57,7 +58,7 @@ def test_an_invalid_manifest_is_refused_whatever_the_build_raised(tmp_path, chec
     good = make(tmp_path / "good", MANIFEST)
     bad = make(tmp_path / "bad", INVALID)
 
-    def build(bundles: list[Bundle]) -> None:
+    def build(bundle: Bundle) -> None:
         raise KeyError("nodes")  # what code meeting a hostile manifest might raise
 
     with pytest.raises(BundleError, match=r"bad: manifest\.json is invalid at status") as caught:
@@ -67,23 +68,23 @@ def test_an_invalid_manifest_is_refused_whatever_the_build_raised(tmp_path, chec
 
 
 def test_an_invalid_manifest_is_refused_though_the_build_succeeded(tmp_path, check_mode):
-    seen: list[list[Bundle]] = []
+    seen: list[Bundle] = []
     with pytest.raises(BundleError, match="invalid at status"):
         open_and_build([archive(tmp_path / "bad", INVALID)], seen.append)
-    assert all(bundle._closed for bundles in seen for bundle in bundles)
+    assert all(bundle._closed for bundle in seen)
     assert list(check_mode.iterdir()) == []
 
 
 def test_a_valid_bundle_gets_the_builds_result_and_its_error(tmp_path, check_mode):
     path = archive(tmp_path / "good", MANIFEST)
-    (bundle,), links = open_and_build(
-        [path], lambda b: b[0].read_bytes("nodes/n1/host/ip-link.json")
+    (bundle,), (links,) = open_and_build(
+        [path], lambda b: b.read_bytes("nodes/n1/host/ip-link.json")
     )
     with bundle:
         assert links == b"[]"
         assert bundle.read_bytes("manifest.json") is not None
 
-    def broken(bundles: list[Bundle]) -> None:
+    def broken(bundle: Bundle) -> None:
         raise ValueError("a bug in the build")
 
     with pytest.raises(ValueError, match="a bug in the build"):
@@ -97,3 +98,39 @@ def test_in_process_checking_builds_nothing_from_an_invalid_manifest(tmp_path, m
     with pytest.raises(BundleError):
         open_and_build([directory(tmp_path / "bad", INVALID)], calls.append)
     assert calls == []
+
+
+def test_two_archives_are_built_in_order_as_each_is_spooled(tmp_path, check_mode):
+    first = archive(tmp_path / "first", MANIFEST)
+    second = archive(tmp_path / "second", {**MANIFEST, "created": "2026-11-27T08:00:00Z"})
+    bundles, created = open_and_build([first, second], lambda b: b.manifest["created"])
+    try:
+        assert created == ["2026-11-26T08:00:00Z", "2026-11-27T08:00:00Z"]
+        for bundle in bundles:
+            assert bundle.read_bytes("nodes/n1/host/ip-link.json") == b"[]"
+    finally:
+        for bundle in bundles:
+            bundle.close()
+    assert list(check_mode.iterdir()) == []
+
+
+def test_a_hostile_second_archive_is_refused_after_the_first_was_built(tmp_path, check_mode):
+    first = archive(tmp_path / "first", MANIFEST)
+    hostile = tmp_path / "hostile"
+    with tarfile.open(hostile, "w:gz") as tar:
+        for name, data in (
+            ("manifest.json", json.dumps(MANIFEST).encode()),
+            # past the first MiB of the stream: found while the rest is spooled
+            ("nodes/n1/filler.bin", os.urandom(3 << 20)),
+            ("../escape.txt", b"x"),
+        ):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    seen: list[Bundle] = []
+    with pytest.raises(BundleError, match=r"hostile: unsafe member path") as caught:
+        open_and_build([first, hostile], seen.append)
+    assert "\n" not in str(caught.value)
+    assert [bundle.origin for bundle in seen] == [str(first)]
+    assert all(bundle._closed for bundle in seen)
+    assert list(check_mode.iterdir()) == [], "nothing is left behind"

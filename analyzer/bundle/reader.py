@@ -28,7 +28,7 @@ from analyzer.bundle.directory import DirectoryFiles, OverCap
 from analyzer.bundle.manifest import decode_manifest, validate_manifest
 from analyzer.bundle.spool import Corrupt, Spooler
 from analyzer.errors import BundleError
-from analyzer.forked import can_fork, run_forked
+from analyzer.forked import Started, can_fork, run_forked
 from analyzer.gcpause import paused_gc
 from analyzer.heap import give_back_free_memory
 
@@ -187,8 +187,13 @@ class _Opening:
     # spools the rest of an archive (set while only its manifest is in)
     finish: Callable[[], None] | None = None
     source: IO[bytes] | None = None
+    # or a forked child spooling it: its member index, or why the archive is refused
+    spooling: Started[tuple[dict[str, tuple[int, int]] | None, str | None]] | None = None
 
     def release(self) -> None:
+        if self.spooling is not None:
+            self.spooling.cancel()
+            self.spooling = None
         if self.source is not None:
             self.source.close()
             self.source = None
@@ -217,50 +222,59 @@ def open_bundles(
     """Open several bundles (a diff's two) at once: each large manifest is validated in
     a forked child from the moment it is decoded, while this process decodes the next
     one and then finds every bundle's files. Refused as open_bundle() refuses."""
-    return open_and_build(paths, lambda bundles: None, limits)[0]
+    return open_and_build(paths, lambda bundle: None, limits)[0]
 
 
 def open_and_build(
     paths: list[str | os.PathLike[str]],
-    build: Callable[[list[Bundle]], T],
+    build: Callable[[Bundle], T],
     limits: ReadLimits | None = None,
-) -> tuple[list[Bundle], T]:
-    """Open bundles as open_bundles() does and run `build` on them (build their models)
-    while their manifests are still being validated in forked children: a 1,000-node
-    manifest takes ~1 s to validate, time this process would otherwise wait. `build`
-    may meet a manifest that turns out invalid: then the refusal is what is raised,
-    whatever `build` returned or raised. The caller closes the bundles."""
+) -> tuple[list[Bundle], list[T]]:
+    """Open bundles as open_bundles() does and run `build` on each (build its model) as
+    soon as its files are found, while the manifests are still being validated in
+    forked children (a 1,000-node manifest takes ~1 s) and a later archive may still be
+    spooling. `build` may meet a manifest that turns out invalid: then the refusal is
+    what is raised, whatever `build` returned or raised. The caller closes the bundles."""
     limits = limits or ReadLimits()
+    sources = [Path(path) for path in paths]
     openings: list[_Opening] = []
     built: list[Bundle] = []
-    outcome: list[tuple[bool, Any]] = []  # (whether build returned, its result or error)
+    results: list[T] = []
+    failure: list[Exception] = []  # held until the verdicts say who is at fault
 
-    def run_build() -> None:
-        built.extend(opening.bundle(limits) for opening in openings)
+    def run_build(bundle: Bundle) -> None:
+        built.append(bundle)
+        if failure:
+            return
         try:
-            outcome.append((True, build(built)))
-        except Exception as exc:  # noqa: BLE001 - held until the verdicts say who is at fault
-            outcome.append((False, exc))
+            results.append(build(bundle))
+        except Exception as exc:  # noqa: BLE001 - see `failure`
+            failure.append(exc)
 
+    # two archives or more: each one's rest is spooled by a child started the moment its
+    # manifest is found, so the spools run beside this process's decoding and building
+    in_child = can_fork() and sum(not source.is_dir() for source in sources) > 1
     try:
-        for verdict in _begin_all([Path(path) for path in paths], limits, openings, run_build):
+        for verdict in _begin_all(sources, limits, openings, run_build, in_child):
             if verdict is not None:
                 raise BundleError(verdict)
-        returned, value = outcome[0]
-        if not returned:
-            raise value
-        return built, value
+        if failure:
+            raise failure[0]
+        return built, results
     except BaseException:
+        for opening in openings:
+            if opening.spooling is not None:
+                opening.spooling.cancel()
+                opening.spooling = None
         if built:
             for bundle in built:
                 bundle.close()
-        else:
-            for opening in openings:
-                opening.release()
+        for opening in openings[len(built) :]:
+            opening.release()
         raise
 
 
-def _begin(source: Path, limits: ReadLimits) -> _Opening:
+def _begin(source: Path, limits: ReadLimits, rest_in_child: bool = False) -> _Opening:
     origin = str(source)
     if not source.exists():
         raise BundleError(f"{origin}: no such file or directory")
@@ -282,7 +296,6 @@ def _begin(source: Path, limits: ReadLimits) -> _Opening:
             _strip_single_folder(_guarded(origin, spooler.finish), origin)
             raise BundleError(f"{origin}: no manifest.json; this is not a needle bundle")
         data = os.pread(fd, found[1], found[0])
-        opening.manifest, opening.size = _decode(data, origin), len(data)
 
         def finish() -> None:
             opening.files = _strip_single_folder(_guarded(origin, spooler.finish), origin)
@@ -291,6 +304,14 @@ def _begin(source: Path, limits: ReadLimits) -> _Opening:
                 opening.source = None
 
         opening.finish = finish
+        if rest_in_child:
+            # the child reads on from the shared file offsets; this process never
+            # touches the stream or writes to the spool again
+            opening.spooling = Started(partial(_spool_rest, opening), "spool")
+            opening.finish = None
+            opening.source.close()
+            opening.source = None
+        opening.manifest, opening.size = _decode(data, origin), len(data)
         return opening
     except BaseException:
         opening.release()
@@ -314,22 +335,24 @@ def _begin_all(
     paths: list[Path],
     limits: ReadLimits,
     openings: list[_Opening],
-    then: Callable[[], None],
+    then: Callable[[Bundle], None],
+    rest_in_child: bool,
 ) -> list[str | None]:
-    """Begin each bundle in turn (into `openings`), then find every bundle's files and
-    run `then`; each manifest's verdict, in order. A large manifest is checked in a
-    forked child while this process goes on. Later manifests are checked against the
-    first, whose own verdict comes first: a diff's two manifests share most records,
-    each checked once."""
+    """Begin each bundle in turn (into `openings`), then find each bundle's files and
+    pass it to `then`; each manifest's verdict, in order. A large manifest is checked
+    in a forked child while this process goes on. Later manifests are checked against
+    the first, whose own verdict comes first: a diff's two manifests share most
+    records, each checked once."""
     if not paths:
-        _find_files(openings)
-        then()
+        for opening in openings:
+            _find_files(opening)
+            then(opening.bundle(limits))
         return []
-    opening = _begin(paths[0], limits)
+    opening = _begin(paths[0], limits, rest_in_child)
     openings.append(opening)
     reference = openings[0].manifest if len(openings) > 1 else None
     check = partial(_verdict, opening.manifest, opening.origin, reference)
-    rest = partial(_begin_all, paths[1:], limits, openings, then)
+    rest = partial(_begin_all, paths[1:], limits, openings, then, rest_in_child)
     if can_fork() and opening.size >= PARALLEL_CHECK_BYTES:
         later, verdict = run_forked([rest, check], "manifest check")
         return [verdict, *later]
@@ -337,27 +360,20 @@ def _begin_all(
     return [verdict] if verdict is not None else [verdict, *rest()]
 
 
-def _find_files(openings: list[_Opening]) -> None:
-    """The rest of each archive spooled (two or more at once, each in its own process);
-    each directory's files, to be listed as reads reach them."""
-    pending = [opening for opening in openings if opening.finish is not None]
-    if can_fork() and len(pending) > 1:
-        # the tar header walk is Python, ~5 s for a 1,000-node archive: a diff's two
-        # archives spool side by side, and only the member index comes back
-        spooled = run_forked([partial(_spool_rest, opening) for opening in pending], "spool")
-        for opening, (files, refusal) in zip(pending, spooled, strict=True):
-            if refusal is not None:
-                raise BundleError(refusal)
-            opening.files, opening.finish = files, None
-            if opening.source is not None:  # read to its end by the child
-                opening.source.close()
-                opening.source = None
-    for opening in openings:
-        if opening.finish is not None:
-            opening.finish()
-            opening.finish = None
-        if opening.files is None:
-            opening.files = DirectoryFiles(str(opening.root))
+def _find_files(opening: _Opening) -> None:
+    """An archive's members (spooled here, or by the child spooling it), or the
+    directory's files (to be listed as reads reach them)."""
+    if opening.spooling is not None:
+        spooling, opening.spooling = opening.spooling, None
+        files, refusal = spooling.result()
+        if refusal is not None:
+            raise BundleError(refusal)
+        opening.files = files
+    elif opening.finish is not None:
+        finish, opening.finish = opening.finish, None
+        finish()
+    if opening.files is None:
+        opening.files = DirectoryFiles(str(opening.root))
 
 
 def _spool_rest(

@@ -112,15 +112,11 @@ def run_diff(
 ) -> DiffRun:
     cache = ParseCache()
 
-    def build_both(bundles: list[Bundle]) -> tuple[Model, Model]:
+    def build(bundle: Bundle) -> Model:
         # while the manifests are still being validated (open_and_build)
-        first, second = bundles
-        return (
-            build_model(first, lazy_nodes=True, cache=cache),
-            build_model(second, lazy_nodes=True, cache=cache),
-        )
+        return build_model(bundle, lazy_nodes=True, cache=cache)
 
-    (old_bundle, new_bundle), (old, new) = open_and_build([old_path, new_path], build_both)
+    (old_bundle, new_bundle), (old, new) = open_and_build([old_path, new_path], build)
     with old_bundle, new_bundle, paused_gc():
         if only_node is not None and only_node not in old.nodes and only_node not in new.nodes:
             raise AnalyzerError(f"no node {only_node!r} in either bundle")
