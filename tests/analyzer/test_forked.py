@@ -9,7 +9,7 @@ import signal
 import pytest
 
 from analyzer.errors import AnalyzerError
-from analyzer.forked import run_forked
+from analyzer.forked import Started, run_forked
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 
@@ -47,5 +47,34 @@ def test_a_failure_here_reaps_every_child():
 
     with pytest.raises(RuntimeError):
         run_forked([fail_here, lambda: 2], "rules")
+    with pytest.raises(ChildProcessError):
+        os.waitpid(-1, os.WNOHANG)  # nothing left to reap
+
+
+def test_a_started_task_runs_beside_this_process_and_answers_once():
+    shared = list(range(1000))
+    started = Started(lambda: (os.getpid(), sum(shared)), "sum")
+    pid, total = started.result()
+    assert total == sum(shared) and pid != os.getpid()
+    with pytest.raises(RuntimeError):
+        started.result()
+
+
+def test_a_started_task_that_raises_is_an_analyzer_error():
+    def boom() -> int:
+        raise ValueError("bad spool")
+
+    with pytest.raises(AnalyzerError, match=r"spool: worker 2 failed: ValueError: bad spool"):
+        Started(boom, "spool").result()
+
+
+def test_a_cancelled_task_is_killed_and_reaped_even_when_it_hangs():
+    def hang() -> int:
+        signal.pause()
+        return 0
+
+    started = Started(hang, "spool")
+    started.cancel()
+    started.cancel()  # a second cancel is harmless
     with pytest.raises(ChildProcessError):
         os.waitpid(-1, os.WNOHANG)  # nothing left to reap
