@@ -37,6 +37,7 @@ from analyzer.errors import AnalyzerError
 from analyzer.forked import can_fork, run_forked
 from analyzer.gcpause import paused_gc
 from analyzer.model import build_model
+from analyzer.model.borrow import borrow_pod_side
 from analyzer.model.build import ParseCache
 from analyzer.model.entities import Model
 from analyzer.rules.catalog import RuleDocument
@@ -80,6 +81,8 @@ def diff_shard(
     only_node: str | None,
 ) -> ShardDiff:
     old.load_nodes(home)
+    for name in home:  # a node whose pod side is the same bytes in both is not built twice
+        borrow_pod_side(old, new, name)
     new.load_nodes(home)
     memory = ResultMemory()  # the new snapshot re-checks only what its rules read anew
     old_results = run_shard(old, docs, home, memory)

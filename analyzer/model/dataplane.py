@@ -198,13 +198,17 @@ def fill_namespace(namespace: Namespace, outputs: NodeOutputs, details: str = "n
                 namespace.add(interface)
                 namespace.present.add("links")
             interface.addresses.extend(entry.addresses)
-    if details == "never":
-        return
+    if details != "never":
+        attach_details(namespace, outputs, lazy=details == "lazy")
+
+
+def attach_details(namespace: Namespace, outputs: NodeOutputs, lazy: bool = True) -> None:
+    """Where the namespace's routes and neighbours are; read now, or on first use."""
     sources = LazyOutputs.of(outputs, namespace.id, DETAILS)
     for what in DETAILS:
         if sources.paths[what]:
             namespace.present.add(what)
-    if details == "lazy":
+    if lazy:
         namespace.load_details = DetailLoader(sources)
     else:
         fill_details(namespace, sources)

@@ -67,6 +67,12 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     routes = json.loads((new / pod_routes["output"]).read_text())
     routes[0]["gateway"] = "10.0.0.254"
     (new / pod_routes["output"]).write_text(json.dumps(routes))
+    # and a pod's eth0 MTU on another node (its pod side is then built, not borrowed)
+    other = manifest["nodes"][5]
+    pod_links = next(c for c in other["commands"] if c["id"] == "ip-link" and c["netns"])
+    links = json.loads((new / pod_links["output"]).read_text())
+    links[-1]["mtu"] = 1400
+    (new / pod_links["output"]).write_text(json.dumps(links))
     # and pods: one moved to the next node (the other shard), one given another IP
     pods_file = new / "cluster" / "pods.json"
     pods = json.loads(pods_file.read_text())
@@ -112,6 +118,8 @@ def test_the_sharded_diff_equals_comparing_every_fact(pair):
     assert {"route", "fdb"} <= kinds
     pod_route = [c for c in sharded.changes if c.kind == "route" and c.key[1].startswith("pod ")]
     assert len(pod_route) == 1 and pod_route[0].after == {"via": "10.0.0.254"}
+    mtu = [c for c in sharded.changes if c.kind == "interface" and c.after == {"mtu": 1400}]
+    assert len(mtu) == 1 and mtu[0].node == "node-0005", mtu
     pods = {c.key[0]: c for c in sharded.changes if c.kind == "pod"}
     assert set(pods) == {"default/app-0001-0001", "default/app-0002-0001"}, pods
     assert len(sharded.new_findings) > 20 and len(sharded.resolved_findings) > 10
