@@ -50,10 +50,11 @@ class ReadLimits:
 class Bundle:
     """A readable bundle. Paths are bundle-relative, '/'-separated (docs/bundle-format.md).
 
-    An archive's members are indexed by their offset in the spool when it opens; a
-    directory bundle's files a directory at a time, as reads reach it (symlinks are
-    left out, so nothing is ever followed out of it: bundle/directory.py). A read is
-    a dictionary hit, not a path resolution.
+    An archive's members are indexed by their offset in the spool when it opens, and a
+    read is one pread(). A directory bundle's files are found as reads reach them: the
+    directories on the way are checked against their parents' listings and the file is
+    opened with O_NOFOLLOW and must be a regular file, so nothing is ever followed out
+    of the bundle (bundle/directory.py).
     """
 
     def __init__(
