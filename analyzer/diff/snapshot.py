@@ -15,10 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from analyzer.model.dataplane import DetailLoader
-from analyzer.model.entities import HOST, Interface, Model, Namespace, Node
+from analyzer.model.entities import HOST, VXLAN_DEVICE, Interface, Model, Namespace, Node
 from analyzer.parsers.ip_route import Route
 
-VXLAN_DEVICE = "flannel.1"
 Key = tuple[str, ...]
 Facts = dict[Key, Any]
 

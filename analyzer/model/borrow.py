@@ -15,9 +15,11 @@ addresses and its pods in the API are all the same, the new model takes:
   new model's own interface of that name);
 - its pods joined as the old pods are.
 
-What the old and new pod-side interfaces point at (`Interface.peer` of a pod's eth0)
-stays the old model's host veth: only the join reads it, and a borrowed node's join is
-copied, not run. Anything that differs falls back to building the node as usual.
+What the shared pod-side interfaces point at (`Interface.peer` of a pod's eth0) stays
+the old model's host veth. Only the join and `Node.mtu_chains()` read it: a borrowed
+node's join is copied, not run, and `show` never meets a diff's models (its MTUs
+would be the same anyway: the host links are the same parse). Anything that differs
+falls back to building the node as usual.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from __future__ import annotations
 from typing import Any
 
 from analyzer.model.build import PodSideLoader
-from analyzer.model.dataplane import DETAILS, attach_details
+from analyzer.model.dataplane import DETAILS, NodeOutputs, attach_details
 from analyzer.model.entities import HOST, Model, Namespace, Node, Pod
 from analyzer.parsers.ip_addr import parse_ip_addr
 from analyzer.parsers.ip_link import parse_ip_link
@@ -90,7 +92,9 @@ def borrow_pod_side(old: Model, new: Model, name: str) -> bool:
     return True
 
 
-def _renewed(namespace: Namespace, outputs: Any, links: object, addresses: object) -> Namespace:
+def _renewed(
+    namespace: Namespace, outputs: NodeOutputs, links: object, addresses: object
+) -> Namespace:
     """The namespace for the new model: the same interfaces, its own details."""
     renewed = Namespace(
         node=namespace.node,

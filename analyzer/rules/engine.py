@@ -314,15 +314,19 @@ class Engine:
 
     def _collection(self, name: str) -> Collection:
         if name not in self.collections:
-            describe = COLLECTION_INPUTS.get(name) if self.memory is not None else None
-            if describe is None or self.memory is None:
-                self.collections[name] = COLLECTION_BUILDERS[name](self.model, self.home)
-            else:
+            build, describe, memory = (
+                COLLECTION_BUILDERS[name],
+                COLLECTION_INPUTS.get(name),
+                self.memory,
+            )
+            if memory is None or describe is None:
+                self.collections[name] = build(self.model, self.home)
+            else:  # a diff's second snapshot: the first one's, if made of the same inputs
                 inputs = describe(self.model, self.home)
-                found = self.memory.collection(name, inputs)
+                found = memory.collection(name, inputs)
                 if found is None:
-                    found = COLLECTION_BUILDERS[name](self.model, self.home)
-                    self.memory.keep_collection(name, inputs, found)
+                    found = build(self.model, self.home)
+                    memory.keep_collection(name, inputs, found)
                 self.collections[name] = found
         return self.collections[name]
 

@@ -14,11 +14,10 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from analyzer.model.dataplane import SOURCES
-from analyzer.model.entities import Interface, Model, Node
+from analyzer.model.entities import VXLAN_DEVICE, Interface, Model, Node
 from analyzer.parsers.bridge_fdb import FdbEntry
 from analyzer.parsers.ip_neigh import Neighbor
 
-VXLAN_DEVICE = "flannel.1"
 BRIDGE = "cni0"
 DEFAULT_VXLAN_PORT = 8472
 DEFAULT_VNI = 1
