@@ -64,17 +64,18 @@ def _kill(pid: int, read_end: int) -> None:
         pass  # already gone, or its pipe already read and closed
 
 
-def _answer(payload: bytes, status: int, what: str, index: int) -> object:
+def _answer(payload: bytes, status: int, what: str, index: int | None) -> object:
+    worker = "worker" if index is None else f"worker {index}"
     if not payload:
         how = (
             f"was killed by signal {os.WTERMSIG(status)}"
             if os.WIFSIGNALED(status)
             else f"exited with status {os.waitstatus_to_exitcode(status)}"
         )
-        raise AnalyzerError(f"{what}: worker {index} {how} (out of memory?)")
+        raise AnalyzerError(f"{what}: {worker} {how} (out of memory?)")
     answer = pickle.loads(payload)  # noqa: S301 - written by our own child
     if answer[0] != "ok":
-        error = AnalyzerError(f"{what}: worker {index} failed: {answer[1]}")
+        error = AnalyzerError(f"{what}: {worker} failed: {answer[1]}")
         error.__notes__ = [answer[2]]
         raise error
     return answer[1]
@@ -100,7 +101,7 @@ class Started(Generic[T]):
             os.waitpid(self._pid, 0)
             raise
         status = os.waitpid(self._pid, 0)[1]
-        return _answer(payload, status, self.what, 2)  # type: ignore[return-value]
+        return _answer(payload, status, self.what, None)  # type: ignore[return-value]
 
     def cancel(self) -> None:
         if not self._done:

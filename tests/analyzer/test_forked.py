@@ -64,7 +64,7 @@ def test_a_started_task_that_raises_is_an_analyzer_error():
     def boom() -> int:
         raise ValueError("bad spool")
 
-    with pytest.raises(AnalyzerError, match=r"spool: worker 2 failed: ValueError: bad spool"):
+    with pytest.raises(AnalyzerError, match=r"spool: worker failed: ValueError: bad spool"):
         Started(boom, "spool").result()
 
 
