@@ -263,13 +263,10 @@ def open_and_build(
             raise failure[0]
         return built, results
     except BaseException:
-        for opening in openings:
-            if opening.spooling is not None:
-                opening.spooling.cancel()
-                opening.spooling = None
-        if built:
-            for bundle in built:
-                bundle.close()
+        # a built bundle owns its opening's spool; the rest release theirs (and stop
+        # any child still spooling)
+        for bundle in built:
+            bundle.close()
         for opening in openings[len(built) :]:
             opening.release()
         raise

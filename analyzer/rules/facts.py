@@ -9,7 +9,7 @@ and documented in docs/rules.md.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -239,7 +239,7 @@ def _vtep_owners(model: Model) -> VtepOwners:
     return owners
 
 
-def _neighbours(node: Node) -> tuple[Neighbor, ...] | list[Neighbor]:
+def _neighbours(node: Node) -> Sequence[Neighbor]:
     return node.host.neighbours if node.host is not None else ()
 
 
@@ -270,7 +270,7 @@ E = TypeVar("E", FdbEntry, Neighbor)
 def _entry_collection(
     model: Model,
     home: Home,
-    entries: Callable[[Node], tuple[E, ...]],
+    entries: Callable[[Node], Sequence[E]],
     facts_of: Callable[[E], Fact | None],
 ) -> Collection:
     """One item per entry that `facts_of` keeps (None: not an entry rules check). Every
