@@ -14,23 +14,14 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from minimal_bundle import MINIMAL_MANIFEST
 
 from analyzer.bundle import open_bundle
 from analyzer.bundle.reader import ReadLimits
 from analyzer.bundle.spool import Corrupt, spool
 from analyzer.errors import BundleError
 
-MANIFEST = json.dumps(
-    {
-        "format": "needle.bundle/v1",
-        "tool": {"name": "needle", "version": "0"},
-        "created": "2026-01-01T00:00:00Z",
-        "status": "complete",
-        "collection": {"sources": []},
-        "cluster": {"source": None, "resources": []},
-        "nodes": [],
-    }
-).encode()
+MANIFEST = json.dumps(MINIMAL_MANIFEST).encode()
 
 segment = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-_.", min_size=1, max_size=40)
 paths = (
