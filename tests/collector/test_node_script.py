@@ -9,6 +9,7 @@ import signal
 import subprocess
 import tarfile
 import time
+from pathlib import Path
 
 import pytest
 
@@ -24,6 +25,36 @@ def run(shell: list[str], script: str, netns: str, args: ScriptArgs, env=None, t
     return subprocess.run(
         argv, input=script.encode(), capture_output=True, timeout=timeout, env=env, check=False
     )
+
+
+def run_in_session(shell: list[str], script: str, netns: str, args: ScriptArgs, timeout=60):
+    """As `run`, in a session of its own: returns the result and the session id, which
+    every process the script starts inherits (the script never calls setsid)."""
+    argv = ["ip", "netns", "exec", netns, *shell, "-s", "--", *args.argv()]
+    with subprocess.Popen(
+        argv,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    ) as process:
+        stdout, stderr = process.communicate(script.encode(), timeout=timeout)
+    return subprocess.CompletedProcess(argv, process.returncode, stdout, stderr), process.pid
+
+
+def session_commands(session: int) -> list[str]:
+    """The command lines of the processes still alive in `session` (this test's own)."""
+    alive = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+            argv = (stat.parent / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue  # ended while we looked
+        fields = text.rpartition(")")[2].split()
+        if len(fields) > 3 and fields[3] == str(session) and fields[0] != "Z":
+            alive.append(b" ".join(argv).decode(errors="replace").strip())
+    return alive
 
 
 def members(stream: bytes) -> dict[str, bytes]:
@@ -132,7 +163,9 @@ commands:
 @pytest.mark.parametrize("shell", SHELLS, ids=["dash", "busybox"])
 def test_hang_missing_tool_flood_and_failure_are_recorded_and_collection_goes_on(node, shell):
     started = time.monotonic()
-    result = run(shell, render(parse_spec(HANG_SPEC)), node["node"], ScriptArgs())
+    result, session = run_in_session(
+        shell, render(parse_spec(HANG_SPEC)), node["node"], ScriptArgs()
+    )
     took = time.monotonic() - started
     assert result.returncode == 0, result.stderr
     assert took < 10, "the hung command was killed at its 1 s timeout"
@@ -151,8 +184,9 @@ def test_hang_missing_tool_flood_and_failure_are_recorded_and_collection_goes_on
     assert flood[6] != "0"
     fails = command(recs, "fails")
     assert fails[6] != "0" and found["host/fail.txt.stderr"]
-    leftovers = subprocess.run(["pgrep", "-f", "sleep 30"], capture_output=True, check=False)
-    assert leftovers.stdout == b"", "the hung command does not outlive the script"
+    # only this run's processes: an unrelated `sleep 30` elsewhere on the machine is not ours
+    hung = [line for line in session_commands(session) if line == "sleep 30"]
+    assert hung == [], "the hung command does not outlive the script"
 
 
 @pytest.mark.parametrize("shell", SHELLS, ids=["dash", "busybox"])
