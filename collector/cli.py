@@ -17,7 +17,7 @@ import typer
 from collector import rbac as rbac_manifests
 from collector.collect import CollectOptions, collect
 from collector.errors import CollectorError
-from collector.kube import debug_pod
+from collector.kube import access, debug_pod
 from collector.kube.client import connect
 from collector.kube.pods import PodApi
 from collector.kube.session import ClusterOptions
@@ -353,8 +353,44 @@ def rbac(
             help="Bind this service account (repeatable).",
         ),
     ] = None,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check",
+            help="Instead of printing the manifests, ask the cluster whether the current "
+            "credentials have every permission collection needs (exit 1 if not).",
+        ),
+    ] = False,
+    kubeconfig: KubeconfigOption = None,
+    context: ContextOption = None,
 ) -> None:
     """Print the namespace, ClusterRole, Role and bindings cluster collection needs,
-    for `needle rbac | kubectl apply -f -`."""
+    for `needle rbac | kubectl apply -f -`; or check them with --check."""
+    if check:
+        _check_access(kubeconfig, context, debug_pod.check_namespace(namespace))
+        return
+    if kubeconfig is not None or context is not None:
+        raise CollectorError("--kubeconfig and --context go with --check")
     subjects = rbac_manifests.parse_subjects(user or [], group or [], service_account or [])
     typer.echo(rbac_manifests.render(namespace, subjects), nl=False)
+
+
+def _check_access(kubeconfig: Path | None, context: str | None, namespace: str) -> None:
+    cluster = connect(kubeconfig, context)
+    try:
+        verdicts = access.check(cluster, namespace)
+    finally:
+        cluster.close()
+    for verdict in verdicts:
+        mark = {True: "allowed", False: "DENIED", None: "unknown"}[verdict.allowed]
+        line = f"{mark:8} {verdict.permission.text}"
+        typer.echo(line + (f": {verdict.reason}" if verdict.reason else ""))
+    missing = [v for v in verdicts if v.allowed is not True]
+    if missing:
+        typer.echo(
+            f"{len(missing)} of {len(verdicts)} permissions missing or unknown: "
+            f"apply `needle rbac --namespace {namespace}` (as a cluster admin)",
+            err=True,
+        )
+        raise typer.Exit(1)
+    typer.echo(f"all {len(verdicts)} permissions collection needs are granted", err=True)

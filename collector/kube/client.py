@@ -6,23 +6,19 @@ setting lives in the `Cluster` object, so two collections (or tests) never inter
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import urllib3
 import yaml
 from kubernetes import client, config
-from kubernetes.client.rest import ApiException
 from kubernetes.config.config_exception import ConfigException
 
 from collector.errors import CollectorError
+from collector.kube.calls import PROBE_POLICY, KubeCallError, KubeCalls, one_line
 
-# (connect, read) seconds for one REST call. A list page or a pod read is small and
-# quick; a server that takes longer is overloaded or gone.
-REQUEST_TIMEOUT = (5.0, 30.0)
 # Seconds to wait for the first answer: an unreachable API must not hold the user long.
 PROBE_TIMEOUT = (5.0, 10.0)
 
@@ -37,6 +33,8 @@ class Cluster:
     context: str | None
     """The kubeconfig context used, or None for in-cluster credentials."""
     server_version: str | None = None
+    calls: KubeCalls = field(default_factory=KubeCalls)
+    """Every REST call goes through it (reads bodies to the end, retries what is safe)."""
 
     @property
     def origin(self) -> str:
@@ -147,70 +145,38 @@ def connect(
     # One connection per concurrent node plus a few for the main thread; the default
     # (5 per CPU) makes threads queue for a connection on small jump hosts.
     configuration.connection_pool_maxsize = max(pool_size, 4)
-    # Fail over a dead address quickly instead of urllib3's three silent retries.
-    configuration.retries = urllib3.Retry(total=1, connect=1, read=0, status=0, redirect=0)
+    # Retries are KubeCalls' job alone (it knows which calls are safe to repeat); urllib3
+    # retrying underneath would multiply them.
+    configuration.retries = urllib3.Retry(total=0, connect=0, read=0, status=0, redirect=0)
     api = client.ApiClient(configuration)
     api.user_agent = "needle"
     cluster = Cluster(configuration, api, configuration.host, context_name)
     try:
         # raw JSON: the generated models reject a server that leaves a field out
-        response = client.VersionApi(api).get_code(
-            _preload_content=False, _request_timeout=PROBE_TIMEOUT
+        reply = cluster.calls.call(
+            "read the server version",
+            client.VersionApi(api).get_code,
+            policy=PROBE_POLICY,
+            timeout=PROBE_TIMEOUT,
         )
         try:
-            cluster.server_version = str(json.loads(response.data).get("gitVersion"))
+            cluster.server_version = str(reply.json().get("gitVersion"))
         except (ValueError, AttributeError):
             cluster.server_version = None
-        finally:
-            response.release_conn()
-    except ApiException as exc:
+    except KubeCallError as exc:
         if exc.status == 401:
             cluster.close()
             raise CollectorError(
                 f"the API server {cluster.server} rejected the credentials (401 Unauthorized): "
                 "log in again or refresh the kubeconfig's token"
             ) from exc
-        if exc.status not in (403, 404):  # /version may be closed to us; the rest may not
+        if exc.status is None:
             cluster.close()
             raise CollectorError(
-                f"the API server {cluster.server} answered {api_error_text(exc)}"
+                f"cannot reach the Kubernetes API at {cluster.server}: {exc}; "
+                "check the address, your network or VPN, or choose another --context"
             ) from exc
-    except urllib3.exceptions.HTTPError as exc:
-        cluster.close()
-        raise CollectorError(
-            f"cannot reach the Kubernetes API at {cluster.server}: {transport_error_text(exc)}; "
-            "check the address, your network or VPN, or choose another --context"
-        ) from exc
+        if exc.status not in (403, 404):  # /version may be closed to us; the rest may not
+            cluster.close()
+            raise CollectorError(f"the API server {cluster.server} answered {exc}") from exc
     return cluster
-
-
-def one_line(text: str, limit: int = 300) -> str:
-    line = " ".join(text.split())
-    return line if len(line) <= limit else line[: limit - 3] + "..."
-
-
-def api_error_text(exc: ApiException) -> str:
-    """'403 Forbidden: configmaps is forbidden: User ...' from an ApiException."""
-    message = None
-    body = exc.body
-    if isinstance(body, bytes):
-        body = body.decode(errors="replace")
-    if body:
-        try:
-            status = json.loads(body)
-            if isinstance(status, dict):
-                message = status.get("message")
-        except ValueError:
-            message = body
-    head = f"{exc.status} {exc.reason}".strip() if exc.status else str(exc.reason or "error")
-    return one_line(f"{head}: {message}" if message else head)
-
-
-def transport_error_text(exc: BaseException) -> str:
-    """The root cause of a urllib3 connection failure, without the retry wrapping."""
-    reason = getattr(exc, "reason", None) or exc
-    text = str(reason)
-    # urllib3 prefixes the connection object's repr; the errno text is what helps
-    if "]" in text and "Errno" in text:
-        text = text[text.index("[Errno") :]
-    return one_line(text)

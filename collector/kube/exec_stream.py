@@ -28,7 +28,8 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 from kubernetes.stream import stream
 
-from collector.kube.client import Cluster, one_line
+from collector.kube.calls import one_line
+from collector.kube.client import Cluster
 
 STDIN, STDOUT, STDERR, ERROR = 0, 1, 2, 3
 CLOSE = 255

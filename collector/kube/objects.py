@@ -14,13 +14,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-import urllib3
 from kubernetes import client
-from kubernetes.client.rest import ApiException
 
 from collector.bundle.manifest import ResourceRecord
 from collector.bundle.writer import BundleWriter
-from collector.kube.client import REQUEST_TIMEOUT, Cluster, api_error_text, transport_error_text
+from collector.kube.calls import KubeCallError, KubeCalls
+from collector.kube.client import Cluster
 from collector.kube.selection import keeps
 
 PAGE_SIZE = 500
@@ -74,22 +73,16 @@ class _Expired(Exception):
     """The continue token expired (HTTP 410) before the last page."""
 
 
-def pages(list_call: ListCall, **params: Any) -> Iterator[dict[str, Any]]:
+def pages(
+    calls: KubeCalls, what: str, list_call: ListCall, **params: Any
+) -> Iterator[dict[str, Any]]:
     """Each page of a List as the server sent it (parsed JSON), following `continue`."""
     token: str | None = None
     while True:
         extra = {"_continue": token} if token else {}
-        response = list_call(
-            limit=PAGE_SIZE,
-            _preload_content=False,
-            _request_timeout=REQUEST_TIMEOUT,
-            **params,
-            **extra,
-        )
-        try:
-            page = json.loads(response.data)
-        finally:
-            response.release_conn()
+        page = calls.call(what, list_call, limit=PAGE_SIZE, **params, **extra).json()
+        if not isinstance(page, dict):
+            raise ValueError("a list page is not a JSON object")
         yield page
         token = (page.get("metadata") or {}).get("continue")
         if not token:
@@ -97,13 +90,17 @@ def pages(list_call: ListCall, **params: Any) -> Iterator[dict[str, Any]]:
 
 
 def _write_items(
-    out: IO[bytes], spec: ResourceList, call: ListCall, on_item: Callable[[dict[str, Any]], None]
+    out: IO[bytes],
+    calls: KubeCalls,
+    spec: ResourceList,
+    call: ListCall,
+    on_item: Callable[[dict[str, Any]], None],
 ) -> int:
     out.write(b'{"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": ""},\n')
     out.write(b' "items": [')
     count = 0
     try:
-        for page in pages(call):
+        for page in pages(calls, f"list {spec.resource}", call):
             for item in page.get("items") or []:
                 name = str((item.get("metadata") or {}).get("name") or "")
                 if not keeps(spec.kind, name):
@@ -113,7 +110,7 @@ def _write_items(
                 out.write(b",\n  " if count else b"\n  ")
                 out.write(json.dumps(whole, separators=(",", ":")).encode())
                 count += 1
-    except ApiException as exc:
+    except KubeCallError as exc:
         if exc.status == 410 and count:
             raise _Expired from exc
         raise
@@ -130,19 +127,19 @@ def _list_one(
     for _attempt in range(2):  # a list whose continue token expired is read once more
         try:
             with writer.open(relpath) as out:
-                count = _write_items(out, spec, call, on_item)
+                count = _write_items(out, cluster.calls, spec, call, on_item)
             return ResourceRecord(spec.resource, "ok", relpath, count)
         except _Expired:
             error = ResourceRecord(
                 spec.resource, "error", None, None, "the list changed too fast to page through"
             )
-        except ApiException as exc:
-            status = {403: "forbidden", 404: "not-found"}.get(exc.status or 0, "error")
-            error = ResourceRecord(spec.resource, status, None, None, api_error_text(exc))  # type: ignore[arg-type]
-            break
-        except urllib3.exceptions.HTTPError as exc:
-            text = f"reading the list failed: {transport_error_text(exc)}"
-            error = ResourceRecord(spec.resource, "error", None, None, text)
+        except KubeCallError as exc:
+            if exc.status is None:
+                text = f"reading the list failed: {exc}"
+                error = ResourceRecord(spec.resource, "error", None, None, text)
+                break
+            status = {403: "forbidden", 404: "not-found"}.get(exc.status, "error")
+            error = ResourceRecord(spec.resource, status, None, None, str(exc))  # type: ignore[arg-type]
             break
         except ValueError as exc:  # not JSON: a proxy's error page, a cut response
             text = f"the server sent something that is not JSON ({exc})"

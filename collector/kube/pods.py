@@ -7,20 +7,18 @@ delete everything it made.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from threading import Event, Lock
 from typing import Any
 
-import urllib3
 from kubernetes import client
-from kubernetes.client.rest import ApiException
 
 from collector.errors import CollectorError
 from collector.kube import debug_pod
-from collector.kube.client import REQUEST_TIMEOUT, Cluster, api_error_text, transport_error_text
+from collector.kube.calls import KubeCallError, RetryPolicy
+from collector.kube.client import Cluster
 
 # A waiting reason that no amount of waiting cures.
 _HOPELESS = {
@@ -34,6 +32,9 @@ _PULL_ERRORS = {"ErrImagePull", "ImagePullBackOff", "RegistryUnavailable"}
 # Polls start fast (a warm node starts the pod in well under a second) and slow down.
 _POLL_START_S = 0.05
 _POLL_MAX_S = 1.0
+# A status read inside the wait loop: the loop is the retry, so a read tries briefly.
+POLL_POLICY = RetryPolicy(attempts=3, budget_s=5.0)
+ONE_TRY = RetryPolicy(attempts=1)
 
 
 class PodStartError(Exception):
@@ -45,23 +46,27 @@ class Interrupted(Exception):
 
 
 class PodLedger:
-    """The pods this run created and has not deleted yet (thread-safe)."""
+    """The pods this run created and has not deleted yet, with their nodes (thread-safe)."""
 
     def __init__(self) -> None:
         self._lock = Lock()
-        self._names: set[str] = set()
+        self._nodes: dict[str, str | None] = {}
 
-    def add(self, name: str) -> None:
+    def add(self, name: str, node: str | None = None) -> None:
         with self._lock:
-            self._names.add(name)
+            self._nodes[name] = node
 
     def discard(self, name: str) -> None:
         with self._lock:
-            self._names.discard(name)
+            self._nodes.pop(name, None)
 
     def names(self) -> list[str]:
         with self._lock:
-            return sorted(self._names)
+            return sorted(self._nodes)
+
+    def node_of(self, name: str) -> str | None:
+        with self._lock:
+            return self._nodes.get(name)
 
 
 @dataclass
@@ -123,36 +128,34 @@ class PodApi:
 
     def ensure_namespace(self) -> str | None:
         """Make sure the namespace exists; return a note when needle created it."""
+        calls = self.cluster.calls
         try:
-            self._core.read_namespace(
-                self.namespace, _preload_content=False, _request_timeout=REQUEST_TIMEOUT
-            ).release_conn()
+            calls.call(
+                f"read namespace {self.namespace}", self._core.read_namespace, self.namespace
+            )
             return None
-        except ApiException as exc:
+        except KubeCallError as exc:
             if exc.status == 403:
                 # May read pods there but not namespaces: go on, pod creation will tell.
                 return None
-            if exc.status != 404:
+            if exc.status is None:
                 raise CollectorError(
-                    f"cannot read namespace {self.namespace}: {api_error_text(exc)}"
+                    f"lost the API server while reading namespace {self.namespace}: {exc}"
                 ) from exc
-        except urllib3.exceptions.HTTPError as exc:
-            raise CollectorError(
-                f"lost the API server while reading namespace {self.namespace}: "
-                f"{transport_error_text(exc)}"
-            ) from exc
+            if exc.status != 404:
+                raise CollectorError(f"cannot read namespace {self.namespace}: {exc}") from exc
         try:
-            self._core.create_namespace(
+            calls.call(
+                f"create namespace {self.namespace}",
+                self._core.create_namespace,
                 debug_pod.namespace_manifest(self.namespace),
-                _preload_content=False,
-                _request_timeout=REQUEST_TIMEOUT,
-            ).release_conn()
-        except ApiException as exc:
-            if exc.status == 409:  # made meanwhile by a concurrent run
+            )
+        except KubeCallError as exc:
+            if exc.status == 409:  # made meanwhile (a concurrent run, or our lost answer)
                 return None
             raise CollectorError(
                 f"namespace {self.namespace} does not exist and cannot be created "
-                f"({api_error_text(exc)}): create it, labelled "
+                f"({exc}): create it, labelled "
                 "pod-security.kubernetes.io/enforce=privileged, or pick one with --namespace"
             ) from exc
         return (
@@ -162,38 +165,49 @@ class PodApi:
 
     # -- pods ------------------------------------------------------------------------
 
-    def create(self, manifest: dict[str, Any]) -> None:
+    def create(self, manifest: dict[str, Any], stop: Event | None = None) -> None:
+        """Create a debug pod. Its name carries this run's id, so a 409 AlreadyExists
+        can only be an earlier try of this call whose answer was lost: it exists."""
         name = manifest["metadata"]["name"]
         node = manifest["spec"]["nodeName"]
-        self.ledger.add(name)
+        self.ledger.add(name, node)
         try:
-            self._core.create_namespaced_pod(
-                self.namespace, manifest, _preload_content=False, _request_timeout=REQUEST_TIMEOUT
-            ).release_conn()
-        except ApiException as exc:
-            if exc.status != 409:  # 409: exists, i.e. an earlier try's answer got lost
-                self.ledger.discard(name)
-            text = api_error_text(exc)
+            self.cluster.calls.call(
+                f"create pod {self.namespace}/{name}",
+                self._core.create_namespaced_pod,
+                self.namespace,
+                manifest,
+                stop=stop,
+            )
+        except KubeCallError as exc:
+            if exc.status == 409:
+                return
+            if exc.status is not None and 400 <= exc.status < 500 and exc.status != 429:
+                self.ledger.discard(name)  # refused: no pod was made
             hint = ""
-            if exc.status == 403 and "PodSecurity" in text:
+            if exc.status == 403 and "PodSecurity" in exc.detail:
                 hint = (
                     f" (label namespace {self.namespace} "
                     "pod-security.kubernetes.io/enforce=privileged)"
                 )
-            raise PodStartError(f"cannot create pod {name} on {node}: {text}{hint}") from exc
-        except urllib3.exceptions.HTTPError as exc:
-            raise PodStartError(
-                f"cannot create pod {name} on {node}: {transport_error_text(exc)}"
-            ) from exc
+            raise PodStartError(f"cannot create pod {name} on {node}: {exc}{hint}") from exc
 
-    def read(self, name: str) -> dict[str, Any]:
-        response = self._core.read_namespaced_pod(
-            name, self.namespace, _preload_content=False, _request_timeout=REQUEST_TIMEOUT
+    def read(
+        self, name: str, stop: Event | None = None, deadline: float | None = None
+    ) -> dict[str, Any]:
+        reply = self.cluster.calls.call(
+            f"read pod {self.namespace}/{name}",
+            self._core.read_namespaced_pod,
+            name,
+            self.namespace,
+            stop=stop,
+            deadline=deadline,
+            policy=POLL_POLICY,
         )
-        try:
-            return dict(json.loads(response.data))
-        finally:
-            response.release_conn()
+        pod = reply.json()
+        if not isinstance(pod, dict):
+            raise ValueError("the pod is not a JSON object")
+        return pod
 
     def wait_running(
         self, name: str, node: str, timeout_s: float, pull_grace_s: float, stop: Event
@@ -207,15 +221,15 @@ class PodApi:
                 raise Interrupted(f"interrupted while pod {name} on {node} was starting")
             now = time.monotonic()
             try:
-                phase = read_phase(self.read(name))
-            except ApiException as exc:
+                phase = read_phase(self.read(name, stop, started + timeout_s))
+            except KubeCallError as exc:
                 if exc.status == 404:
                     raise PodStartError(
                         f"pod {name} on {node} was deleted while starting (by someone else?)"
                     ) from exc
-                last = f"reading it failed: {api_error_text(exc)}"
+                last = f"reading it failed: {exc}"
                 phase = None
-            except (urllib3.exceptions.HTTPError, ValueError) as exc:
+            except ValueError as exc:
                 last = f"reading it failed: {exc}"
                 phase = None
             if phase is not None:
@@ -240,47 +254,68 @@ class PodApi:
                 )
 
     def delete(self, name: str) -> str | None:
-        """Delete one pod; return an error sentence, or None when it is gone."""
+        """Delete one pod; return an error sentence (naming the pod and its node), or None
+        when it is gone."""
+        failure = self._delete(name, None)
+        return None if failure is None else self._deletion_error(name, failure)
+
+    def delete_all(self, names: list[str]) -> tuple[list[str], list[str]]:
+        """Delete these pods: (deleted names, error sentences). Once the API cannot be
+        reached even after retries, the rest get one try each: waiting out every pod's
+        retries against a dead server would hold Ctrl-C for minutes."""
+        deleted: list[str] = []
+        errors: list[str] = []
+        policy: RetryPolicy | None = None
+        for name in names:
+            failure = self._delete(name, policy)
+            if failure is None:
+                deleted.append(name)
+                continue
+            errors.append(self._deletion_error(name, failure))
+            if failure.status is None:
+                policy = ONE_TRY
+        return deleted, errors
+
+    def _delete(self, name: str, policy: RetryPolicy | None) -> KubeCallError | None:
         try:
-            self._core.delete_namespaced_pod(
-                name, self.namespace, _preload_content=False, _request_timeout=REQUEST_TIMEOUT
-            ).release_conn()
-        except ApiException as exc:
-            if exc.status != 404:
-                return f"could not delete pod {name}: {api_error_text(exc)}"
-        except urllib3.exceptions.HTTPError as exc:
-            return f"could not delete pod {name}: {transport_error_text(exc)}"
+            self.cluster.calls.call(
+                f"delete pod {self.namespace}/{name}",
+                self._core.delete_namespaced_pod,
+                name,
+                self.namespace,
+                policy=policy,
+            )
+        except KubeCallError as exc:
+            if exc.status != 404:  # 404: gone already (or an earlier try's answer was lost)
+                return exc
         self.ledger.discard(name)
         return None
 
+    def _deletion_error(self, name: str, failure: KubeCallError) -> str:
+        node = self.ledger.node_of(name)
+        where = f" (on {node})" if node else ""
+        return f"could not delete pod {self.namespace}/{name}{where}: {failure}"
+
     def list_names(self, selector: str) -> list[str]:
-        response = self._core.list_namespaced_pod(
+        reply = self.cluster.calls.call(
+            f"list pods in {self.namespace}",
+            self._core.list_namespaced_pod,
             self.namespace,
             label_selector=selector,
-            _preload_content=False,
-            _request_timeout=REQUEST_TIMEOUT,
         )
-        try:
-            items = json.loads(response.data).get("items") or []
-        finally:
-            response.release_conn()
+        listing = reply.json()
+        items = (listing.get("items") if isinstance(listing, dict) else None) or []
         return sorted(str((item.get("metadata") or {}).get("name")) for item in items)
 
     def delete_matching(self, selector: str) -> tuple[list[str], list[str]]:
         """Delete every pod the selector matches: (deleted names, error sentences)."""
         try:
             names = self.list_names(selector)
-        except ApiException as exc:
+        except KubeCallError as exc:
             if exc.status == 404:
                 return [], []
-            return [], [f"cannot list pods in {self.namespace}: {api_error_text(exc)}"]
-        except (urllib3.exceptions.HTTPError, ValueError) as exc:
             return [], [f"cannot list pods in {self.namespace}: {exc}"]
-        deleted, errors = [], []
-        for name in names:
-            error = self.delete(name)
-            if error is None:
-                deleted.append(name)
-            else:
-                errors.append(error)
-        return deleted, errors
+        except (ValueError, AttributeError) as exc:
+            text = f"cannot list pods in {self.namespace}: the answer is not a pod list ({exc})"
+            return [], [text]
+        return self.delete_all(names)

@@ -5,7 +5,6 @@ pod target per node, and in the end delete every pod the run made.
 from __future__ import annotations
 
 import contextlib
-import json
 import signal
 import threading
 from collections.abc import Iterator
@@ -13,20 +12,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
-import urllib3
 from kubernetes import client
-from kubernetes.client.rest import ApiException
 
 from collector.bundle.writer import BundleWriter
 from collector.errors import CollectorError
 from collector.kube import debug_pod
-from collector.kube.client import (
-    REQUEST_TIMEOUT,
-    Cluster,
-    api_error_text,
-    connect,
-    transport_error_text,
-)
+from collector.kube.calls import KubeCallError
+from collector.kube.client import Cluster, connect
 from collector.kube.objects import NodeInfo, ObjectsResult, collect_objects
 from collector.kube.pods import PodApi
 from collector.progress import Progress
@@ -111,19 +103,18 @@ class ClusterSession:
 
     def _nodes_matching(self, selector: str) -> list[NodeInfo]:
         try:
-            response = client.CoreV1Api(self.cluster.api).list_node(
-                label_selector=selector, _preload_content=False, _request_timeout=REQUEST_TIMEOUT
-            )
-            try:
-                items = json.loads(response.data).get("items") or []
-            finally:
-                response.release_conn()
-        except ApiException as exc:
-            raise CollectorError(f"-l {selector}: {api_error_text(exc)}") from exc
-        except urllib3.exceptions.HTTPError as exc:
-            raise CollectorError(
-                f"lost the API server while listing nodes: {transport_error_text(exc)}"
-            ) from exc
+            listing = self.cluster.calls.call(
+                f"list nodes matching {selector}",
+                client.CoreV1Api(self.cluster.api).list_node,
+                label_selector=selector,
+            ).json()
+            items = listing.get("items") or []
+        except KubeCallError as exc:
+            if exc.status is None:
+                raise CollectorError(f"lost the API server while listing nodes: {exc}") from exc
+            raise CollectorError(f"-l {selector}: {exc}") from exc
+        except (ValueError, AttributeError) as exc:
+            raise CollectorError(f"-l {selector}: the answer is not a node list ({exc})") from exc
         nodes = []
         for item in items:
             meta = item.get("metadata") or {}
@@ -181,12 +172,8 @@ class ClusterSession:
         if self._closed:
             return
         self._closed = True
-        errors: list[str] = []
         with sigint_deferred(self.progress):
-            for name in self.pods.ledger.names():
-                error = self.pods.delete(name)
-                if error:
-                    errors.append(error)
+            _deleted, errors = self.pods.delete_all(self.pods.ledger.names())
             # Anything the ledger missed (a create whose answer never came): by label.
             if not errors:
                 _deleted, errors = self.pods.delete_matching(self.run_selector)

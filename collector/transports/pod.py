@@ -101,7 +101,7 @@ class PodTarget:
             return failed("not collected: interrupted before its pod was made", True)
         try:
             report("creating pod")
-            self.pods.create(debug_pod.pod_manifest(self.settings, self.pod, self.node))
+            self.pods.create(debug_pod.pod_manifest(self.settings, self.pod, self.node), stop)
             report("starting pod")
             self.pods.wait_running(
                 self.pod, self.node, self.timing.start_timeout_s, self.timing.pull_grace_s, stop
