@@ -1,5 +1,7 @@
 """Benchmark: `needle collect` from a live cluster of N mocked nodes, each of whose node
 script takes ~1 s (the mock API server streams a canned node response over 1 s).
+The server frames REST answers as kube-apiserver does, their tails 10 ms late as across
+a network (--tail), and can throttle or fail a share of them (--chaos).
 
 Runs the mock API server (tests/cluster/mock_apiserver.py, 127.0.0.1 only) and needle
 as two separate processes, and prints wall time and needle's peak RSS per node count:
@@ -22,7 +24,9 @@ REPO = Path(__file__).resolve().parents[1]
 MOCK = REPO / "tests" / "cluster" / "mock_apiserver.py"
 
 
-def run_once(nodes: int, concurrency: int, seconds: float, workdir: Path) -> dict[str, float]:
+def run_once(
+    nodes: int, concurrency: int, seconds: float, workdir: Path, tail: float, chaos: float
+) -> dict[str, float]:
     kubeconfig = workdir / f"kubeconfig-{nodes}"
     output = workdir / f"bundle-{nodes}.tar.gz"
     mock = subprocess.Popen(
@@ -35,6 +39,10 @@ def run_once(nodes: int, concurrency: int, seconds: float, workdir: Path) -> dic
             str(seconds),
             "--kubeconfig",
             str(kubeconfig),
+            "--body-delay",
+            str(tail),
+            "--chaos",
+            str(chaos),
         ],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
@@ -89,6 +97,15 @@ def main() -> None:
     parser.add_argument("--nodes", default="50,100,200")
     parser.add_argument("--concurrency", type=int, default=10)
     parser.add_argument("--node-seconds", type=float, default=1.0)
+    parser.add_argument(
+        "--tail",
+        type=float,
+        default=0.01,
+        help="seconds each REST answer's last bytes come late (a network in between)",
+    )
+    parser.add_argument(
+        "--chaos", type=float, default=0.0, help="share of REST requests answered 429/503/500"
+    )
     args = parser.parse_args()
     counts = [int(n) for n in args.nodes.split(",")]
     print(
@@ -97,7 +114,9 @@ def main() -> None:
     )
     with tempfile.TemporaryDirectory(prefix="needle-bench-") as tmp:
         for count in counts:
-            row = run_once(count, args.concurrency, args.node_seconds, Path(tmp))
+            row = run_once(
+                count, args.concurrency, args.node_seconds, Path(tmp), args.tail, args.chaos
+            )
             ideal = count * args.node_seconds / args.concurrency
             print(
                 f"{row['nodes']:>6} {row['seconds']:>8.1f} {ideal:>6.0f} "

@@ -55,6 +55,14 @@ def lab_nodes(state: Any) -> list[MockNode]:
     ]
 
 
+def spoil(server: MockApiServer, rate: float, seed: int) -> None:
+    """Transient trouble as a busy API server gives it: throttling (429, Retry-After 1),
+    500/503, slow answers and slow tails, dropped connections."""
+    server.chaos(
+        rate=rate, seed=seed, statuses=(429, 503, 500), delay_s=0.3, body_delay_s=0.1, close=True
+    )
+
+
 def collect_runs(
     server: MockApiServer, kubeconfig: Path, workdir: Path, runs: int, rate: float
 ) -> list[str]:
@@ -65,7 +73,7 @@ def collect_runs(
     )
     for concurrency in (1, 10):
         for run in range(1, runs + 1):
-            server.chaos(rate=rate, seed=concurrency * 1000 + run)
+            spoil(server, rate, concurrency * 1000 + run)
             before = len(server.requests)
             output = workdir / f"c{concurrency}-{run}.tar.gz"
             started = time.monotonic()
@@ -115,7 +123,7 @@ def interrupted_runs(
         f"{'pods left':>9}"
     )
     for run in range(1, runs + 1):
-        server.chaos(rate=rate, seed=5000 + run)
+        spoil(server, rate, 5000 + run)
         signum = rng.choice([signal.SIGINT, signal.SIGKILL])
         after = rng.uniform(0.2, 4.0)
         output = workdir / f"i{run}.tar.gz"
@@ -171,7 +179,8 @@ def main() -> None:
         raise SystemExit("needs root: the lab is made of network namespaces")
     name = f"ndsoak-{os.getpid()}"
     state = lab_api.up(name=name, nodes=3, pods=2)
-    server = MockApiServer(lab_nodes(state), read_kube_dir(Path(state.kube_dir)))
+    # every answer's tail 10 ms late, as across a network (tests/cluster/conftest.py)
+    server = MockApiServer(lab_nodes(state), read_kube_dir(Path(state.kube_dir)), body_delay_s=0.01)
     try:
         url = server.start()
         with tempfile.TemporaryDirectory(prefix="needle-soak-") as tmp:
