@@ -9,25 +9,24 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from needle.analyzer.bundle import Bundle, open_and_build
+from needle.analyzer.diff.document import diff_document
+from needle.analyzer.diff.render import render_markdown as render_diff_markdown
+from needle.analyzer.diff.render import render_text as render_diff_text
+from needle.analyzer.diff.run import run_diff
+from needle.analyzer.errors import AnalyzerError
+from needle.analyzer.model import Model, build_model
+from needle.analyzer.report.document import report_document
+from needle.analyzer.report.markdown import render_markdown
+from needle.analyzer.report.text import render_text
+from needle.analyzer.rules.catalog import Catalog, load_catalog
+from needle.analyzer.rules.catalogue_doc import catalogue_markdown
+from needle.analyzer.rules.engine import SEVERITIES, compile_rules, evaluate
+from needle.analyzer.rules.fixtures import run_fixtures
+from needle.analyzer.show.render import print_json, print_table
+from needle.analyzer.show.views import VIEWS
 from rich.console import Console
 from rich.table import Table
-
-from analyzer.bundle import Bundle, open_and_build
-from analyzer.diff.document import diff_document
-from analyzer.diff.render import render_markdown as render_diff_markdown
-from analyzer.diff.render import render_text as render_diff_text
-from analyzer.diff.run import run_diff
-from analyzer.errors import AnalyzerError
-from analyzer.model import Model, build_model
-from analyzer.report.document import report_document
-from analyzer.report.markdown import render_markdown
-from analyzer.report.text import render_text
-from analyzer.rules.catalog import Catalog, load_catalog
-from analyzer.rules.catalogue_doc import catalogue_markdown
-from analyzer.rules.engine import SEVERITIES, compile_rules, evaluate
-from analyzer.rules.fixtures import run_fixtures
-from analyzer.show.render import print_json, print_table
-from analyzer.show.views import VIEWS
 
 app = typer.Typer()
 rules_app = typer.Typer(help="List, explain, validate and test rules.", no_args_is_help=True)

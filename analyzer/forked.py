@@ -16,7 +16,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
 
-from analyzer.errors import AnalyzerError
+from needle.analyzer.errors import AnalyzerError
 
 T = TypeVar("T")
 

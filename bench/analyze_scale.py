@@ -30,8 +30,8 @@ HERE = Path(__file__).resolve().parent
 
 MODEL = """
 import sys, time
-from analyzer.bundle import open_bundle
-from analyzer.model import build_model
+from needle.analyzer.bundle import open_bundle
+from needle.analyzer.model import build_model
 started = time.perf_counter()
 with open_bundle(sys.argv[1]) as bundle:
     opened = time.perf_counter()

@@ -30,8 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "cluster"))
 
 from mock_apiserver import MockApiServer, MockNode, kubeconfig_text, read_kube_dir  # noqa: E402
-
-from lab import api as lab_api  # noqa: E402
+from needle.lab import api as lab_api  # noqa: E402
 
 
 def needle(*args: str) -> list[str]:

@@ -17,10 +17,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from collector.collect import CollectOptions, collect
-from collector.progress import Progress
-from collector.transports.netns import NetnsTarget
-from lab import api
+from needle.collector.collect import CollectOptions, collect
+from needle.collector.progress import Progress
+from needle.collector.transports.netns import NetnsTarget
+from needle.lab import api
 
 
 def node_part_gzip_bytes(bundle: Path, node: str) -> tuple[int, int]:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from lab import api  # after the path tweak, so the repo's lab is used
+from needle.lab import api  # after the path tweak, so the repo's lab is used
 
 
 def measure(name: str, nodes: int, pods: int, runs: int) -> tuple[list[float], list[float]]:

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from analyzer.parsers.ip_route import Nexthop, Route, make_route, parse_ip_route_text
+from needle.analyzer.parsers.ip_route import Nexthop, Route, make_route, parse_ip_route_text
 
 Facts = dict[str, Any]
 

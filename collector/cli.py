@@ -13,19 +13,18 @@ from types import FrameType
 from typing import Annotated
 
 import typer
-
-from collector import rbac as rbac_manifests
-from collector.collect import CollectOptions, collect
-from collector.errors import CollectorError
-from collector.kube import access, debug_pod
-from collector.kube.client import connect
-from collector.kube.pods import PodApi
-from collector.kube.session import ClusterOptions
-from collector.progress import Progress
-from collector.transports.base import Target
-from collector.transports.local import LocalTarget
-from collector.transports.netns import NetnsTarget
-from collector.transports.pod import PodTiming
+from needle.collector import rbac as rbac_manifests
+from needle.collector.collect import CollectOptions, collect
+from needle.collector.errors import CollectorError
+from needle.collector.kube import access, debug_pod
+from needle.collector.kube.client import connect
+from needle.collector.kube.pods import PodApi
+from needle.collector.kube.session import ClusterOptions
+from needle.collector.progress import Progress
+from needle.collector.transports.base import Target
+from needle.collector.transports.local import LocalTarget
+from needle.collector.transports.netns import NetnsTarget
+from needle.collector.transports.pod import PodTiming
 
 app = typer.Typer()
 

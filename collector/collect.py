@@ -2,7 +2,7 @@
 through debug pods), kubectl dumps, this host, or network namespaces (the lab).
 
 Sources produce Kubernetes objects and node targets; every target has the same shape
-(collector.transports.base.Target), so running the nodes knows no transport.
+(needle.collector.transports.base.Target), so running the nodes knows no transport.
 """
 
 from __future__ import annotations
@@ -14,16 +14,16 @@ from importlib import metadata
 from pathlib import Path
 from threading import Event
 
-from collector.bundle.manifest import CaptureSettings, Manifest, NodeRecord, ResourceRecord
-from collector.bundle.writer import BundleWriter
-from collector.errors import CollectorError
-from collector.kube.dump_dir import as_list, read_dump_dir
-from collector.kube.session import ClusterOptions, ClusterSession
-from collector.node_part import CaptureLimits, apply_records, read_node_stream
-from collector.progress import Progress
-from collector.script.render import ScriptArgs, render
-from collector.spec.loader import Spec, default_spec
-from collector.transports.base import Target
+from needle.collector.bundle.manifest import CaptureSettings, Manifest, NodeRecord, ResourceRecord
+from needle.collector.bundle.writer import BundleWriter
+from needle.collector.errors import CollectorError
+from needle.collector.kube.dump_dir import as_list, read_dump_dir
+from needle.collector.kube.session import ClusterOptions, ClusterSession
+from needle.collector.node_part import CaptureLimits, apply_records, read_node_stream
+from needle.collector.progress import Progress
+from needle.collector.script.render import ScriptArgs, render
+from needle.collector.spec.loader import Spec, default_spec
+from needle.collector.transports.base import Target
 
 
 @dataclass

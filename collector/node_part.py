@@ -13,11 +13,11 @@ import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from collector.bundle.manifest import CaptureRecord, CommandRecord, NetnsRecord, NodeRecord
-from collector.bundle.paths import checked_relpath
-from collector.bundle.writer import BundleWriter
-from collector.errors import CollectorError
-from collector.spec.loader import Command, Spec
+from needle.collector.bundle.manifest import CaptureRecord, CommandRecord, NetnsRecord, NodeRecord
+from needle.collector.bundle.paths import checked_relpath
+from needle.collector.bundle.writer import BundleWriter
+from needle.collector.errors import CollectorError
+from needle.collector.spec.loader import Command, Spec
 
 MiB = 1024 * 1024
 SIGXFSZ_STATUS = 128 + 25  # the shell's status for a command stopped by `ulimit -f`

@@ -7,11 +7,10 @@ import time
 from threading import Lock
 from typing import TextIO
 
+from needle.collector.bundle.manifest import NodeRecord
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
-
-from collector.bundle.manifest import NodeRecord
 
 _STYLE = {"ok": "green", "partial": "yellow", "failed": "red"}
 

@@ -12,9 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import yaml
-
-from collector.errors import CollectorError
-from collector.kube import debug_pod
+from needle.collector.errors import CollectorError
+from needle.collector.kube import debug_pod
 
 NAME = "needle-collector"
 DEFAULT_GROUP = "needle-collectors"

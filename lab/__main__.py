@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import sys
 
-from lab.cli import app
-from lab.errors import LabError
+from needle.lab.cli import app
+from needle.lab.errors import LabError
 
 
 def main() -> None:

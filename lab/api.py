@@ -2,7 +2,7 @@
 
 Stable for tests of other parts (collector fixtures), e.g.::
 
-    from lab import api
+    from needle.lab import api
     state = api.up(name="ndltest-1234", nodes=3, pods=2)
     try:
         ...  # state.nodes[0].netns, state.kube_dir, state.netns_args(), ...
@@ -10,7 +10,7 @@ Stable for tests of other parts (collector fixtures), e.g.::
     finally:
         api.down(state.name)
 
-Every function raises lab.errors.LabError with a one-line, actionable message on bad input
+Every function raises needle.lab.errors.LabError with a one-line, actionable message on bad input
 or a host that cannot run the lab. All state lives in /run/needle-lab/<name>/ (mode 0700):
 state.json (LabState), kube/ (nodes.json, pods.json, configmaps.json, daemonsets.json) and
 a lock file. Namespaces are <name>-underlay, <name>-n<I> (node I), <name>-n<I>-p<K> (pod K
@@ -28,9 +28,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from lab import batches, faults, keepalive, kube_objects, netns, preflight, topology
-from lab.errors import LabError
-from lab.state import (
+from needle.lab import batches, faults, keepalive, kube_objects, netns, preflight, topology
+from needle.lab.errors import LabError
+from needle.lab.state import (
     KUBE_DIR,
     STATE_ROOT,
     STATUS_BUILDING,
@@ -138,7 +138,7 @@ def missing_netns(state: LabState) -> list[str]:
 
 
 def fault(name: str, fault_name: str, node: str | None = None) -> FaultRecord:
-    """Inject fault `fault_name` (see lab.faults.CATALOGUE) into lab `name`, on `node`
+    """Inject fault `fault_name` (see needle.lab.faults.CATALOGUE) into lab `name`, on `node`
     (a node name such as "lab-node-2"; default the first node). Returns the FaultRecord that
     says what changed; it is also appended to the state's `faults`."""
     topology.validate_name(name)

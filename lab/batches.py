@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lab.state import NodeState
-from lab.topology import (
+from needle.lab.state import NodeState
+from needle.lab.topology import (
     CLUSTER_CIDR,
     UNDERLAY_BRIDGE,
     UNDERLAY_GATEWAY,

@@ -1,6 +1,6 @@
 """`needle lab ...`: a Flannel VXLAN cluster built from network namespaces, with faults.
 
-A thin shell over lab.api; user errors are raised as LabError for the front door to print.
+A thin shell over needle.lab.api; user errors are raised as LabError for the front door to print.
 """
 
 from __future__ import annotations
@@ -10,10 +10,9 @@ import time
 from typing import Annotated
 
 import typer
-
-from lab import api, faults, topology
-from lab.errors import LabError
-from lab.state import STATUS_UP, LabState
+from needle.lab import api, faults, topology
+from needle.lab.errors import LabError
+from needle.lab.state import STATUS_UP, LabState
 
 app = typer.Typer(
     help=(

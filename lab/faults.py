@@ -3,7 +3,7 @@
 A fault picks its target node (the first, or the one asked for), a peer (the next node)
 and a pod (the target node's first; its last for veth-orphan) deterministically, changes
 the data plane or the kube dir, and returns a FaultRecord saying exactly what changed.
-Faults are applied under the lab's lock by lab.api; they never touch anything outside the
+Faults are applied under the lab's lock by needle.lab.api; they never touch anything outside the
 lab's namespaces and state dir.
 """
 
@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lab import keepalive, kube_objects, netns
-from lab.batches import Batch
-from lab.errors import LabError
-from lab.state import FaultRecord, LabState, NodeState, PodState, save
-from lab.topology import VXLAN_OVERHEAD, pod_cidr, vtep_address
+from needle.lab import keepalive, kube_objects, netns
+from needle.lab.batches import Batch
+from needle.lab.errors import LabError
+from needle.lab.state import FaultRecord, LabState, NodeState, PodState, save
+from needle.lab.topology import VXLAN_OVERHEAD, pod_cidr, vtep_address
 
 
 @dataclass(frozen=True)

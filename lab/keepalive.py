@@ -14,9 +14,9 @@ import subprocess
 import time
 from pathlib import Path
 
-from lab.errors import LabError
-from lab.netns import NETNS_DIR
-from lab.state import ProcessRecord
+from needle.lab.errors import LabError
+from needle.lab.netns import NETNS_DIR
+from needle.lab.state import ProcessRecord
 
 MARKER = "NEEDLE_LAB_KEEPALIVE"
 _PROC = Path("/proc")

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lab.state import LabState, NodeState, PodState, write_atomic
-from lab.topology import CLUSTER_CIDR, VNI, deployment_name, random_suffix
+from needle.lab.state import LabState, NodeState, PodState, write_atomic
+from needle.lab.topology import CLUSTER_CIDR, VNI, deployment_name, random_suffix
 
 FLANNEL_NAMESPACE = "kube-flannel"
 FLANNEL_DAEMONSET = "kube-flannel-ds"

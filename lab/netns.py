@@ -13,8 +13,8 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from lab.batches import Batch
-from lab.errors import LabError
+from needle.lab.batches import Batch
+from needle.lab.errors import LabError
 
 NETNS_DIR = Path("/run/netns")
 TIMEOUT_SECONDS = 60

@@ -8,7 +8,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from lab.errors import LabError
+from needle.lab.errors import LabError
 
 MIN_IPROUTE2 = (5, 0)
 _MODERN = re.compile(r"iproute2-(?:v)?(\d+)\.(\d+)")

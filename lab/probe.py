@@ -10,8 +10,8 @@ import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from lab.netns import NETNS_DIR
-from lab.state import LabState, PodState
+from needle.lab.netns import NETNS_DIR
+from needle.lab.state import LabState, PodState
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lab.errors import LabError
+from needle.lab.errors import LabError
 
 STATE_FORMAT = "needle.lab-state/v1"
 STATE_ROOT = Path("/run/needle-lab")

@@ -11,8 +11,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from lab.errors import LabError
-from lab.state import NodeState, PodState
+from needle.lab.errors import LabError
+from needle.lab.state import NodeState, PodState
 
 DEFAULT_NAME = "needle-lab"
 DEFAULT_NODES = 3

@@ -13,12 +13,12 @@ from typing import Annotated
 
 import typer
 
-from analyzer.cli import app as analyzer_app
-from analyzer.errors import AnalyzerError
-from collector.cli import app as collector_app
-from collector.errors import CollectorError
-from lab.cli import app as lab_app
-from lab.errors import LabError
+from needle.analyzer.cli import app as analyzer_app
+from needle.analyzer.errors import AnalyzerError
+from needle.collector.cli import app as collector_app
+from needle.collector.errors import CollectorError
+from needle.lab.cli import app as lab_app
+from needle.lab.errors import LabError
 
 try:  # typer >= 0.26 vendors click; older releases depend on it
     from typer._click.exceptions import ClickException, UsageError

@@ -48,7 +48,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 def lab_factory():
     """Build real labs (network namespaces) on demand; every one is torn down afterwards,
     also when the test fails. Names are unique to this test process."""
-    from lab import api
+    from needle.lab import api
 
     made: list[str] = []
 

@@ -11,9 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from minimal_bundle import MINIMAL_MANIFEST
-
-from analyzer.bundle import open_bundle
-from analyzer.bundle.directory import DirectoryFiles, OverCap
+from needle.analyzer.bundle import open_bundle
+from needle.analyzer.bundle.directory import DirectoryFiles, OverCap
 
 MANIFEST = MINIMAL_MANIFEST
 

@@ -13,10 +13,9 @@ from pathlib import Path
 
 import pytest
 from minimal_bundle import MINIMAL_MANIFEST
-
-from analyzer.bundle import open_and_build, reader
-from analyzer.bundle.reader import Bundle
-from analyzer.errors import BundleError
+from needle.analyzer.bundle import open_and_build, reader
+from needle.analyzer.bundle.reader import Bundle
+from needle.analyzer.errors import BundleError
 
 MANIFEST = MINIMAL_MANIFEST
 # valid JSON of the right format, but not by the schema (found only by validation)

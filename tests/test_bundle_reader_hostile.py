@@ -13,9 +13,8 @@ from pathlib import Path
 
 import pytest
 from minimal_bundle import MINIMAL_MANIFEST
-
-from analyzer.bundle import ReadLimits, open_bundle
-from analyzer.errors import BundleError
+from needle.analyzer.bundle import ReadLimits, open_bundle
+from needle.analyzer.errors import BundleError
 
 MANIFEST = MINIMAL_MANIFEST
 
@@ -200,7 +199,7 @@ def test_directory_bundle_never_follows_a_link_out(tmp_path):
 
 def test_two_archives_opened_at_once_read_as_each_alone(tmp_path, private_tmp):
     """A diff's archives spool side by side (the second in a forked child)."""
-    from analyzer.bundle.reader import open_bundles
+    from needle.analyzer.bundle.reader import open_bundles
 
     members = [member(f"nodes/n{i}/host/ip-link.json", b"[]" * i) for i in range(1, 40)]
     first = make_tar(tmp_path / "a.tar.gz", members)
@@ -222,7 +221,7 @@ def test_two_archives_opened_at_once_read_as_each_alone(tmp_path, private_tmp):
 def test_a_hostile_archive_opened_with_another_is_refused_in_one_line(
     tmp_path, private_tmp, hostile_first
 ):
-    from analyzer.bundle.reader import open_bundles
+    from needle.analyzer.bundle.reader import open_bundles
 
     # past the first MiB of the stream: found while spooling, not with the manifest
     filler = member("nodes/n1/filler.bin", os.urandom(3 << 20))

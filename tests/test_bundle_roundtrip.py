@@ -8,10 +8,9 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-
-from analyzer.bundle import open_bundle
-from analyzer.bundle.manifest import manifest_schema
-from collector.bundle import (
+from needle.analyzer.bundle import open_bundle
+from needle.analyzer.bundle.manifest import manifest_schema
+from needle.collector.bundle import (
     BundleWriter,
     CaptureRecord,
     CommandRecord,
@@ -19,7 +18,7 @@ from collector.bundle import (
     NetnsRecord,
     ResourceRecord,
 )
-from collector.errors import CollectorError
+from needle.collector.errors import CollectorError
 
 IP_LINK = b'[{"ifindex":1,"ifname":"lo","mtu":65536}]\n'
 BINARY = bytes(range(256)) * 64  # pcap-like bytes must survive untouched

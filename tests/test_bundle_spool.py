@@ -15,11 +15,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from minimal_bundle import MINIMAL_MANIFEST
-
-from analyzer.bundle import open_bundle
-from analyzer.bundle.reader import ReadLimits
-from analyzer.bundle.spool import Corrupt, spool
-from analyzer.errors import BundleError
+from needle.analyzer.bundle import open_bundle
+from needle.analyzer.bundle.reader import ReadLimits
+from needle.analyzer.bundle.spool import Corrupt, spool
+from needle.analyzer.errors import BundleError
 
 MANIFEST = json.dumps(MINIMAL_MANIFEST).encode()
 
@@ -145,7 +144,7 @@ def test_a_bundle_never_closed_leaves_no_spool_when_the_process_exits(tmp_path):
     private = tmp_path / "tmp"
     private.mkdir()
     code = (
-        "import sys; from analyzer.bundle import open_bundle; "
+        "import sys; from needle.analyzer.bundle import open_bundle; "
         "b = open_bundle(sys.argv[1]); assert b.read_bytes('nodes/n/x') == b'1'"
     )
     subprocess.run(

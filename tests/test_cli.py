@@ -52,12 +52,12 @@ def test_debug_shows_the_traceback_of_a_user_error():
 
 
 def test_internal_error_is_one_line_without_debug(monkeypatch, capsys):
-    import analyzer.cli
+    import needle.analyzer.cli
 
     def explode(*_args, **_kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(analyzer.cli, "load_catalog", explode)
+    monkeypatch.setattr(needle.analyzer.cli, "load_catalog", explode)
     assert run(["rules", "list"], "needle") == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1

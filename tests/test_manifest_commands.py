@@ -9,8 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from minimal_bundle import MINIMAL_MANIFEST
-
-from analyzer.bundle.manifest import command_problem, manifest_schema, netns_problem
+from needle.analyzer.bundle.manifest import command_problem, manifest_schema, netns_problem
 
 SCHEMA = manifest_schema()
 COMMAND = jsonschema.Draft202012Validator({"$defs": SCHEMA["$defs"], "$ref": "#/$defs/command"})
@@ -101,7 +100,7 @@ def _relpath_by_parts(value: str) -> bool:
 @settings(max_examples=3000, deadline=None)
 @given(st.text(alphabet="./a\\\x00b", max_size=10))
 def test_relpath_check_is_the_part_by_part_definition(value):
-    from analyzer.bundle.manifest import is_relpath
+    from needle.analyzer.bundle.manifest import is_relpath
 
     assert is_relpath(value) == _relpath_by_parts(value)
 
@@ -130,8 +129,8 @@ def test_netns_check_agrees_with_the_schema(record):
 
 
 def test_a_typical_netns_record_passes_and_a_bad_one_is_named():
-    from analyzer.bundle.manifest import validate_manifest
-    from analyzer.errors import BundleError
+    from needle.analyzer.bundle.manifest import validate_manifest
+    from needle.analyzer.errors import BundleError
 
     record = {"id": "ns-4026532001", "dir": "nodes/n/netns/ns-4026532001", "inode": 4026532001}
     assert netns_problem({**record, "nsid": 3, "name": None, "pids": [1, 2]}) is None

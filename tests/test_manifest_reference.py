@@ -12,9 +12,8 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from analyzer.bundle.manifest import validate_manifest
-from analyzer.errors import BundleError
+from needle.analyzer.bundle.manifest import validate_manifest
+from needle.analyzer.errors import BundleError
 
 SAMPLE = Path(__file__).resolve().parents[1] / "samples" / "lab-healthy.tar.gz"
 

@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-from analyzer.rules.catalog import RuleProblem, load_catalog, parse_rule
+from needle.analyzer.rules.catalog import RuleProblem, load_catalog, parse_rule
 
 GOOD_RULE = """\
 id: custom.node.example

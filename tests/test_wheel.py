@@ -28,11 +28,31 @@ def wheel(tmp_path_factory) -> Path:
 
 def test_wheel_ships_rules_and_schemas(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert "analyzer/builtin_rules/rule.schema.json" in names
-    assert "analyzer/schemas/manifest.v1.schema.json" in names
+    assert "needle/analyzer/builtin_rules/rule.schema.json" in names
+    assert "needle/analyzer/schemas/manifest.v1.schema.json" in names
+    assert "needle/collector/spec/node.yaml" in names
+    assert "needle/collector/script/prelude.sh" in names
     rules = sorted(REPO.glob("rules/*.yaml"))
-    assert rules and {f"analyzer/builtin_rules/{r.name}" for r in rules} <= names
-    assert not any(name.startswith(("tests/", "rules/")) for name in names)
+    assert rules and {f"needle/analyzer/builtin_rules/{r.name}" for r in rules} <= names
+    fixtures = sorted(REPO.glob("rules/tests/*.yaml"))
+    assert fixtures and {f"needle/analyzer/builtin_rules/tests/{r.name}" for r in fixtures} <= names
+
+
+def test_wheel_installs_one_top_level_package_with_every_module(wheel):
+    """Only `needle` at the top (no `analyzer` or `lab` to collide with other
+    distributions), and every module of the repository's wings inside it."""
+    names = set(zipfile.ZipFile(wheel).namelist())
+    tops = {name.split("/")[0] for name in names if not name.split("/")[0].endswith(".dist-info")}
+    assert tops == {"needle"}
+    expected = {
+        f"needle/{path.relative_to(REPO)}"
+        for wing in ("collector", "analyzer", "lab")
+        for path in (REPO / wing).rglob("*.py")
+        if "__pycache__" not in path.parts
+    }
+    expected |= {f"{path.relative_to(REPO)}" for path in (REPO / "needle").glob("*.py")}
+    assert expected <= names, sorted(expected - names)
+    assert any(name.endswith("dist-info/licenses/LICENSE") for name in names)
 
 
 @pytest.mark.slow

@@ -12,8 +12,7 @@ from typing import Any
 
 import fastjsonschema
 import orjson
-
-from analyzer.errors import BundleError
+from needle.analyzer.errors import BundleError
 
 FORMAT = "needle.bundle/v1"
 FORMAT_FAMILY = "needle.bundle/"
@@ -21,7 +20,7 @@ FORMAT_FAMILY = "needle.bundle/"
 
 @cache
 def manifest_schema() -> dict[str, Any]:
-    text = (resources.files("analyzer") / "schemas" / "manifest.v1.schema.json").read_text()
+    text = (resources.files("needle.analyzer") / "schemas" / "manifest.v1.schema.json").read_text()
     return json.loads(text)
 
 

@@ -23,14 +23,13 @@ from types import TracebackType
 from typing import IO, Any, TypeVar
 
 import zstandard
-
-from analyzer.bundle.directory import DirectoryFiles, OverCap
-from analyzer.bundle.manifest import decode_manifest, validate_manifest
-from analyzer.bundle.spool import Corrupt, Spooler
-from analyzer.errors import BundleError
-from analyzer.forked import Started, can_fork, run_forked
-from analyzer.gcpause import paused_gc
-from analyzer.heap import give_back_free_memory
+from needle.analyzer.bundle.directory import DirectoryFiles, OverCap
+from needle.analyzer.bundle.manifest import decode_manifest, validate_manifest
+from needle.analyzer.bundle.spool import Corrupt, Spooler
+from needle.analyzer.errors import BundleError
+from needle.analyzer.forked import Started, can_fork, run_forked
+from needle.analyzer.gcpause import paused_gc
+from needle.analyzer.heap import give_back_free_memory
 
 MANIFEST = "manifest.json"
 T = TypeVar("T")

@@ -17,8 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO, Protocol
 
-from analyzer.bundle.manifest import is_relpath
-from analyzer.errors import BundleError
+from needle.analyzer.bundle.manifest import is_relpath
+from needle.analyzer.errors import BundleError
 
 BLOCK = 512
 MANIFEST = "manifest.json"

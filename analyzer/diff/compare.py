@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from analyzer.diff.snapshot import Snapshot, render_route
-from analyzer.rules.engine import Finding
+from needle.analyzer.diff.snapshot import Snapshot, render_route
+from needle.analyzer.rules.engine import Finding
 
 # which per-node data a kind of change needs in both bundles to be compared
 NEEDS = {

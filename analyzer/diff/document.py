@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from analyzer.diff.compare import DiffResult
-from analyzer.rules.engine import Finding
+from needle.analyzer.diff.compare import DiffResult
+from needle.analyzer.rules.engine import Finding
 
 FORMAT = "needle.diff/v1"
 

@@ -14,15 +14,15 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
-from analyzer.bundle import Bundle, open_and_build
-from analyzer.diff.compare import (
+from needle.analyzer.bundle import Bundle, open_and_build
+from needle.analyzer.diff.compare import (
     KIND_ORDER,
     Change,
     DiffResult,
     compare_findings,
     compare_snapshots,
 )
-from analyzer.diff.snapshot import (
+from needle.analyzer.diff.snapshot import (
     Facts,
     aliases_for,
     cluster_snapshot,
@@ -33,15 +33,15 @@ from analyzer.diff.snapshot import (
     renames_for,
     unchanged_between,
 )
-from analyzer.errors import AnalyzerError
-from analyzer.forked import can_fork, run_forked
-from analyzer.gcpause import paused_gc
-from analyzer.model import build_model
-from analyzer.model.borrow import borrow_pod_side
-from analyzer.model.build import ParseCache
-from analyzer.model.entities import Model
-from analyzer.rules.catalog import RuleDocument
-from analyzer.rules.engine import (
+from needle.analyzer.errors import AnalyzerError
+from needle.analyzer.forked import can_fork, run_forked
+from needle.analyzer.gcpause import paused_gc
+from needle.analyzer.model import build_model
+from needle.analyzer.model.borrow import borrow_pod_side
+from needle.analyzer.model.build import ParseCache
+from needle.analyzer.model.entities import Model
+from needle.analyzer.rules.catalog import RuleDocument
+from needle.analyzer.rules.engine import (
     PARALLEL_FROM_NODES,
     Outcome,
     RuleResult,
@@ -50,7 +50,7 @@ from analyzer.rules.engine import (
     node_names,
     run_shard,
 )
-from analyzer.rules.memory import ResultMemory
+from needle.analyzer.rules.memory import ResultMemory
 
 
 @dataclass

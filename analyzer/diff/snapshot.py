@@ -14,9 +14,9 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from analyzer.model.dataplane import DetailLoader
-from analyzer.model.entities import HOST, VXLAN_DEVICE, Interface, Model, Namespace, Node
-from analyzer.parsers.ip_route import Route
+from needle.analyzer.model.dataplane import DetailLoader
+from needle.analyzer.model.entities import HOST, VXLAN_DEVICE, Interface, Model, Namespace, Node
+from needle.analyzer.parsers.ip_route import Route
 
 Key = tuple[str, ...]
 Facts = dict[Key, Any]

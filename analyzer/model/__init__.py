@@ -1,8 +1,8 @@
 """One model of a bundle's network: nodes, namespaces, interfaces, veth pairs, routes,
 neighbours, FDB, pods and podCIDRs, joined and indexed so rules are short predicates."""
 
-from analyzer.model.build import build_model
-from analyzer.model.entities import (
+from needle.analyzer.model.build import build_model
+from needle.analyzer.model.entities import (
     Interface,
     Model,
     MtuHop,

@@ -26,11 +26,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from analyzer.model.build import PodSideLoader
-from analyzer.model.dataplane import DETAILS, NodeOutputs, attach_details
-from analyzer.model.entities import HOST, Model, Namespace, Node, Pod
-from analyzer.parsers.ip_addr import parse_ip_addr
-from analyzer.parsers.ip_link import parse_ip_link
+from needle.analyzer.model.build import PodSideLoader
+from needle.analyzer.model.dataplane import DETAILS, NodeOutputs, attach_details
+from needle.analyzer.model.entities import HOST, Model, Namespace, Node, Pod
+from needle.analyzer.parsers.ip_addr import parse_ip_addr
+from needle.analyzer.parsers.ip_link import parse_ip_link
 
 _OWN = ("links", "addresses")
 

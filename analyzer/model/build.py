@@ -5,16 +5,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from analyzer.bundle.reader import Bundle
-from analyzer.gcpause import paused_gc
-from analyzer.model.dataplane import (
+from needle.analyzer.bundle.reader import Bundle
+from needle.analyzer.gcpause import paused_gc
+from needle.analyzer.model.dataplane import (
     SOURCES,
     NodeOutputs,
     ParseCache,
     fill_host_extras,
     fill_namespace,
 )
-from analyzer.model.entities import (
+from needle.analyzer.model.entities import (
     HOST,
     VXLAN_DEVICE,
     Model,
@@ -23,8 +23,8 @@ from analyzer.model.entities import (
     Pod,
     normalize_cidr,
 )
-from analyzer.model.kube import load_cluster
-from analyzer.model.veths import resolve_veths
+from needle.analyzer.model.kube import load_cluster
+from needle.analyzer.model.veths import resolve_veths
 
 
 def _load_node(

@@ -11,18 +11,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from analyzer.bundle.reader import Bundle
-from analyzer.model.entities import HOST, Interface, Namespace, Node
-from analyzer.parsers.bridge_fdb import parse_bridge_fdb
-from analyzer.parsers.cni import parse_cni_config
-from analyzer.parsers.common import Parsed
-from analyzer.parsers.ethtool import parse_ethtool_i, parse_ethtool_k
-from analyzer.parsers.flannel import parse_flannel_subnet_env
-from analyzer.parsers.ip_addr import parse_ip_addr
-from analyzer.parsers.ip_link import parse_ip_link
-from analyzer.parsers.ip_neigh import parse_ip_neigh
-from analyzer.parsers.ip_route import parse_ip_route
-from analyzer.parsers.sysctl import parse_sysctl
+from needle.analyzer.bundle.reader import Bundle
+from needle.analyzer.model.entities import HOST, Interface, Namespace, Node
+from needle.analyzer.parsers.bridge_fdb import parse_bridge_fdb
+from needle.analyzer.parsers.cni import parse_cni_config
+from needle.analyzer.parsers.common import Parsed
+from needle.analyzer.parsers.ethtool import parse_ethtool_i, parse_ethtool_k
+from needle.analyzer.parsers.flannel import parse_flannel_subnet_env
+from needle.analyzer.parsers.ip_addr import parse_ip_addr
+from needle.analyzer.parsers.ip_link import parse_ip_link
+from needle.analyzer.parsers.ip_neigh import parse_ip_neigh
+from needle.analyzer.parsers.ip_route import parse_ip_route
+from needle.analyzer.parsers.sysctl import parse_sysctl
 
 R = TypeVar("R")
 

@@ -12,14 +12,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from analyzer.gcpause import paused_gc
-from analyzer.parsers.bridge_fdb import FdbEntry
-from analyzer.parsers.ethtool import EthtoolDriver, EthtoolFeatures
-from analyzer.parsers.flannel import FlannelNetConf, FlannelSubnetEnv
-from analyzer.parsers.ip_addr import Address
-from analyzer.parsers.ip_link import Link
-from analyzer.parsers.ip_neigh import Neighbor
-from analyzer.parsers.ip_route import Route
+from needle.analyzer.gcpause import paused_gc
+from needle.analyzer.parsers.bridge_fdb import FdbEntry
+from needle.analyzer.parsers.ethtool import EthtoolDriver, EthtoolFeatures
+from needle.analyzer.parsers.flannel import FlannelNetConf, FlannelSubnetEnv
+from needle.analyzer.parsers.ip_addr import Address
+from needle.analyzer.parsers.ip_link import Link
+from needle.analyzer.parsers.ip_neigh import Neighbor
+from needle.analyzer.parsers.ip_route import Route
 
 PeerState = Literal["resolved", "missing", "not-veth"]
 HOST = "host"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from analyzer.bundle.reader import Bundle
-from analyzer.model.entities import Model, NodeApi, Pod
-from analyzer.parsers.flannel import parse_flannel_net_conf
+from needle.analyzer.bundle.reader import Bundle
+from needle.analyzer.model.entities import Model, NodeApi, Pod
+from needle.analyzer.parsers.flannel import parse_flannel_net_conf
 
 FLANNEL = "flannel.alpha.coreos.com/"
 

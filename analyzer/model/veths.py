@@ -9,7 +9,7 @@ fits. A peer that cannot be found is a state of its own ("missing"), not an erro
 
 from __future__ import annotations
 
-from analyzer.model.entities import Interface, Namespace, Node
+from needle.analyzer.model.entities import Interface, Namespace, Node
 
 
 def _mutual(host_side: Interface, candidate: Interface | None) -> bool:

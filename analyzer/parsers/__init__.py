@@ -7,23 +7,23 @@ content and know nothing of bundles, rules or the model. Commands with a JSON fo
 picks by the first character of the output.
 """
 
-from analyzer.parsers.arp import ArpEntry, parse_arp
-from analyzer.parsers.brctl import BrctlBridge, parse_brctl_show
-from analyzer.parsers.bridge_fdb import (
+from needle.analyzer.parsers.arp import ArpEntry, parse_arp
+from needle.analyzer.parsers.brctl import BrctlBridge, parse_brctl_show
+from needle.analyzer.parsers.bridge_fdb import (
     FdbEntry,
     parse_bridge_fdb,
     parse_bridge_fdb_json,
     parse_bridge_fdb_text,
 )
-from analyzer.parsers.bridge_link import (
+from needle.analyzer.parsers.bridge_link import (
     BridgePort,
     parse_bridge_link,
     parse_bridge_link_json,
     parse_bridge_link_text,
 )
-from analyzer.parsers.cni import CniConfig, CniPlugin, parse_cni_config
-from analyzer.parsers.common import Parsed
-from analyzer.parsers.ethtool import (
+from needle.analyzer.parsers.cni import CniConfig, CniPlugin, parse_cni_config
+from needle.analyzer.parsers.common import Parsed
+from needle.analyzer.parsers.ethtool import (
     EthtoolDriver,
     EthtoolFeature,
     EthtoolFeatures,
@@ -32,50 +32,55 @@ from analyzer.parsers.ethtool import (
     parse_ethtool_i,
     parse_ethtool_k,
 )
-from analyzer.parsers.flannel import (
+from needle.analyzer.parsers.flannel import (
     FlannelNetConf,
     FlannelSubnetEnv,
     parse_flannel_net_conf,
     parse_flannel_subnet_env,
 )
-from analyzer.parsers.ifconfig import IfconfigAddress, IfconfigInterface, parse_ifconfig
-from analyzer.parsers.ip_addr import (
+from needle.analyzer.parsers.ifconfig import IfconfigAddress, IfconfigInterface, parse_ifconfig
+from needle.analyzer.parsers.ip_addr import (
     Address,
     InterfaceAddresses,
     parse_ip_addr,
     parse_ip_addr_json,
     parse_ip_addr_text,
 )
-from analyzer.parsers.ip_link import (
+from needle.analyzer.parsers.ip_link import (
     Link,
     Vxlan,
     parse_ip_link,
     parse_ip_link_json,
     parse_ip_link_text,
 )
-from analyzer.parsers.ip_neigh import (
+from needle.analyzer.parsers.ip_neigh import (
     Neighbor,
     parse_ip_neigh,
     parse_ip_neigh_json,
     parse_ip_neigh_text,
 )
-from analyzer.parsers.ip_netns import (
+from needle.analyzer.parsers.ip_netns import (
     Netns,
     parse_ip_netns,
     parse_ip_netns_json,
     parse_ip_netns_text,
 )
-from analyzer.parsers.ip_route import (
+from needle.analyzer.parsers.ip_route import (
     Nexthop,
     Route,
     parse_ip_route,
     parse_ip_route_json,
     parse_ip_route_text,
 )
-from analyzer.parsers.ip_rule import Rule, parse_ip_rule, parse_ip_rule_json, parse_ip_rule_text
-from analyzer.parsers.proc_net_route import ProcRoute, parse_proc_net_route
-from analyzer.parsers.route_n import RouteEntry, parse_route_n
-from analyzer.parsers.sysctl import SysctlEntry, parse_sysctl
+from needle.analyzer.parsers.ip_rule import (
+    Rule,
+    parse_ip_rule,
+    parse_ip_rule_json,
+    parse_ip_rule_text,
+)
+from needle.analyzer.parsers.proc_net_route import ProcRoute, parse_proc_net_route
+from needle.analyzer.parsers.route_n import RouteEntry, parse_route_n
+from needle.analyzer.parsers.sysctl import SysctlEntry, parse_sysctl
 
 __all__ = [
     "Address",

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from sys import intern
 from typing import Any
 
-from analyzer.parsers.common import (
+from needle.analyzer.parsers.common import (
     Parsed,
     all_text,
     json_dumps_safe,
@@ -24,7 +24,7 @@ from analyzer.parsers.common import (
     to_int,
     to_str,
 )
-from analyzer.parsers.elements import ElementMemo
+from needle.analyzer.parsers.elements import ElementMemo
 
 FDB_STATES = frozenset({"permanent", "static", "stale"})
 FDB_FLAGS = frozenset(

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from analyzer.parsers.common import (
+from needle.analyzer.parsers.common import (
     Parsed,
     lines_of,
     looks_like_json,
@@ -19,7 +19,7 @@ from analyzer.parsers.common import (
     to_int,
     to_str,
 )
-from analyzer.parsers.ip_link import is_header, split_blocks
+from needle.analyzer.parsers.ip_link import is_header, split_blocks
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from analyzer.parsers.common import Parsed, json_dumps_safe, json_object, to_int, to_str
+from needle.analyzer.parsers.common import Parsed, json_dumps_safe, json_object, to_int, to_str
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,8 +20,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import orjson
-
-from analyzer.parsers.common import Parsed, json_dumps_safe
+from needle.analyzer.parsers.common import Parsed, json_dumps_safe
 
 R = TypeVar("R")
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from analyzer.parsers.common import Parsed, lines_of, to_int
+from needle.analyzer.parsers.common import Parsed, lines_of, to_int
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from analyzer.parsers.common import (
+from needle.analyzer.parsers.common import (
     Parsed,
     json_dumps_safe,
     lines_of,
@@ -19,7 +19,7 @@ from analyzer.parsers.common import (
     to_int,
     to_str,
 )
-from analyzer.parsers.ip_link import Link, link_from_json, link_from_text_block, split_blocks
+from needle.analyzer.parsers.ip_link import Link, link_from_json, link_from_text_block, split_blocks
 
 FOREVER = 0xFFFFFFFF  # what the kernel (and iproute2's JSON) uses for "forever"
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from sys import intern
 from typing import Any
 
-from analyzer.parsers.common import (
+from needle.analyzer.parsers.common import (
     Parsed,
     all_text,
     json_dumps_safe,
@@ -23,7 +23,7 @@ from analyzer.parsers.common import (
     to_int,
     to_str,
 )
-from analyzer.parsers.elements import ElementMemo
+from needle.analyzer.parsers.elements import ElementMemo
 
 NUD_STATES = frozenset(
     {"INCOMPLETE", "REACHABLE", "STALE", "DELAY", "PROBE", "FAILED", "NOARP", "PERMANENT", "NONE"}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from analyzer.parsers.common import (
+from needle.analyzer.parsers.common import (
     Parsed,
     json_dumps_safe,
     lines_of,

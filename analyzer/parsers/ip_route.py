@@ -21,7 +21,7 @@ from sys import intern
 from types import MappingProxyType
 from typing import Any
 
-from analyzer.parsers.common import (
+from needle.analyzer.parsers.common import (
     Parsed,
     all_text,
     json_dumps_safe,
@@ -33,7 +33,7 @@ from analyzer.parsers.common import (
     to_int,
     to_str,
 )
-from analyzer.parsers.elements import ElementMemo
+from needle.analyzer.parsers.elements import ElementMemo
 
 ROUTE_TYPES = frozenset(
     {

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from analyzer.parsers.common import Parsed, lines_of, to_int
+from needle.analyzer.parsers.common import Parsed, lines_of, to_int
 
 RTF_UP = 0x0001
 RTF_GATEWAY = 0x0002

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from analyzer.parsers.common import Parsed, lines_of, to_int
+from needle.analyzer.parsers.common import Parsed, lines_of, to_int
 
 _IPV4_DEFAULT = ("destination", "gateway", "genmask", "flags", "metric", "ref", "use", "iface")
 _ALIASES = MappingProxyType(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from analyzer.parsers.common import Parsed, lines_of
+from needle.analyzer.parsers.common import Parsed, lines_of
 
 
 @dataclass(frozen=True, slots=True)

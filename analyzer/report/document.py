@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from analyzer.rules.engine import SEVERITIES, Outcome
+from needle.analyzer.rules.engine import SEVERITIES, Outcome
 
 FORMAT = "needle.report/v1"
 

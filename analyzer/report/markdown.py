@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from analyzer.rules.engine import SEVERITIES
+from needle.analyzer.rules.engine import SEVERITIES
 
 _ICON = {"error": "ERROR", "warning": "WARNING", "info": "INFO"}
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any, TextIO
 
+from needle.analyzer.rules.engine import SEVERITIES
 from rich.console import Console
 from rich.markup import escape
-
-from analyzer.rules.engine import SEVERITIES
 
 _STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 

@@ -17,8 +17,7 @@ from typing import Any
 
 import jsonschema
 import yaml
-
-from analyzer.errors import AnalyzerError
+from needle.analyzer.errors import AnalyzerError
 
 RULE_SUFFIXES = (".yaml", ".yml")
 SCHEMA_NAME = "rule.schema.json"
@@ -27,7 +26,7 @@ FIXTURES_DIR = "tests"
 
 def builtin_rules_dir() -> Traversable:
     """The built-in rules: inside the wheel, or rules/ beside the package in a checkout."""
-    packaged = resources.files("analyzer") / "builtin_rules"
+    packaged = resources.files("needle.analyzer") / "builtin_rules"
     if packaged.is_dir():
         return packaged
     # Editable installs and source checkouts keep rules/ at the top of the repo.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from analyzer.rules.catalog import RuleDocument
+from needle.analyzer.rules.catalog import RuleDocument
 
 
 def _flat(text: object) -> str:

@@ -15,18 +15,18 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from analyzer.forked import can_fork, run_forked
-from analyzer.gcpause import paused_gc
-from analyzer.model.entities import Model
-from analyzer.rules.catalog import RuleDocument, RuleProblem
-from analyzer.rules.cel_adapter import (
+from needle.analyzer.forked import can_fork, run_forked
+from needle.analyzer.gcpause import paused_gc
+from needle.analyzer.model.entities import Model
+from needle.analyzer.rules.catalog import RuleDocument, RuleProblem
+from needle.analyzer.rules.cel_adapter import (
     CelCompileError,
     CelEnvironment,
     CelEvalError,
     CompiledExpression,
     HelperFunction,
 )
-from analyzer.rules.facts import (
+from needle.analyzer.rules.facts import (
     COLLECTION_BUILDERS,
     COLLECTION_INPUTS,
     Collection,
@@ -35,10 +35,16 @@ from analyzer.rules.facts import (
     netconf_fact,
     node_facts,
 )
-from analyzer.rules.grouping import alike as group_alike
-from analyzer.rules.helpers import ModelHelpers, helper_signatures
-from analyzer.rules.memory import ResultMemory, RuleInputs
-from analyzer.rules.placeholders import FieldPath, HelperCall, field_path, helper_call, value_of
+from needle.analyzer.rules.grouping import alike as group_alike
+from needle.analyzer.rules.helpers import ModelHelpers, helper_signatures
+from needle.analyzer.rules.memory import ResultMemory, RuleInputs
+from needle.analyzer.rules.placeholders import (
+    FieldPath,
+    HelperCall,
+    field_path,
+    helper_call,
+    value_of,
+)
 
 SEVERITIES = ("error", "warning", "info")
 SINGLE = {

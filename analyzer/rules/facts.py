@@ -13,10 +13,10 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from analyzer.model.dataplane import SOURCES
-from analyzer.model.entities import VXLAN_DEVICE, Interface, Model, Node
-from analyzer.parsers.bridge_fdb import FdbEntry
-from analyzer.parsers.ip_neigh import Neighbor
+from needle.analyzer.model.dataplane import SOURCES
+from needle.analyzer.model.entities import VXLAN_DEVICE, Interface, Model, Node
+from needle.analyzer.parsers.bridge_fdb import FdbEntry
+from needle.analyzer.parsers.ip_neigh import Neighbor
 
 BRIDGE = "cni0"
 DEFAULT_VXLAN_PORT = 8472

@@ -29,12 +29,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
-from analyzer.bundle import open_bundle
-from analyzer.errors import AnalyzerError
-from analyzer.model import build_model
-from analyzer.rules.catalog import RuleDocument
-from analyzer.rules.engine import evaluate
+from needle.analyzer.bundle import open_bundle
+from needle.analyzer.errors import AnalyzerError
+from needle.analyzer.model import build_model
+from needle.analyzer.rules.catalog import RuleDocument
+from needle.analyzer.rules.engine import evaluate
 
 _STEP = re.compile(r'\.?([^.\[\]"]+)|\["([^"]*)"\]|\[([^\]]*)\]')
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
 
-from analyzer.rules.facts import Fact
+from needle.analyzer.rules.facts import Fact
 
 _ABSENT = object()
 

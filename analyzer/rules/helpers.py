@@ -9,9 +9,9 @@ from __future__ import annotations
 import ipaddress
 from functools import lru_cache
 
-from analyzer.model.entities import Model, normalize_cidr
-from analyzer.parsers.ip_route import Route
-from analyzer.rules.cel_adapter import HelperFunction
+from needle.analyzer.model.entities import Model, normalize_cidr
+from needle.analyzer.parsers.ip_route import Route
+from needle.analyzer.rules.cel_adapter import HelperFunction
 
 # Bytes each flannel backend adds to a packet (outer headers).
 ENCAP_OVERHEAD = {"vxlan": 50, "ipip": 20, "wireguard": 60, "host-gw": 0, "udp": 28, "ipsec": 73}

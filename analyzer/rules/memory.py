@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from analyzer.rules.facts import Collection, Fact
+from needle.analyzer.rules.facts import Collection, Fact
 
 if TYPE_CHECKING:
-    from analyzer.rules.engine import RuleResult
+    from needle.analyzer.rules.engine import RuleResult
 
 
 @dataclass(frozen=True)

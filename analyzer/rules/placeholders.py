@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from analyzer.rules.cel_adapter import CompiledExpression, HelperFunction
+from needle.analyzer.rules.cel_adapter import CompiledExpression, HelperFunction
 
 FieldPath = tuple[str, ...]
 HelperCall = tuple[HelperFunction, tuple[FieldPath | str, ...]]

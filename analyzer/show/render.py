@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 import sys
 
+from needle.analyzer.show.views import JSON_ONLY, Row
 from rich.console import Console
 from rich.table import Table
-
-from analyzer.show.views import JSON_ONLY, Row
 
 
 def _cell(value: object) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from analyzer.model.entities import HOST, Interface, Model, Namespace, Node
+from needle.analyzer.model.entities import HOST, Interface, Model, Namespace, Node
 
 Row = dict[str, object]
 

@@ -1,6 +1,6 @@
 """Writing bundles in format needle.bundle/v1 (docs/bundle-format.md)."""
 
-from collector.bundle.manifest import (
+from needle.collector.bundle.manifest import (
     CaptureRecord,
     CommandRecord,
     Manifest,
@@ -8,7 +8,7 @@ from collector.bundle.manifest import (
     NodeRecord,
     ResourceRecord,
 )
-from collector.bundle.writer import BundleWriter
+from needle.collector.bundle.writer import BundleWriter
 
 __all__ = [
     "BundleWriter",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from collector.errors import CollectorError
+from needle.collector.errors import CollectorError
 
 # Kubernetes node names are DNS subdomains; they become directory names under nodes/.
 _NODE_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,251}[A-Za-z0-9])?$")

@@ -20,9 +20,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO
 
-from collector.bundle.manifest import Manifest, NodeRecord, ResourceRecord, utc_timestamp
-from collector.bundle.paths import checked_relpath, node_dir
-from collector.errors import CollectorError
+from needle.collector.bundle.manifest import Manifest, NodeRecord, ResourceRecord, utc_timestamp
+from needle.collector.bundle.paths import checked_relpath, node_dir
+from needle.collector.errors import CollectorError
 
 COMPRESSIONS = {".tar.gz": "gz", ".tgz": "gz", ".tar.zst": "zst", ".tar.zstd": "zst"}
 MANIFEST = "manifest.json"

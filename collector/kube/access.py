@@ -1,7 +1,7 @@
 """`needle rbac --check`: ask the API server whether the current credentials may make
 every call a collection makes, before a collection finds out one node at a time.
 
-Each permission in collector.rbac's rules becomes one SelfSubjectAccessReview (what
+Each permission in needle.collector.rbac's rules becomes one SelfSubjectAccessReview (what
 `kubectl auth can-i` sends); creating one changes nothing, so it is retried like a read.
 """
 
@@ -11,10 +11,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from kubernetes import client
-
-from collector.kube.calls import KubeCallError
-from collector.kube.client import Cluster
-from collector.rbac import CLUSTER_RULES, NAMESPACE_RULES
+from needle.collector.kube.calls import KubeCallError
+from needle.collector.kube.client import Cluster
+from needle.collector.rbac import CLUSTER_RULES, NAMESPACE_RULES
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,8 @@ import urllib3
 import yaml
 from kubernetes import client, config
 from kubernetes.config.config_exception import ConfigException
-
-from collector.errors import CollectorError
-from collector.kube.calls import PROBE_POLICY, KubeCallError, KubeCalls, one_line
+from needle.collector.errors import CollectorError
+from needle.collector.kube.calls import PROBE_POLICY, KubeCallError, KubeCalls, one_line
 
 # Seconds to wait for the first answer: an unreachable API must not hold the user long.
 PROBE_TIMEOUT = (5.0, 10.0)

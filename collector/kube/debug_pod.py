@@ -1,7 +1,7 @@
 """The short-lived debug pod that runs the node script on one node, and its namespace.
 
 Pure functions that return manifests (plain dicts, as `kubectl apply` would take them);
-creating and deleting them is collector.kube.pods' job.
+creating and deleting them is needle.collector.kube.pods' job.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from collector.errors import CollectorError
+from needle.collector.errors import CollectorError
 
 # nicolaka/netshoot is the de-facto network-debugging image: Alpine with iproute2,
 # tcpdump, ethtool, util-linux (nsenter, setsid), bridge-utils, iptables/nftables and

@@ -9,9 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
-from collector.errors import CollectorError
-from collector.kube.selection import RESOURCE_BY_KIND, keeps
+from needle.collector.errors import CollectorError
+from needle.collector.kube.selection import RESOURCE_BY_KIND, keeps
 
 SUFFIXES = (".json", ".yaml", ".yml")
 MAX_FILE_BYTES = 512 * 1024 * 1024

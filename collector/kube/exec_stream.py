@@ -27,9 +27,8 @@ import websocket
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 from kubernetes.stream import stream
-
-from collector.kube.calls import one_line
-from collector.kube.client import Cluster
+from needle.collector.kube.calls import one_line
+from needle.collector.kube.client import Cluster
 
 STDIN, STDOUT, STDERR, ERROR = 0, 1, 2, 3
 CLOSE = 255

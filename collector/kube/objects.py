@@ -15,12 +15,11 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from kubernetes import client
-
-from collector.bundle.manifest import ResourceRecord
-from collector.bundle.writer import BundleWriter
-from collector.kube.calls import KubeCallError, KubeCalls
-from collector.kube.client import Cluster
-from collector.kube.selection import keeps
+from needle.collector.bundle.manifest import ResourceRecord
+from needle.collector.bundle.writer import BundleWriter
+from needle.collector.kube.calls import KubeCallError, KubeCalls
+from needle.collector.kube.client import Cluster
+from needle.collector.kube.selection import keeps
 
 PAGE_SIZE = 500
 ListCall = Callable[..., Any]

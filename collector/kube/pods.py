@@ -14,11 +14,10 @@ from threading import Event, Lock
 from typing import Any
 
 from kubernetes import client
-
-from collector.errors import CollectorError
-from collector.kube import debug_pod
-from collector.kube.calls import KubeCallError, RetryPolicy
-from collector.kube.client import Cluster
+from needle.collector.errors import CollectorError
+from needle.collector.kube import debug_pod
+from needle.collector.kube.calls import KubeCallError, RetryPolicy
+from needle.collector.kube.client import Cluster
 
 # A waiting reason that no amount of waiting cures.
 _HOPELESS = {

@@ -13,16 +13,15 @@ from pathlib import Path
 from types import FrameType
 
 from kubernetes import client
-
-from collector.bundle.writer import BundleWriter
-from collector.errors import CollectorError
-from collector.kube import debug_pod
-from collector.kube.calls import KubeCallError
-from collector.kube.client import Cluster, connect
-from collector.kube.objects import NodeInfo, ObjectsResult, collect_objects
-from collector.kube.pods import PodApi
-from collector.progress import Progress
-from collector.transports.pod import PodTarget, PodTiming
+from needle.collector.bundle.writer import BundleWriter
+from needle.collector.errors import CollectorError
+from needle.collector.kube import debug_pod
+from needle.collector.kube.calls import KubeCallError
+from needle.collector.kube.client import Cluster, connect
+from needle.collector.kube.objects import NodeInfo, ObjectsResult, collect_objects
+from needle.collector.kube.pods import PodApi
+from needle.collector.progress import Progress
+from needle.collector.transports.pod import PodTarget, PodTiming
 
 OS_LABEL = "kubernetes.io/os"
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
-from collector.spec.loader import Capture, Command, Spec, default_spec
+from needle.collector.spec.loader import Capture, Command, Spec, default_spec
 
 BLOCK = 512  # `ulimit -f` counts 512-byte blocks in POSIX sh
 
@@ -138,7 +138,7 @@ exit 0
 
 @cache
 def prelude() -> str:
-    return (resources.files("collector") / "script" / "prelude.sh").read_text()
+    return (resources.files("needle.collector") / "script" / "prelude.sh").read_text()
 
 
 def render(spec: Spec | None = None) -> str:

@@ -12,8 +12,7 @@ from importlib import resources
 from typing import Any, Literal
 
 import yaml
-
-from collector.errors import CollectorError
+from needle.collector.errors import CollectorError
 
 Scope = Literal["host", "netns", "interface"]
 Kind = Literal["command", "file", "glob", "sysctl"]
@@ -168,4 +167,4 @@ def parse_spec(text: str) -> Spec:
 
 
 def default_spec() -> Spec:
-    return parse_spec((resources.files("collector") / "spec" / "node.yaml").read_text())
+    return parse_spec((resources.files("needle.collector") / "spec" / "node.yaml").read_text())

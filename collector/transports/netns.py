@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from threading import Event
 
-from collector.transports.base import Report, RunResult, TransportName, ignore_report
-from collector.transports.process import run_script
+from needle.collector.transports.base import Report, RunResult, TransportName, ignore_report
+from needle.collector.transports.process import run_script
 
 NETNS_DIR = Path("/run/netns")
 

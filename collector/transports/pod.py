@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from threading import Event
 
-from collector.kube import debug_pod
-from collector.kube.exec_stream import ExecOpenError, open_exec, run_exec, run_short
-from collector.kube.pods import Interrupted, PodApi, PodStartError
-from collector.transports.base import Report, RunResult, TransportName, ignore_report
+from needle.collector.kube import debug_pod
+from needle.collector.kube.exec_stream import ExecOpenError, open_exec, run_exec, run_short
+from needle.collector.kube.pods import Interrupted, PodApi, PodStartError
+from needle.collector.transports.base import Report, RunResult, TransportName, ignore_report
 
 # The exec command. The script itself travels on stdin (a runtime refuses an argument
 # over 128 KiB); this wrapper only starts it in a session of its own and notes its pid,

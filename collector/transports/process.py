@@ -14,8 +14,7 @@ from pathlib import Path
 from threading import Event
 
 import sh
-
-from collector.transports.base import RunResult
+from needle.collector.transports.base import RunResult
 
 # After a deadline or Ctrl-C the script gets SIGTERM, sends what it has and exits;
 # this is how long it may take before it is killed outright.

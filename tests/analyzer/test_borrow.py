@@ -12,14 +12,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-
-from analyzer.bundle import open_bundle
-from analyzer.diff.snapshot import namespace_labels, node_snapshot, pod_facts
-from analyzer.model import Model, build_model
-from analyzer.model.borrow import borrow_pod_side
-from analyzer.model.build import ParseCache
-from analyzer.rules.facts import pod_facts as pod_items
-from analyzer.rules.facts import veth_facts
+from needle.analyzer.bundle import open_bundle
+from needle.analyzer.diff.snapshot import namespace_labels, node_snapshot, pod_facts
+from needle.analyzer.model import Model, build_model
+from needle.analyzer.model.borrow import borrow_pod_side
+from needle.analyzer.model.build import ParseCache
+from needle.analyzer.rules.facts import pod_facts as pod_items
+from needle.analyzer.rules.facts import veth_facts
 
 REPO = Path(__file__).resolve().parents[2]
 SYNTHETIC = [sys.executable, str(REPO / "bench" / "synthetic_bundle.py")]

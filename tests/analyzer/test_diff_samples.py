@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from analyzer.bundle import open_bundle
+from needle.analyzer.bundle import open_bundle
 
 REPO = Path(__file__).resolve().parents[2]
 HEALTHY = REPO / "samples" / "lab-healthy.tar.gz"

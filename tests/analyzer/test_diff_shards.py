@@ -10,20 +10,19 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from analyzer.bundle import open_bundle
-from analyzer.diff.compare import compare_findings, compare_snapshots
-from analyzer.diff.run import run_diff
-from analyzer.diff.snapshot import (
+from needle.analyzer.bundle import open_bundle
+from needle.analyzer.diff.compare import compare_findings, compare_snapshots
+from needle.analyzer.diff.run import run_diff
+from needle.analyzer.diff.snapshot import (
     aliases_for,
     namespace_labels,
     rename_namespaces,
     renames_for,
     take_snapshot,
 )
-from analyzer.model import build_model
-from analyzer.rules.catalog import load_catalog
-from analyzer.rules.engine import evaluate
+from needle.analyzer.model import build_model
+from needle.analyzer.rules.catalog import load_catalog
+from needle.analyzer.rules.engine import evaluate
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -138,7 +137,7 @@ def test_identical_bundles_give_an_empty_diff(pair, tmp_path):
 def test_records_not_shared_between_snapshots_still_compare_exactly(pair, monkeypatch):
     """With the element memo full, equal routes are distinct records: every route key
     counts as touched and is compared as facts, with the same outcome."""
-    from analyzer.parsers import elements
+    from needle.analyzer.parsers import elements
 
     old, new = pair
     monkeypatch.setattr(elements, "MAX_REMEMBERED", 0)
@@ -149,6 +148,6 @@ def test_records_not_shared_between_snapshots_still_compare_exactly(pair, monkey
 
 
 def _element_memos():
-    from analyzer.parsers import bridge_fdb, ip_neigh, ip_route
+    from needle.analyzer.parsers import bridge_fdb, ip_neigh, ip_route
 
     return [bridge_fdb._ELEMENTS, ip_neigh._ELEMENTS, ip_route._ELEMENTS]

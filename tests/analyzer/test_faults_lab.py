@@ -9,8 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from lab import api as lab_api
+from needle.lab import api as lab_api
 
 pytestmark = [pytest.mark.root, pytest.mark.tools("nsenter", "tcpdump")]
 

@@ -7,9 +7,8 @@ import os
 import signal
 
 import pytest
-
-from analyzer.errors import AnalyzerError
-from analyzer.forked import Started, run_forked
+from needle.analyzer.errors import AnalyzerError
+from needle.analyzer.forked import Started, run_forked
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 

@@ -8,13 +8,12 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from analyzer.bundle import open_bundle
-from analyzer.model import build_model
-from collector.collect import CollectOptions, collect
-from collector.progress import Progress
-from collector.transports.netns import NetnsTarget
-from lab import api as lab_api
+from needle.analyzer.bundle import open_bundle
+from needle.analyzer.model import build_model
+from needle.collector.collect import CollectOptions, collect
+from needle.collector.progress import Progress
+from needle.collector.transports.netns import NetnsTarget
+from needle.lab import api as lab_api
 
 pytestmark = [pytest.mark.root, pytest.mark.tools("nsenter")]
 

@@ -10,9 +10,9 @@ import sys
 import tarfile
 from pathlib import Path
 
-from analyzer.bundle import open_bundle
-from analyzer.model import build_model
-from collector.bundle import BundleWriter, CommandRecord, Manifest, ResourceRecord
+from needle.analyzer.bundle import open_bundle
+from needle.analyzer.model import build_model
+from needle.collector.bundle import BundleWriter, CommandRecord, Manifest, ResourceRecord
 
 LINK = json.dumps(
     [
@@ -114,8 +114,7 @@ def test_show_refuses_a_hostile_bundle_in_one_line(tmp_path):
 
 def test_pod_routes_are_read_on_first_use_and_never_silently_empty():
     import pytest
-
-    from analyzer.errors import BundleError
+    from needle.analyzer.errors import BundleError
 
     sample = Path(__file__).resolve().parents[2] / "samples" / "lab-healthy.tar.gz"
     with open_bundle(sample) as bundle:

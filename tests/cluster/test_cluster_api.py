@@ -15,15 +15,14 @@ from pathlib import Path
 import pytest
 import yaml
 from mock_apiserver import V4, V5, kubeconfig_text
-
-from analyzer.bundle import open_bundle
-from collector import rbac
-from collector.collect import CollectOptions, collect
-from collector.kube import debug_pod
-from collector.kube.pods import read_phase
-from collector.kube.session import ClusterOptions
-from collector.progress import Progress
-from collector.transports.pod import PodTiming
+from needle.analyzer.bundle import open_bundle
+from needle.collector import rbac
+from needle.collector.collect import CollectOptions, collect
+from needle.collector.kube import debug_pod
+from needle.collector.kube.pods import read_phase
+from needle.collector.kube.session import ClusterOptions
+from needle.collector.progress import Progress
+from needle.collector.transports.pod import PodTiming
 
 
 def needle(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -281,8 +280,7 @@ def test_unknown_context_and_bad_arguments(canned_cluster, tmp_path):
 def test_in_cluster_credentials(mock_factory, tls, tmp_path, monkeypatch):
     from kubernetes.config import incluster_config
     from mock_apiserver import MockNode
-
-    from collector.kube import client as kube_client
+    from needle.collector.kube import client as kube_client
 
     context, ca_pem = tls
     server, _kubeconfig = mock_factory([MockNode("n1", exec="canned")], ssl_context=context)

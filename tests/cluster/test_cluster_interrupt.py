@@ -9,11 +9,10 @@ import sys
 import time
 
 import pytest
-
-from analyzer.bundle import open_bundle
-from collector.collect import CollectOptions, collect
-from collector.kube.session import ClusterOptions
-from collector.progress import Progress
+from needle.analyzer.bundle import open_bundle
+from needle.collector.collect import CollectOptions, collect
+from needle.collector.kube.session import ClusterOptions
+from needle.collector.progress import Progress
 
 
 def start_needle(kubeconfig, output, *extra: str) -> subprocess.Popen[str]:
@@ -116,7 +115,7 @@ def test_pods_whose_delete_failed_are_deleted_at_the_end_by_their_run_label(
     canned_cluster, tmp_path, monkeypatch
 ):
     """A pod whose own delete failed (and that the ledger lost) is still found, by label."""
-    from collector.kube.pods import PodApi
+    from needle.collector.kube.pods import PodApi
 
     server, kubeconfig = canned_cluster(canned_seconds=0.1)
     real_delete = PodApi.delete

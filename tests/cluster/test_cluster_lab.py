@@ -10,14 +10,13 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-
-from analyzer.bundle import open_bundle
-from analyzer.bundle.manifest import manifest_schema
-from collector.collect import CollectOptions, collect
-from collector.kube.session import ClusterOptions
-from collector.progress import Progress
-from collector.transports.netns import NetnsTarget
-from collector.transports.pod import PodTiming
+from needle.analyzer.bundle import open_bundle
+from needle.analyzer.bundle.manifest import manifest_schema
+from needle.collector.collect import CollectOptions, collect
+from needle.collector.kube.session import ClusterOptions
+from needle.collector.progress import Progress
+from needle.collector.transports.netns import NetnsTarget
+from needle.collector.transports.pod import PodTiming
 
 pytestmark = [pytest.mark.root, pytest.mark.tools("nsenter", "unshare", "tcpdump")]
 

@@ -16,16 +16,15 @@ import time
 from pathlib import Path
 
 import pytest
+from needle.analyzer.bundle import open_bundle
+from needle.collector.collect import CollectOptions, collect
+from needle.collector.kube import debug_pod
+from needle.collector.kube.calls import KubeCallError, KubeCalls, RetryPolicy
+from needle.collector.kube.client import connect
+from needle.collector.kube.pods import PodApi
+from needle.collector.kube.session import ClusterOptions
+from needle.collector.progress import Progress
 from wire import Fault
-
-from analyzer.bundle import open_bundle
-from collector.collect import CollectOptions, collect
-from collector.kube import debug_pod
-from collector.kube.calls import KubeCallError, KubeCalls, RetryPolicy
-from collector.kube.client import connect
-from collector.kube.pods import PodApi
-from collector.kube.session import ClusterOptions
-from collector.progress import Progress
 
 NODES = ("node-a", "node-b", "node-c")
 

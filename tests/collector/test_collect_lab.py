@@ -11,13 +11,12 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-
-from analyzer.bundle import open_bundle
-from analyzer.bundle.manifest import manifest_schema
-from collector.collect import CollectOptions, collect
-from collector.progress import Progress
-from collector.transports.netns import NetnsTarget
-from lab import api as lab_api
+from needle.analyzer.bundle import open_bundle
+from needle.analyzer.bundle.manifest import manifest_schema
+from needle.collector.collect import CollectOptions, collect
+from needle.collector.progress import Progress
+from needle.collector.transports.netns import NetnsTarget
+from needle.lab import api as lab_api
 
 pytestmark = [pytest.mark.root, pytest.mark.tools("tcpdump", "nsenter", "ping")]
 

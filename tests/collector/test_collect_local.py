@@ -6,8 +6,7 @@ import subprocess
 import sys
 
 import pytest
-
-from analyzer.bundle import open_bundle
+from needle.analyzer.bundle import open_bundle
 
 pytestmark = [pytest.mark.root]
 

@@ -12,9 +12,8 @@ import time
 from pathlib import Path
 
 import pytest
-
-from collector.script.render import ScriptArgs, render
-from collector.spec.loader import parse_spec
+from needle.collector.script.render import ScriptArgs, render
+from needle.collector.spec.loader import parse_spec
 
 SHELLS = [["dash"], ["busybox", "sh"]]
 pytestmark = [pytest.mark.root, pytest.mark.tools("dash", "busybox", "tcpdump", "nsenter")]

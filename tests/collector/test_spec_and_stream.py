@@ -6,12 +6,11 @@ import io
 import tarfile
 
 import pytest
-
-from collector.bundle import BundleWriter, Manifest
-from collector.errors import CollectorError
-from collector.node_part import apply_records, read_node_stream
-from collector.script.render import render
-from collector.spec.loader import default_spec, parse_spec
+from needle.collector.bundle import BundleWriter, Manifest
+from needle.collector.errors import CollectorError
+from needle.collector.node_part import apply_records, read_node_stream
+from needle.collector.script.render import render
+from needle.collector.spec.loader import default_spec, parse_spec
 
 
 def test_builtin_spec_covers_what_a_node_snapshot_holds():

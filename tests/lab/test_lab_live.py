@@ -17,13 +17,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from needle.lab import api, batches, keepalive, netns, probe, topology
+from needle.lab.batches import Batch
+from needle.lab.cli import app
+from needle.lab.errors import LabError
+from needle.lab.state import STATE_ROOT, LabState, locked
 from typer.testing import CliRunner
-
-from lab import api, batches, keepalive, netns, probe, topology
-from lab.batches import Batch
-from lab.cli import app
-from lab.errors import LabError
-from lab.state import STATE_ROOT, LabState, locked
 
 pytestmark = [pytest.mark.root, pytest.mark.tools("ping", "nsenter")]
 
@@ -272,7 +271,7 @@ def test_up_killed_half_way_is_removed_by_down() -> None:
     name = unique_name("k")
     script = textwrap.dedent(f"""
         import os
-        from lab import api, netns
+        from needle.lab import api, netns
         real = netns.run_batch
         def die(batch):
             if batch.what.startswith("pod "):

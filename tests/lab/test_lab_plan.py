@@ -7,10 +7,9 @@ import random
 import re
 
 import pytest
-
-from lab import batches, faults, kube_objects, preflight, topology
-from lab.errors import LabError
-from lab.state import LabState
+from needle.lab import batches, faults, kube_objects, preflight, topology
+from needle.lab.errors import LabError
+from needle.lab.state import LabState
 
 
 def _state(nodes: int = 3, pods: int = 2, name: str = "needle-lab") -> LabState:

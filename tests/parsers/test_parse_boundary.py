@@ -29,7 +29,7 @@ def test_only_stdlib_sibling_parsers_and_orjson(path):
         name
         for name in imports_of(path)
         if name.split(".")[0] not in sys.stdlib_module_names
-        and not name.startswith("analyzer.parsers")
+        and not name.startswith("needle.analyzer.parsers")
         and name != "__future__"
         # the one exception: orjson decodes ip -j output ~2x faster (10^6 records a bundle)
         and name != "orjson"
@@ -39,7 +39,7 @@ def test_only_stdlib_sibling_parsers_and_orjson(path):
 
 @pytest.mark.parametrize("path", MODULES, ids=[p.name for p in MODULES])
 def test_every_module_says_what_it_parses(path):
-    module = importlib.import_module(f"analyzer.parsers.{path.stem}")
+    module = importlib.import_module(f"needle.analyzer.parsers.{path.stem}")
     assert module.__doc__ and len(module.__doc__.strip()) > 40
 
 
@@ -47,7 +47,7 @@ def test_every_module_says_what_it_parses(path):
 def test_no_mutable_module_state(path):
     # Lookup tables are frozensets, tuples or read-only mappings: nothing a call can change
     # for the next one.
-    module = importlib.import_module(f"analyzer.parsers.{path.stem}")
+    module = importlib.import_module(f"needle.analyzer.parsers.{path.stem}")
     mutable = {
         name: type(value).__name__
         for name, value in vars(module).items()

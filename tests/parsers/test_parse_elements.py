@@ -8,13 +8,12 @@ import json
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from analyzer.parsers import elements
-from analyzer.parsers.bridge_fdb import _entry_from_json, parse_bridge_fdb
-from analyzer.parsers.common import records_from_json
-from analyzer.parsers.elements import ElementMemo
-from analyzer.parsers.ip_neigh import _neighbor_from_json, parse_ip_neigh
-from analyzer.parsers.ip_route import _route_from_json, parse_ip_route
+from needle.analyzer.parsers import elements
+from needle.analyzer.parsers.bridge_fdb import _entry_from_json, parse_bridge_fdb
+from needle.analyzer.parsers.common import records_from_json
+from needle.analyzer.parsers.elements import ElementMemo
+from needle.analyzer.parsers.ip_neigh import _neighbor_from_json, parse_ip_neigh
+from needle.analyzer.parsers.ip_route import _route_from_json, parse_ip_route
 
 # strings that look like the split point, or break JSON when cut there
 tricky = st.sampled_from(["}, {", "},{", '"}, {"', "}]", "[{", "\\", '"', "a}  ,\n{b"])

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from analyzer.parsers.bridge_fdb import _full_entry, _plain_entry
-from analyzer.parsers.ip_neigh import _full_neighbor, _plain_neighbor
-from analyzer.parsers.ip_route import _full_route, _plain_route
+from needle.analyzer.parsers.bridge_fdb import _full_entry, _plain_entry
+from needle.analyzer.parsers.ip_neigh import _full_neighbor, _plain_neighbor
+from needle.analyzer.parsers.ip_route import _full_route, _plain_route
 
 text = st.one_of(
     st.text(min_size=1, max_size=12),

@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from analyzer.parsers.ip_addr import Address, parse_ip_addr, parse_ip_addr_json
-from analyzer.parsers.ip_link import Link, Vxlan, parse_ip_link, parse_ip_link_json
+from needle.analyzer.parsers.ip_addr import Address, parse_ip_addr, parse_ip_addr_json
+from needle.analyzer.parsers.ip_link import Link, Vxlan, parse_ip_link, parse_ip_link_json
 
 DATA = Path(__file__).parent / "data" / "lab"
 

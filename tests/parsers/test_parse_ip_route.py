@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from analyzer.parsers.ip_route import (
+from needle.analyzer.parsers.ip_route import (
     Nexthop,
     Route,
     parse_ip_route,

@@ -5,12 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from analyzer.parsers.bridge_fdb import FdbEntry, parse_bridge_fdb
-from analyzer.parsers.bridge_link import parse_bridge_link
-from analyzer.parsers.ip_neigh import Neighbor, parse_ip_neigh
-from analyzer.parsers.ip_netns import Netns, parse_ip_netns
-from analyzer.parsers.ip_rule import Rule, parse_ip_rule
+from needle.analyzer.parsers.bridge_fdb import FdbEntry, parse_bridge_fdb
+from needle.analyzer.parsers.bridge_link import parse_bridge_link
+from needle.analyzer.parsers.ip_neigh import Neighbor, parse_ip_neigh
+from needle.analyzer.parsers.ip_netns import Netns, parse_ip_netns
+from needle.analyzer.parsers.ip_rule import Rule, parse_ip_rule
 
 DATA = Path(__file__).parent / "data" / "lab"
 

@@ -7,19 +7,23 @@ import re
 from pathlib import Path
 
 import yaml
-
-from analyzer.parsers.arp import parse_arp
-from analyzer.parsers.brctl import BrctlBridge, parse_brctl_show
-from analyzer.parsers.cni import parse_cni_config
-from analyzer.parsers.ethtool import parse_ethtool, parse_ethtool_i, parse_ethtool_k
-from analyzer.parsers.flannel import parse_flannel_net_conf
-from analyzer.parsers.ifconfig import parse_ifconfig
-from analyzer.parsers.ip_addr import parse_ip_addr
-from analyzer.parsers.ip_link import parse_ip_link
-from analyzer.parsers.ip_neigh import parse_ip_neigh
-from analyzer.parsers.ip_route import Route, parse_ip_route
-from analyzer.parsers.proc_net_route import RTF_GATEWAY, RTF_HOST, RTF_UP, parse_proc_net_route
-from analyzer.parsers.route_n import parse_route_n
+from needle.analyzer.parsers.arp import parse_arp
+from needle.analyzer.parsers.brctl import BrctlBridge, parse_brctl_show
+from needle.analyzer.parsers.cni import parse_cni_config
+from needle.analyzer.parsers.ethtool import parse_ethtool, parse_ethtool_i, parse_ethtool_k
+from needle.analyzer.parsers.flannel import parse_flannel_net_conf
+from needle.analyzer.parsers.ifconfig import parse_ifconfig
+from needle.analyzer.parsers.ip_addr import parse_ip_addr
+from needle.analyzer.parsers.ip_link import parse_ip_link
+from needle.analyzer.parsers.ip_neigh import parse_ip_neigh
+from needle.analyzer.parsers.ip_route import Route, parse_ip_route
+from needle.analyzer.parsers.proc_net_route import (
+    RTF_GATEWAY,
+    RTF_HOST,
+    RTF_UP,
+    parse_proc_net_route,
+)
+from needle.analyzer.parsers.route_n import parse_route_n
 
 DATA = Path(__file__).parent / "data" / "realworld"
 

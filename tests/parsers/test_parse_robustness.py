@@ -7,13 +7,12 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+import needle.analyzer.parsers as parsers
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-import analyzer.parsers as parsers
-from analyzer.parsers.common import Parsed
-from analyzer.parsers.ip_route import (
+from needle.analyzer.parsers.common import Parsed
+from needle.analyzer.parsers.ip_route import (
     ROUTE_FLAGS,
     ROUTE_TYPES,
     _general_route,

@@ -5,16 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from analyzer.parsers.arp import ArpEntry, parse_arp
-from analyzer.parsers.brctl import BrctlBridge, parse_brctl_show
-from analyzer.parsers.cni import CniPlugin, parse_cni_config
-from analyzer.parsers.ethtool import parse_ethtool, parse_ethtool_i, parse_ethtool_k
-from analyzer.parsers.flannel import parse_flannel_net_conf, parse_flannel_subnet_env
-from analyzer.parsers.ifconfig import parse_ifconfig
-from analyzer.parsers.proc_net_route import parse_proc_net_route
-from analyzer.parsers.route_n import parse_route_n
-from analyzer.parsers.sysctl import as_dict, interface_key, parse_sysctl
+from needle.analyzer.parsers.arp import ArpEntry, parse_arp
+from needle.analyzer.parsers.brctl import BrctlBridge, parse_brctl_show
+from needle.analyzer.parsers.cni import CniPlugin, parse_cni_config
+from needle.analyzer.parsers.ethtool import parse_ethtool, parse_ethtool_i, parse_ethtool_k
+from needle.analyzer.parsers.flannel import parse_flannel_net_conf, parse_flannel_subnet_env
+from needle.analyzer.parsers.ifconfig import parse_ifconfig
+from needle.analyzer.parsers.proc_net_route import parse_proc_net_route
+from needle.analyzer.parsers.route_n import parse_route_n
+from needle.analyzer.parsers.sysctl import as_dict, interface_key, parse_sysctl
 
 DATA = Path(__file__).parent / "data" / "lab"
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from analyzer.rules.engine import BUDGET
-from analyzer.rules.grouping import alike
+from needle.analyzer.rules.engine import BUDGET
+from needle.analyzer.rules.grouping import alike
 
 
 def _alike(items: list[dict], fields: tuple[str, ...]):

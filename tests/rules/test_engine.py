@@ -9,11 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from analyzer.bundle import open_bundle
-from analyzer.model import build_model
-from analyzer.rules.catalog import load_catalog, parse_rule
-from analyzer.rules.engine import compile_rules, evaluate
+from needle.analyzer.bundle import open_bundle
+from needle.analyzer.model import build_model
+from needle.analyzer.rules.catalog import load_catalog, parse_rule
+from needle.analyzer.rules.engine import compile_rules, evaluate
 
 REPO = Path(__file__).resolve().parents[2]
 HEALTHY = REPO / "samples" / "lab-healthy.tar.gz"
@@ -80,7 +79,7 @@ def test_a_broken_rule_does_not_stop_the_others(healthy_model):
 
 
 def test_rules_without_their_data_are_skipped_with_the_reason(tmp_path):
-    from analyzer.rules.catalog import load_catalog
+    from needle.analyzer.rules.catalog import load_catalog
 
     with open_bundle(HEALTHY) as bundle:
         root = tmp_path / "b"
@@ -234,8 +233,8 @@ def test_messages_render_fields_lists_and_flags_and_an_absent_field_fails_the_ru
 
 
 def test_only_helper_calls_on_fields_and_quoted_text_skip_cel():
-    from analyzer.rules.helpers import helper_signatures
-    from analyzer.rules.placeholders import helper_call
+    from needle.analyzer.rules.helpers import helper_signatures
+    from needle.analyzer.rules.placeholders import helper_call
 
     helpers = {helper.name: helper for helper in helper_signatures()}
     helper, arguments = helper_call("has_route(node.name, peer.pod_cidr, '')", helpers)

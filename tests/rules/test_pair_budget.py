@@ -7,10 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from analyzer.bundle import open_bundle
-from analyzer.model import build_model
-from analyzer.rules.catalog import parse_rule
-from analyzer.rules.engine import PAIR_STEPS, evaluate
+from needle.analyzer.bundle import open_bundle
+from needle.analyzer.model import build_model
+from needle.analyzer.rules.catalog import parse_rule
+from needle.analyzer.rules.engine import PAIR_STEPS, evaluate
 
 REPO = Path(__file__).resolve().parents[2]
 

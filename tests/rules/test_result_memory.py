@@ -7,12 +7,11 @@ import json
 from pathlib import Path
 
 import pytest
-
-from analyzer.bundle import open_bundle
-from analyzer.model import build_model
-from analyzer.rules.catalog import load_catalog
-from analyzer.rules.engine import RuleResult, run_shard
-from analyzer.rules.memory import ResultMemory
+from needle.analyzer.bundle import open_bundle
+from needle.analyzer.model import build_model
+from needle.analyzer.rules.catalog import load_catalog
+from needle.analyzer.rules.engine import RuleResult, run_shard
+from needle.analyzer.rules.memory import ResultMemory
 
 HEALTHY = Path(__file__).resolve().parents[2] / "samples" / "lab-healthy.tar.gz"
 MISSING = "flannel.route.peer-podcidr-missing"
@@ -76,7 +75,7 @@ NEIGH_RULE = "flannel.neigh.vtep-mac-mismatch"
 
 def _shared_cache_results(paths: list[Path]) -> list[dict[str, RuleResult]]:
     """Each snapshot's results as a diff gets them: one ParseCache, one memory."""
-    from analyzer.model.build import ParseCache
+    from needle.analyzer.model.build import ParseCache
 
     docs = list(load_catalog().rules.values())
     cache, memory, runs = ParseCache(), ResultMemory(), []
@@ -108,7 +107,7 @@ def public_ip_moved(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def builds(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
     """How many times each entry collection is built."""
-    from analyzer.rules.facts import COLLECTION_BUILDERS
+    from needle.analyzer.rules.facts import COLLECTION_BUILDERS
 
     counts = {"vtep_fdb": 0, "vtep_neighbours": 0}
     for name in counts:

@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from analyzer.rules.catalog import load_catalog
-from analyzer.rules.fixtures import fixture_files, run_case
+from needle.analyzer.rules.catalog import load_catalog
+from needle.analyzer.rules.fixtures import fixture_files, run_case
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "rules" / "tests"

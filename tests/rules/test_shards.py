@@ -7,11 +7,10 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from analyzer.bundle import open_bundle
-from analyzer.model import build_model
-from analyzer.rules.catalog import load_catalog
-from analyzer.rules.engine import evaluate, shard_nodes
+from needle.analyzer.bundle import open_bundle
+from needle.analyzer.model import build_model
+from needle.analyzer.rules.catalog import load_catalog
+from needle.analyzer.rules.engine import evaluate, shard_nodes
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -91,7 +90,7 @@ message: "{node.name}"
 subject: {node: node.name}
 remediation: none
 """
-    from analyzer.rules.catalog import parse_rule
+    from needle.analyzer.rules.catalog import parse_rule
 
     doc = parse_rule(rule, "fails.yaml")
     with open_bundle(synthetic) as bundle:
