@@ -1,4 +1,4 @@
-"""`python -m lab ...`: the lab CLI on its own, for when the needle front door is absent."""
+"""`python -m needle.lab ...`: the lab CLI on its own, for when the needle front door is absent."""
 
 from __future__ import annotations
 
