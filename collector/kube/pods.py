@@ -181,6 +181,8 @@ class PodApi:
         except KubeCallError as exc:
             if exc.status == 409:
                 return
+            if exc.interrupted:
+                raise Interrupted(f"interrupted while creating pod {name} on {node}") from exc
             if exc.status is not None and 400 <= exc.status < 500 and exc.status != 429:
                 self.ledger.discard(name)  # refused: no pod was made
             hint = ""
