@@ -142,7 +142,10 @@ def pod_manifest(settings: PodSettings, name: str, node: str) -> dict[str, Any]:
                     "image": settings.image,
                     "imagePullPolicy": "IfNotPresent",
                     "command": ["sleep", str(settings.lifetime_s)],
-                    "securityContext": {"privileged": True},
+                    # root whatever the image says: a privileged container whose
+                    # process is not root has no effective capabilities, so ip netns,
+                    # nsenter and tcpdump would fail and the bundle be quietly partial
+                    "securityContext": {"privileged": True, "runAsUser": 0},
                     "volumeMounts": [mount for _volume, mount in volumes_and_mounts],
                 }
             ],

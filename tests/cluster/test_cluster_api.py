@@ -165,7 +165,7 @@ def test_debug_pod_manifest():
     assert spec["tolerations"] == [{"operator": "Exists"}]
     assert spec["automountServiceAccountToken"] is False
     (container,) = spec["containers"]
-    assert container["securityContext"] == {"privileged": True}
+    assert container["securityContext"] == {"privileged": True, "runAsUser": 0}
     assert container["image"] == "img:1"
     mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
     assert mounts["/run"]["mountPropagation"] == "HostToContainer"
