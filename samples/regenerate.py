@@ -12,11 +12,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from collector.collect import CollectOptions, collect
-from collector.progress import Progress
-from collector.transports.netns import NetnsTarget
-from lab import api
-from lab.faults import CATALOGUE
+from needle.collector.collect import CollectOptions, collect
+from needle.collector.progress import Progress
+from needle.collector.transports.netns import NetnsTarget
+from needle.lab import api
+from needle.lab.faults import CATALOGUE
 
 HERE = Path(__file__).resolve().parent
 

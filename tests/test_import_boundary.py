@@ -115,3 +115,25 @@ def test_importing_a_wing_loads_no_other(wing, others):
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_nothing_in_the_repository_imports_the_old_bare_names():
+    """Tests, benchmarks and scripts too: `analyzer`, `collector` and `lab` are not
+    installed under those names any more."""
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "*.py"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    bare = []
+    for name in listed:
+        path = REPO / name
+        if not path.is_file():
+            continue
+        for module, line in sorted(imported_modules(path)):
+            owner = part_of(module)
+            if owner is not None and owner.startswith("bare "):
+                bare.append(f"{name}:{line} imports {module}")
+    assert bare == []
