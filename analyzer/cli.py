@@ -16,6 +16,7 @@ from needle.analyzer.diff.render import render_text as render_diff_text
 from needle.analyzer.diff.run import run_diff
 from needle.analyzer.errors import AnalyzerError
 from needle.analyzer.model import Model, build_model
+from needle.analyzer.progress import WorkProgress
 from needle.analyzer.report.document import report_document
 from needle.analyzer.report.markdown import render_markdown
 from needle.analyzer.report.text import render_text
@@ -25,11 +26,22 @@ from needle.analyzer.rules.engine import SEVERITIES, compile_rules, evaluate
 from needle.analyzer.rules.fixtures import run_fixtures
 from needle.analyzer.show.render import print_json, print_table
 from needle.analyzer.show.views import VIEWS
-from rich.console import Console
+from needle.analyzer.terminal import did_you_mean, make_console, plural
 from rich.table import Table
 
 app = typer.Typer()
-rules_app = typer.Typer(help="List, explain, validate and test rules.", no_args_is_help=True)
+rules_app = typer.Typer(
+    help="""List, explain, validate and test rules.
+
+    \b
+    Examples:
+    $ needle rules list
+    $ needle rules explain flannel.route.peer-podcidr-missing
+    $ needle rules validate my-rules/
+    $ needle rules test rules/tests
+    """,
+    no_args_is_help=True,
+)
 app.add_typer(rules_app, name="rules", rich_help_panel="Analyze")
 
 
@@ -59,15 +71,24 @@ class FailOn(StrEnum):
 
 @app.command(rich_help_panel="Analyze")
 def analyze(
+    ctx: typer.Context,
     bundle_path: Annotated[
         Path,
         typer.Argument(
             metavar="BUNDLE", help="A bundle: .tar.gz, .tar.zst or an unpacked directory."
         ),
     ],
-    output_format: Annotated[ReportFormat, typer.Option("--format")] = ReportFormat.text,
+    output_format: Annotated[
+        ReportFormat,
+        typer.Option(
+            "--format",
+            help="text (to read), json (needle.report/v1, for scripts) or markdown (to paste "
+            "into a ticket).",
+        ),
+    ] = ReportFormat.text,
     output: Annotated[
-        Path | None, typer.Option("-o", "--output", help="Write the report here.")
+        Path | None,
+        typer.Option("-o", "--output", metavar="FILE", help="Write the report here."),
     ] = None,
     rules: RulesOption = None,
     fail_on: Annotated[
@@ -78,17 +99,30 @@ def analyze(
     """Report what is wrong in a bundle, where, with the evidence and the fix.
 
     Exit status: 0 when nothing is at or above --fail-on, 1 when something is, 2 when
-    the bundle or a rule cannot be read.
+    the bundle or a rule cannot be read. On a terminal, stderr shows what is being done.
+
+    \b
+    Examples:
+    $ needle analyze cluster.tar.gz
+    $ needle analyze cluster.tar.gz --fail-on warning
+    $ needle analyze cluster.tar.gz --format markdown -o report.md
+    $ needle analyze cluster.tar.gz --rules my-rules/ --format json
     """
-    catalog = load_catalog(rules or [])
-    # each node's pod side is read by the worker process that checks the node
-    bundle, model = _open_model(bundle_path, pod_details=False, lazy_nodes=True)
-    with bundle:
-        about = bundle.summary()
-        # rules read routes, neighbours and FDBs as they need them, from the open bundle;
-        # the manifest (10^6 command records at 1,000 nodes) is no longer needed
-        bundle.drop_manifest()
-        outcome = evaluate(model, catalog.rules.values())
+    with WorkProgress() as progress:
+        progress.step(f"reading {bundle_path}")
+        catalog = load_catalog(rules or [])
+        # each node's pod side is read by the worker process that checks the node
+        bundle, model = _open_model(bundle_path, pod_details=False, lazy_nodes=True)
+        with bundle:
+            about = bundle.summary()
+            # rules read routes, neighbours and FDBs as they need them, from the open
+            # bundle; the manifest (10^6 command records at 1,000 nodes) is not needed
+            bundle.drop_manifest()
+            progress.step(
+                f"checking {plural(len(catalog.rules), 'rule')} on "
+                f"{plural(len(model.nodes), 'node')}"
+            )
+            outcome = evaluate(model, catalog.rules.values())
     outcome.problems[:0] = catalog.problems
     document = report_document(outcome, about)
     if output_format is ReportFormat.json:
@@ -107,7 +141,7 @@ def analyze(
         except OSError as exc:
             raise AnalyzerError(f"cannot write {output}: {exc.strerror}") from None
     elif text is None:
-        render_text(document, sys.stdout)
+        render_text(document, sys.stdout, color=ctx.color)
     else:
         sys.stdout.write(text)
     for problem in outcome.problems:
@@ -138,16 +172,34 @@ def diff(
             help="Exit 1 when NEW has findings at or above this severity that OLD did not.",
         ),
     ] = None,
+    show_all: Annotated[
+        bool,
+        typer.Option(
+            "--all",
+            help="Also list per-boot differences (new MACs, veth and generated pod names, "
+            "ifindexes, namespace ids) and the facts implied by pods that came or went.",
+        ),
+    ] = False,
 ) -> None:
-    """Show what changed in the network between two bundles, and what it fixed or broke."""
+    """Show what changed in the network between two bundles, and what it fixed or broke.
+
+    \b
+    Examples:
+    $ needle diff before.tar.gz after.tar.gz
+    $ needle diff before.tar.gz after.tar.gz --node lab-node-2
+    $ needle diff before.tar.gz after.tar.gz --fail-on-new error
+    $ needle diff before.tar.gz after.tar.gz --all
+    """
     catalog = load_catalog(rules or [])
     _report_problems(catalog)
     compiled, problems = compile_rules(catalog.rules.values())
     for problem in problems:
         sys.stderr.write(f"needle: invalid rule: {problem}\n")
-    run = run_diff(old_path, new_path, [rule.doc for rule in compiled], node)
+    with WorkProgress() as progress:
+        progress.step(f"comparing {old_path} and {new_path}")
+        run = run_diff(old_path, new_path, [rule.doc for rule in compiled], node, show_all)
     result = run.result
-    document = diff_document(result, run.old_summary, run.new_summary)
+    document = diff_document(result, run.old_summary, run.new_summary, show_all)
     if output_format is ReportFormat.json:
         sys.stdout.write(json.dumps(document, indent=2) + "\n")
     elif output_format is ReportFormat.markdown:
@@ -174,6 +226,7 @@ class ShowView(StrEnum):
 
 @app.command(rich_help_panel="Analyze")
 def show(
+    ctx: typer.Context,
     bundle_path: Annotated[
         Path,
         typer.Argument(
@@ -186,22 +239,44 @@ def show(
             metavar="VIEW", help="nodes, pods, links, routes, neigh, fdb, veths, mtu or captures."
         ),
     ],
-    node: Annotated[str | None, typer.Option("--node", help="Only this node.")] = None,
-    output_format: Annotated[ListFormat, typer.Option("--format")] = ListFormat.table,
+    node: Annotated[
+        str | None, typer.Option("--node", metavar="NAME", help="Only this node.")
+    ] = None,
+    output_format: Annotated[
+        ListFormat, typer.Option("--format", help="table (to read) or json (for scripts).")
+    ] = ListFormat.table,
 ) -> None:
-    """Browse a bundle offline: nodes, pods, links, routes, neigh, fdb, veths, mtu, captures."""
-    bundle, model = _open_model(bundle_path)
-    with bundle:
-        if node is not None and node not in model.nodes:
-            known = ", ".join(sorted(model.nodes)) or "none"
-            raise AnalyzerError(f"no node {node!r} in {bundle_path} (nodes: {known})")
-        rows = VIEWS[view.value](model, node)  # inside: pod routes are read as shown
+    """Browse a bundle offline: nodes, pods, links, routes, neigh, fdb, veths, mtu, captures.
+
+    \b
+    Examples:
+    $ needle show cluster.tar.gz nodes
+    $ needle show cluster.tar.gz mtu
+    $ needle show cluster.tar.gz routes --node lab-node-1
+    $ needle show cluster.tar.gz pods --format json
+    """
+    with WorkProgress() as progress:
+        progress.step(f"reading {bundle_path}")
+        bundle, model = _open_model(bundle_path)
+        with bundle:
+            if node is not None and node not in model.nodes:
+                raise AnalyzerError(_unknown_node(node, bundle_path, sorted(model.nodes)))
+            rows = VIEWS[view.value](model, node)  # inside: pod routes are read as shown
     if output_format is ListFormat.json:
         print_json(rows)
     else:
         print_table(
-            rows, f"no {view.value} in {bundle_path}" + (f" for node {node}" if node else "")
+            rows,
+            f"no {view.value} in {bundle_path}" + (f" for node {node}" if node else ""),
+            color=ctx.color,
         )
+
+
+def _unknown_node(node: str, bundle_path: Path, known: list[str]) -> str:
+    suggestion = did_you_mean(node, known)
+    if suggestion:
+        return f"no node {node!r} in {bundle_path}; {suggestion}"
+    return f"no node {node!r} in {bundle_path} (nodes: {', '.join(known) or 'none'})"
 
 
 def _open_model(path: Path, **build_options: bool) -> tuple[Bundle, Model]:
@@ -219,20 +294,30 @@ def _report_problems(catalog: Catalog) -> None:
 RulesOption = Annotated[
     list[Path] | None,
     typer.Option(
-        "--rules", help="Extra rule files or directories (repeatable); same id overrides."
+        "--rules",
+        metavar="PATH",
+        help="Extra rule files or directories (repeatable); same id overrides.",
     ),
 ]
 
 
 @rules_app.command("list")
 def list_rules(
+    ctx: typer.Context,
     rules: RulesOption = None,
     output_format: Annotated[
         RulesListFormat,
         typer.Option("--format", help="table, json, or markdown (the rule catalogue page)."),
     ] = RulesListFormat.table,
 ) -> None:
-    """List the rules needle runs: built-in ones and those given with --rules."""
+    """List the rules needle runs: built-in ones and those given with --rules.
+
+    \b
+    Examples:
+    $ needle rules list
+    $ needle rules list --rules my-rules/ --format json
+    $ needle rules list --format markdown > docs/rule-catalogue.md
+    """
     catalog = load_catalog(rules or [])
     ordered = sorted(catalog.rules.values(), key=lambda rule: rule.id)
     if output_format is RulesListFormat.markdown:
@@ -256,7 +341,8 @@ def list_rules(
             table.add_row(
                 rule.id, rule.severity, rule.title, "built-in" if rule.builtin else rule.source
             )
-        Console(width=200 if not sys.stdout.isatty() else None).print(table)
+        width = None if sys.stdout.isatty() else 200
+        make_console(sys.stdout, ctx.color, width=width).print(table)
     _report_problems(catalog)
     if catalog.problems:
         raise typer.Exit(2)
@@ -264,14 +350,24 @@ def list_rules(
 
 @rules_app.command("explain")
 def explain_rule(
-    rule_id: Annotated[str, typer.Argument(metavar="ID")],
+    rule_id: Annotated[
+        str, typer.Argument(metavar="ID", help="A rule id, as `needle rules list` shows it.")
+    ],
     rules: RulesOption = None,
 ) -> None:
-    """Show what a rule checks, why it matters, and how to fix what it finds."""
+    """Show what a rule checks, why it matters, and how to fix what it finds.
+
+    \b
+    Examples:
+    $ needle rules explain flannel.route.peer-podcidr-missing
+    $ needle rules explain my.rule --rules my-rules/
+    """
     catalog = load_catalog(rules or [])
     rule = catalog.rules.get(rule_id)
     if rule is None:
-        raise AnalyzerError(f"no rule with id {rule_id!r} (see 'needle rules list')")
+        suggestion = did_you_mean(rule_id, sorted(catalog.rules))
+        hint = f"; {suggestion}" if suggestion else " (see 'needle rules list')"
+        raise AnalyzerError(f"no rule with id {rule_id!r}{hint}")
     data = rule.data
     lines = [
         f"{rule.id}  [{rule.severity}]",
@@ -297,11 +393,15 @@ def explain_rule(
 
 @rules_app.command("validate")
 def validate_rules(
-    paths: Annotated[
-        list[Path], typer.Argument(metavar="PATH...", help="Rule files or directories.")
-    ],
+    paths: Annotated[list[Path], typer.Argument(metavar="PATH", help="Rule files or directories.")],
 ) -> None:
-    """Check rule files: YAML, schema, and that every CEL expression compiles."""
+    """Check rule files: YAML, schema, and that every CEL expression compiles.
+
+    \b
+    Examples:
+    $ needle rules validate my-rules/
+    $ needle rules validate my-rules/mtu.yaml other.yaml
+    """
     catalog = load_catalog(paths, include_builtin=False)
     compiled, problems = compile_rules(catalog.rules.values())
     for rule in sorted(compiled, key=lambda r: r.id):
@@ -324,7 +424,13 @@ def test_rules(
     ],
     rules: RulesOption = None,
 ) -> None:
-    """Run rules against their fixtures: each must fire where it should and only there."""
+    """Run rules against their fixtures: each must fire where it should and only there.
+
+    \b
+    Examples:
+    $ needle rules test rules/tests
+    $ needle rules test my-rules/tests --rules my-rules/
+    """
     if not path.exists():
         raise AnalyzerError(f"{path} does not exist")
     catalog = load_catalog(rules or [])

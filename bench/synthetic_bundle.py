@@ -235,6 +235,12 @@ def host_files(w: Writer, i: int, nodes: int, pods: int, route_changes: set[int]
         "ethtool-k",
         interface="flannel.1",
     )
+    w.put(
+        name,
+        f"{base}/uname.txt",
+        f"Linux {name} 6.1.0-18-amd64 #1 SMP PREEMPT_DYNAMIC Debian 6.1.76-1 x86_64 GNU/Linux\n",
+        "uname",
+    )
 
 
 def pod_files(w: Writer, i: int, p: int) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from needle.collector.kube.client import connect
 from needle.collector.kube.pods import PodApi
 from needle.collector.kube.session import ClusterOptions
 from needle.collector.progress import Progress
+from needle.collector.terminal import plural
 from needle.collector.transports.base import Target
 from needle.collector.transports.local import LocalTarget
 from needle.collector.transports.netns import NetnsTarget
@@ -37,6 +38,7 @@ KubeconfigOption = Annotated[
     Path | None,
     typer.Option(
         "--kubeconfig",
+        metavar="FILE",
         help="Kubeconfig to use (default: KUBECONFIG, ~/.kube/config, in-cluster).",
         rich_help_panel=PANEL_CLUSTER,
     ),
@@ -45,6 +47,7 @@ ContextOption = Annotated[
     str | None,
     typer.Option(
         "--context",
+        metavar="NAME",
         help="Kubeconfig context (default: its current one).",
         rich_help_panel=PANEL_CLUSTER,
     ),
@@ -53,6 +56,7 @@ NamespaceOption = Annotated[
     str,
     typer.Option(
         "--namespace",
+        metavar="NAMESPACE",
         help="Namespace of the debug pods (made, labelled privileged, if missing).",
         rich_help_panel=PANEL_PODS,
     ),
@@ -98,10 +102,22 @@ def _netns_targets(pairs: list[str], shell: str) -> list[Target]:
 
 @app.command("collect", rich_help_panel="Collect")
 def collect_command(
+    ctx: typer.Context,
     output: Annotated[
         Path,
-        typer.Option("-o", "--output", help="The bundle to write: NAME.tar.gz or NAME.tar.zst."),
+        typer.Option(
+            "-o",
+            "--output",
+            metavar="FILE",
+            help="The bundle to write: NAME.tar.gz or NAME.tar.zst.",
+        ),
     ],
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Replace the output file if it exists (when the new one is written)."
+        ),
+    ] = False,
     local: Annotated[
         bool,
         typer.Option("--local", help="Collect this host as one node.", rich_help_panel=PANEL_NODES),
@@ -110,6 +126,7 @@ def collect_command(
         str | None,
         typer.Option(
             "--node-name",
+            metavar="NAME",
             help="The node name for --local (default: this host's name).",
             rich_help_panel=PANEL_NODES,
         ),
@@ -128,6 +145,7 @@ def collect_command(
         Path | None,
         typer.Option(
             "--kube-dir",
+            metavar="DIR",
             help="Read cluster objects from kubectl dumps (*.json, *.yaml).",
             rich_help_panel=PANEL_CLUSTER,
         ),
@@ -148,6 +166,7 @@ def collect_command(
         typer.Option(
             "-l",
             "--selector",
+            metavar="SELECTOR",
             help="Only the live cluster's nodes matching this label selector.",
             rich_help_panel=PANEL_NODES,
         ),
@@ -156,6 +175,7 @@ def collect_command(
         str | None,
         typer.Option(
             "--image",
+            metavar="IMAGE",
             help=f"Debug pod image (default {debug_pod.DEFAULT_IMAGE}; needs sh, iproute2, "
             "tcpdump, ethtool, nsenter).",
             rich_help_panel=PANEL_PODS,
@@ -165,6 +185,7 @@ def collect_command(
         str | None,
         typer.Option(
             "--namespace",
+            metavar="NAMESPACE",
             help=f"Namespace of the debug pods (default {debug_pod.DEFAULT_NAMESPACE}; "
             "made and labelled privileged if missing).",
             rich_help_panel=PANEL_PODS,
@@ -183,6 +204,7 @@ def collect_command(
         int,
         typer.Option(
             "--capture-seconds",
+            metavar="SECONDS",
             min=1,
             max=300,
             help="Length of the shared capture window.",
@@ -230,11 +252,20 @@ def collect_command(
 
     Without --local, --netns or --kube-dir it collects the live cluster of the current
     kubeconfig context: its objects, and every node through a short-lived debug pod.
+    An existing output file is kept unless --force is given.
 
     Exit status: 0 when everything asked for was collected, 1 when the bundle was
     written but is partial or interrupted (the summary says what is missing), 2 when
     nothing could be collected.
+
+    \b
+    Examples:
+    $ needle collect -o cluster.tar.gz
+    $ needle collect -o cluster.tar.gz --context prod --nodes node-a,node-b
+    $ needle collect -o site.tar.gz --kube-dir dump/ --local
+    $ sudo needle collect -o lab.tar.gz --netns needle-lab-n1=lab-node-1
     """
+    _check_output(output, force)
     live_cluster = kubeconfig is not None or context is not None or not (local or netns or kube_dir)
     if not live_cluster:
         for value, flag in (
@@ -282,7 +313,7 @@ def collect_command(
         node_deadline_s=node_timeout,
         command=["needle", *sys.argv[1:]],
     )
-    with sigterm_as_interrupt(), Progress() as progress:
+    with sigterm_as_interrupt(), Progress(color=ctx.color) as progress:
         writer = collect(options, progress)
     manifest = writer.manifest
     size = output.stat().st_size
@@ -292,7 +323,8 @@ def collect_command(
     }
     typer.echo(
         f"wrote {output} ({size / 1024:.0f} KiB, {manifest.status}): "
-        f"{counts['ok']} nodes ok, {counts['partial']} partial, {counts['failed']} failed",
+        f"{plural(counts['ok'], 'node')} ok, {counts['partial']} partial, "
+        f"{counts['failed']} failed",
         err=True,
     )
     for node in manifest.nodes:
@@ -309,13 +341,31 @@ def collect_command(
         raise typer.Exit(1)
 
 
+def _check_output(output: Path, force: bool) -> None:
+    """Refuse to replace an existing file without --force: before any other work, so a
+    mistyped name costs nothing. With --force the old file stays until the new bundle
+    replaces it in one rename (BundleWriter.close)."""
+    if output.is_dir():
+        raise CollectorError(f"{output} is a directory; give -o a file name such as x.tar.gz")
+    if output.exists() and not force:
+        raise CollectorError(
+            f"{output} already exists; pass --force to replace it, or pick another name"
+        )
+
+
 @app.command(rich_help_panel="Collect")
 def cleanup(
     kubeconfig: KubeconfigOption = None,
     context: ContextOption = None,
     namespace: NamespaceOption = debug_pod.DEFAULT_NAMESPACE,
 ) -> None:
-    """Delete debug pods that earlier collection runs left behind (by their label)."""
+    """Delete debug pods that earlier collection runs left behind (by their label).
+
+    \b
+    Examples:
+    $ needle cleanup
+    $ needle cleanup --context prod --namespace needle
+    """
     debug_pod.check_namespace(namespace)
     cluster = connect(kubeconfig, context)
     try:
@@ -335,12 +385,14 @@ def cleanup(
 def rbac(
     namespace: NamespaceOption = debug_pod.DEFAULT_NAMESPACE,
     user: Annotated[
-        list[str] | None, typer.Option("--user", help="Bind this user (repeatable).")
+        list[str] | None,
+        typer.Option("--user", metavar="USER", help="Bind this user (repeatable)."),
     ] = None,
     group: Annotated[
         list[str] | None,
         typer.Option(
             "--group",
+            metavar="GROUP",
             help=f"Bind this group (repeatable; default {rbac_manifests.DEFAULT_GROUP}).",
         ),
     ] = None,
@@ -364,7 +416,14 @@ def rbac(
     context: ContextOption = None,
 ) -> None:
     """Print the namespace, ClusterRole, Role and bindings cluster collection needs,
-    for `needle rbac | kubectl apply -f -`; or check them with --check."""
+    for `needle rbac | kubectl apply -f -`; or check them with --check.
+
+    \b
+    Examples:
+    $ needle rbac | kubectl apply -f -
+    $ needle rbac --group sre --service-account ci:needle
+    $ needle rbac --check --context prod
+    """
     if check:
         _check_access(kubeconfig, context, debug_pod.check_namespace(namespace))
         return

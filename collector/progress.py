@@ -8,8 +8,9 @@ from threading import Lock
 from typing import TextIO
 
 from needle.collector.bundle.manifest import NodeRecord
-from rich.console import Console
+from needle.collector.terminal import make_console, plural
 from rich.live import Live
+from rich.markup import escape
 from rich.table import Table
 
 _STYLE = {"ok": "green", "partial": "yellow", "failed": "red"}
@@ -18,9 +19,14 @@ _STYLE = {"ok": "green", "partial": "yellow", "failed": "red"}
 class Progress:
     """Reports each node's state as collection goes; safe to call from worker threads."""
 
-    def __init__(self, stream: TextIO | None = None, live: bool | None = None) -> None:
+    def __init__(
+        self, stream: TextIO | None = None, live: bool | None = None, color: bool | None = None
+    ) -> None:
+        """`live`: a table redrawn in place (default: when `stream` is a terminal);
+        `color` as terminal.make_console() takes it (the live table needs a terminal,
+        not colour: --color never keeps it, without colour)."""
         self._stream = stream or sys.stderr
-        self._console = Console(file=self._stream, highlight=False, soft_wrap=True)
+        self._console = make_console(self._stream, color, soft_wrap=True)
         self._live_wanted = self._stream.isatty() if live is None else live
         self._live: Live | None = None
         self._lock = Lock()
@@ -65,7 +71,7 @@ class Progress:
         self._started[node] = time.monotonic()
         self._update(node, via, "collecting")
         if self._live is None:
-            self._console.print(f"needle: {node}: collecting from {via}")
+            self._console.print(f"needle: {escape(node)}: collecting from {escape(via)}")
 
     def state(self, node: str, via: str, state: str) -> None:
         """A step within a node's run ("starting pod", "deleting pod"); table only."""
@@ -77,11 +83,13 @@ class Progress:
         took = f"{record.duration_s:.1f}s" if record.duration_s is not None else ""
         state = record.status
         if record.errors:
-            state += f" ({len(record.errors)} problem{'s' if len(record.errors) > 1 else ''})"
+            state += f" ({plural(len(record.errors), 'problem')})"
         self._update(record.name, via, state, took)
         if self._live is None:
-            self._console.print(f"needle: {record.name}: {state} in {took}")
+            style = _STYLE.get(record.status, "")
+            shown = f"[{style}]{escape(state)}[/]" if style else escape(state)
+            self._console.print(f"needle: {escape(record.name)}: {shown} in {took}")
 
     def note(self, message: str) -> None:
         with self._lock:
-            self._console.print(f"needle: {message}")
+            self._console.print(f"needle: {escape(message)}")

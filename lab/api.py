@@ -43,6 +43,7 @@ from needle.lab.state import (
     locked,
     save,
 )
+from needle.lab.terminal import plural
 
 DEFAULT_NAME = topology.DEFAULT_NAME
 
@@ -180,8 +181,8 @@ def _refuse_if_present(name: str) -> None:
     if existing is not None:
         if existing.status == STATUS_UP:
             raise LabError(
-                f"lab {name!r} is already up ({len(existing.nodes)} nodes); use it, or run "
-                f"`needle lab down --name {name}` first"
+                f"lab {name!r} is already up ({plural(len(existing.nodes), 'node')}); use it, "
+                f"or run `needle lab down --name {name}` first"
             )
         raise LabError(
             f"lab {name!r} is half-built (an earlier `up` stopped); "
@@ -268,7 +269,7 @@ def _cleanup_after_failure(state: LabState) -> str:
         removed = _remove(state.name, state, Path(state.state_dir))
     except Exception as exc:  # noqa: BLE001 - the original failure matters more; say both
         return f"cleanup also failed ({exc}); run `needle lab down --name {state.name}`"
-    return f"removed the {len(removed.netns)} namespaces it had made"
+    return f"removed the {plural(len(removed.netns), 'namespace')} it had made"
 
 
 def _remove(name: str, state: LabState | None, directory: Path) -> Teardown:

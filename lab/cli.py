@@ -6,6 +6,7 @@ A thin shell over needle.lab.api; user errors are raised as LabError for the fro
 from __future__ import annotations
 
 import json
+import sys
 import time
 from typing import Annotated
 
@@ -13,12 +14,20 @@ import typer
 from needle.lab import api, faults, topology
 from needle.lab.errors import LabError
 from needle.lab.state import STATUS_UP, LabState
+from needle.lab.terminal import make_console, plural
+from rich.markup import escape
 
 app = typer.Typer(
-    help=(
-        "A Flannel VXLAN cluster built from network namespaces on this host: learn the "
-        "topology, reproduce a fault, try needle without a cluster. Needs root."
-    ),
+    help="""A Flannel VXLAN cluster built from network namespaces on this host: learn the
+    topology, reproduce a fault, try needle without a cluster. Needs root.
+
+    \b
+    Examples:
+    $ sudo needle lab up --nodes 3 --pods 2
+    $ sudo needle lab fault mtu-underlay
+    $ sudo needle lab status
+    $ sudo needle lab down
+    """,
     no_args_is_help=True,
 )
 
@@ -27,7 +36,8 @@ NameOption = Annotated[
     typer.Option(
         "--name",
         envvar="NEEDLE_LAB_NAME",
-        help="Lab name; prefixes its namespaces (<name>-underlay, <name>-n1, <name>-n1-p1).",
+        metavar="NAME",
+        help="Lab name; prefixes its namespaces (NAME-underlay, NAME-n1, NAME-n1-p1).",
     ),
 ]
 
@@ -35,72 +45,114 @@ NameOption = Annotated[
 @app.command()
 def up(
     name: NameOption = topology.DEFAULT_NAME,
-    nodes: Annotated[int, typer.Option("--nodes", help="Number of nodes.")] = (
+    nodes: Annotated[int, typer.Option("--nodes", metavar="N", help="Number of nodes.")] = (
         topology.DEFAULT_NODES
     ),
-    pods: Annotated[int, typer.Option("--pods", help="Pods per node.")] = topology.DEFAULT_PODS,
+    pods: Annotated[int, typer.Option("--pods", metavar="K", help="Pods per node.")] = (
+        topology.DEFAULT_PODS
+    ),
     underlay_mtu: Annotated[
         int,
-        typer.Option("--underlay-mtu", help="MTU of the underlay (overlay MTU is 50 less)."),
+        typer.Option(
+            "--underlay-mtu",
+            metavar="MTU",
+            help="MTU of the underlay (overlay MTU is 50 less).",
+        ),
     ] = topology.DEFAULT_UNDERLAY_MTU,
 ) -> None:
-    """Build the lab: an underlay switch, nodes with cni0 and flannel.1, pods, kube objects."""
+    """Build the lab: an underlay switch, nodes with cni0 and flannel.1, pods, kube objects.
+
+    \b
+    Examples:
+    $ sudo needle lab up
+    $ sudo needle lab up --nodes 3 --pods 2 --underlay-mtu 9000
+    $ sudo needle lab up --name lab2
+    """
     started = time.monotonic()
     state = api.up(name=name, nodes=nodes, pods=pods, underlay_mtu=underlay_mtu)
     elapsed = time.monotonic() - started
     typer.echo(
-        f"lab {state.name} is up: {len(state.nodes)} nodes, {len(state.pods())} pods, "
-        f"underlay MTU {state.underlay_mtu}, overlay MTU {state.overlay_mtu} ({elapsed:.2f}s)"
+        f"lab {state.name} is up: {plural(len(state.nodes), 'node')}, "
+        f"{plural(len(state.pods()), 'pod')}, underlay MTU {state.underlay_mtu}, "
+        f"overlay MTU {state.overlay_mtu} ({elapsed:.2f}s)"
     )
     typer.echo(f"kube objects: {state.kube_dir}")
     typer.echo(f"next: needle lab status --name {state.name}; needle lab fault --help")
 
 
+_STATUS_STYLE = {STATUS_UP: "green"}
+
+
 def _format_text(state: LabState, missing: list[str]) -> str:
+    """The status as rich markup (every value escaped): plain text once printed without
+    colour."""
+    style = _STATUS_STYLE.get(state.status, "yellow")
     lines = [
-        f"lab:         {state.name} ({state.status}, created {state.created})",
-        f"state dir:   {state.state_dir}",
-        f"kube dir:    {state.kube_dir}",
-        f"underlay:    netns {state.underlay_netns}, MTU {state.underlay_mtu}; "
+        f"lab:         {escape(state.name)} ([{style}]{escape(state.status)}[/], "
+        f"created {escape(state.created)})",
+        f"state dir:   {escape(str(state.state_dir))}",
+        f"kube dir:    {escape(str(state.kube_dir))}",
+        f"underlay:    netns {escape(state.underlay_netns)}, MTU {state.underlay_mtu}; "
         f"overlay MTU {state.overlay_mtu}",
         "",
-        f"{'NODE':<12} {'NETNS':<24} {'UNDERLAY IP':<16} {'POD CIDR':<15} VTEP MAC",
+        f"[bold]{'NODE':<12} {'NETNS':<24} {'UNDERLAY IP':<16} {'POD CIDR':<15} VTEP MAC[/]",
     ]
     for node in state.nodes:
         lines.append(
-            f"{node.name:<12} {node.netns:<24} {node.underlay_ip:<16} {node.pod_cidr:<15} "
-            f"{node.vtep_mac}"
+            escape(
+                f"{node.name:<12} {node.netns:<24} {node.underlay_ip:<16} {node.pod_cidr:<15} "
+                f"{node.vtep_mac}"
+            )
         )
-    lines += ["", f"{'POD':<34} {'NODE':<12} {'NETNS':<24} {'IP':<15} HOST VETH"]
+    lines += ["", f"[bold]{'POD':<34} {'NODE':<12} {'NETNS':<24} {'IP':<15} HOST VETH[/]"]
     for node in state.nodes:
         for pod in node.pods:
             lines.append(
-                f"{pod.ref:<34} {node.name:<12} {pod.netns:<24} {pod.ip:<15} {pod.host_veth}"
+                escape(
+                    f"{pod.ref:<34} {node.name:<12} {pod.netns:<24} {pod.ip:<15} {pod.host_veth}"
+                )
             )
     lines.append("")
     if state.faults:
         lines.append("faults:")
-        lines += [f"  {record.fault}: {record.message}" for record in state.faults]
+        lines += [
+            f"  [yellow]{escape(record.fault)}[/]: {escape(record.message)}"
+            for record in state.faults
+        ]
     else:
         lines.append("faults: none")
     if missing:
-        lines.append(f"warning: namespaces missing: {', '.join(missing)}")
+        lines.append(f"[red]warning[/]: namespaces missing: {escape(', '.join(missing))}")
     lines.append("")
     lines.append(
-        "collect: needle collect -o lab.tar.gz --kube-dir "
-        f"{state.kube_dir} " + " ".join(f"--netns {arg}" for arg in state.netns_args())
+        escape(
+            "collect: needle collect -o lab.tar.gz --kube-dir "
+            f"{state.kube_dir} " + " ".join(f"--netns {arg}" for arg in state.netns_args())
+        )
     )
     return "\n".join(lines)
 
 
 @app.command()
 def status(
+    ctx: typer.Context,
     name: NameOption = topology.DEFAULT_NAME,
     output_format: Annotated[
-        str, typer.Option("--format", help="text or json (the lab state, with faults).")
+        str,
+        typer.Option(
+            "--format",
+            metavar="text|json",
+            help="text (to read) or json (the lab state, with faults, for scripts).",
+        ),
     ] = "text",
 ) -> None:
-    """Show the lab's nodes, pods, namespaces, kube dir and injected faults."""
+    """Show the lab's nodes, pods, namespaces, kube dir and injected faults.
+
+    \b
+    Examples:
+    $ sudo needle lab status
+    $ sudo needle lab status --format json
+    """
     if output_format not in ("text", "json"):
         raise LabError(f"--format must be text or json, not {output_format!r}")
     state = api.status(name)
@@ -108,22 +160,30 @@ def status(
     if output_format == "json":
         typer.echo(json.dumps({**state.to_dict(), "missing_netns": missing}, indent=2))
     else:
-        typer.echo(_format_text(state, missing))
+        console = make_console(sys.stdout, ctx.color, soft_wrap=True)
+        console.print(_format_text(state, missing))
 
 
-@app.command(
-    help=(
+def _fault_help() -> str:
+    listed = "\n".join(f"  {line}" for line in faults.help_text().splitlines())
+    return (
         "Inject FAULT into the lab (on the first node unless --node says otherwise).\n\n"
-        "Faults:\n\n" + faults.help_text()
+        f"\b\nFaults:\n{listed}\n\n"
+        "\b\nExamples:\n"
+        "$ sudo needle lab fault mtu-underlay\n"
+        "$ sudo needle lab fault route-missing --node lab-node-2"
     )
-)
+
+
+@app.command(help=_fault_help())
 def fault(
     fault_name: Annotated[
         str, typer.Argument(metavar="FAULT", help="Fault to inject (listed above).")
     ],
     name: NameOption = topology.DEFAULT_NAME,
     node: Annotated[
-        str | None, typer.Option("--node", help="Node to break, e.g. lab-node-2.")
+        str | None,
+        typer.Option("--node", metavar="NODE", help="Node to break, e.g. lab-node-2."),
     ] = None,
 ) -> None:
     record = api.fault(name, fault_name, node=node)
@@ -132,12 +192,22 @@ def fault(
 
 @app.command()
 def down(name: NameOption = topology.DEFAULT_NAME) -> None:
-    """Remove the lab: its namespaces, keep-alive processes and state. Safe to repeat."""
+    """Remove the lab: its namespaces, keep-alive processes and state. Safe to repeat.
+
+    \b
+    Examples:
+    $ sudo needle lab down
+    $ sudo needle lab down --name lab2
+    """
     teardown = api.down(name)
     if teardown.netns or teardown.pids:
         typer.echo(
-            f"lab {name} is down: removed {len(teardown.netns)} namespaces"
-            + (f", stopped {len(teardown.pids)} processes" if teardown.pids else "")
+            f"lab {name} is down: removed {plural(len(teardown.netns), 'namespace')}"
+            + (
+                f", stopped {plural(len(teardown.pids), 'process', 'processes')}"
+                if teardown.pids
+                else ""
+            )
         )
     else:
         typer.echo(f"lab {name} was not up; nothing to remove")

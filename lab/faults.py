@@ -18,6 +18,7 @@ from needle.lab import keepalive, kube_objects, netns
 from needle.lab.batches import Batch
 from needle.lab.errors import LabError
 from needle.lab.state import FaultRecord, LabState, NodeState, PodState, save
+from needle.lab.terminal import did_you_mean
 from needle.lab.topology import VXLAN_OVERHEAD, pod_cidr, vtep_address
 
 
@@ -255,7 +256,8 @@ def lookup(name: str) -> Fault:
     try:
         return CATALOGUE[name]
     except KeyError:
-        raise LabError(f"unknown fault {name!r}; choose one of: {', '.join(CATALOGUE)}") from None
+        hint = did_you_mean(name, CATALOGUE) or f"choose one of: {', '.join(CATALOGUE)}"
+        raise LabError(f"unknown fault {name!r}; {hint}") from None
 
 
 def help_text() -> str:

@@ -37,7 +37,10 @@ def decode_manifest(data: bytes, origin: str) -> dict[str, Any]:
     try:
         manifest = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
-        raise BundleError(f"{origin}: manifest.json is not valid JSON ({exc})") from None
+        if "UTF-8" in exc.msg:  # orjson reads bytes: its decoding errors say so
+            raise BundleError(f"{origin}: manifest.json is not UTF-8 text") from None
+        where = f"{exc.msg} at line {exc.lineno}, column {exc.colno}"
+        raise BundleError(f"{origin}: manifest.json is not valid JSON ({where})") from None
     if not isinstance(manifest, dict):
         raise BundleError(f"{origin}: manifest.json is not a JSON object")
     declared = manifest.get("format")
@@ -113,8 +116,18 @@ def _check(
         validator(value)
     except fastjsonschema.JsonSchemaValueException as error:
         where = "/".join(str(part) for part in (*at, *error.path[1:])) or "(top level)"
-        message = error.message.removeprefix(error.name).strip()
-        raise BundleError(f"{origin}: manifest.json is invalid at {where}: {message}") from None
+        raise BundleError(
+            f"{origin}: manifest.json is invalid at {where}: {_schema_problem(error)}"
+        ) from None
+
+
+def _schema_problem(error: fastjsonschema.JsonSchemaValueException) -> str:
+    """The schema's complaint without the validator's wording of Python lists."""
+    if error.rule == "required" and type(error.value) is dict:
+        missing = [key for key in error.rule_definition or () if key not in error.value]
+        if missing:
+            return "missing " + ", ".join(missing)
+    return error.message.removeprefix(error.name).strip()
 
 
 def _compilable_schema() -> dict[str, Any]:

@@ -410,8 +410,29 @@ def _decompressed(raw: IO[bytes], origin: str) -> IO[bytes]:
         return raw
     raise BundleError(
         f"{origin}: not a bundle (expected a .tar.gz, .tar.zst or a directory, "
-        f"found a file starting with {magic!r})"
+        f"found {_kind_of(magic)})"
     )
+
+
+# What a file is, by its first bytes, for the ones people send instead of a bundle.
+_MAGIC = {
+    b"PK\x03\x04": "a zip archive",
+    b"BZh": "a bzip2 file",
+    b"\xfd7zX": "an xz file",
+    b"7z\xbc\xaf": "a 7-Zip archive",
+    b"%PDF": "a PDF document",
+}
+
+
+def _kind_of(magic: bytes) -> str:
+    for start, kind in _MAGIC.items():
+        if magic.startswith(start):
+            return kind
+    if not magic:
+        return "an empty file"
+    if all(32 <= byte < 127 or byte in b"\t\r\n" for byte in magic):
+        return "a text file"
+    return "a file of another kind"
 
 
 def _strip_single_folder(
@@ -449,5 +470,13 @@ def _bundle_root(directory: Path, origin: str) -> Path:
 
 
 def _reason(exc: BaseException) -> str:
-    text = str(exc) or type(exc).__name__
+    """Why an archive could not be read, in needle's words where the library's would be
+    its internals ("Compressed file ended before the end-of-stream marker ...")."""
+    if isinstance(exc, EOFError):
+        return "it ends before its compressed data does: was it cut short?"
+    if isinstance(exc, zlib.error | gzip.BadGzipFile | zstandard.ZstdError):
+        return "its compressed data is damaged"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    text = str(exc) or "unreadable data"
     return text.splitlines()[0]

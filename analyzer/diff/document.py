@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from needle.analyzer.diff.compare import DiffResult
+from needle.analyzer.diff.compare import IMPLIED, PER_BOOT, DiffResult
 from needle.analyzer.rules.engine import Finding
 
 FORMAT = "needle.diff/v1"
@@ -19,12 +19,24 @@ def _finding(finding: Finding) -> dict[str, Any]:
     }
 
 
-def diff_document(result: DiffResult, old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
-    """The diff of two bundles that `Bundle.summary()` describes as `old` and `new`."""
+def _by_kind(result: DiffResult) -> dict[str, dict[str, int]]:
+    counts: dict[str, dict[str, int]] = {}
+    for change in result.changes:
+        per_op = counts.setdefault(change.kind, {})
+        per_op[change.op] = per_op.get(change.op, 0) + 1
+    return counts
+
+
+def diff_document(
+    result: DiffResult, old: dict[str, Any], new: dict[str, Any], show_all: bool = False
+) -> dict[str, Any]:
+    """The diff of two bundles that `Bundle.summary()` describes as `old` and `new`;
+    `show_all` says the changes include per-boot and implied differences."""
     return {
         "format": FORMAT,
         "old": old,
         "new": new,
+        "view": "all" if show_all else "changes",
         "findings": {
             "new": [_finding(f) for f in result.new_findings],
             "resolved": [_finding(f) for f in result.resolved_findings],
@@ -37,5 +49,10 @@ def diff_document(result: DiffResult, old: dict[str, Any], new: dict[str, Any]) 
             "new_findings": len(result.new_findings),
             "resolved_findings": len(result.resolved_findings),
             "unchanged_findings": len(result.unchanged_findings),
+            "by_kind": _by_kind(result),
+            "left_out": {
+                "per_boot": result.left_out[PER_BOOT],
+                "implied": result.left_out[IMPLIED],
+            },
         },
     }

@@ -6,11 +6,17 @@ Why this shape: two snapshots of one cluster are mostly the same bytes. Parsed o
 identical files become the same records in both models, and a shard can tell "same
 bytes, same labels" by object identity and skip taking facts from them. What is left
 to compare is what really changed.
+
+Before the shards start, pods re-created under generated names are paired, and VTEP
+MACs by their node (identity.py), in this process: pairing is cluster-wide (a pod and
+its pair are on one node, but the pod list is the whole cluster's). Each shard pairs
+its nodes' host devices by role.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections import Counter
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 
@@ -22,6 +28,7 @@ from needle.analyzer.diff.compare import (
     compare_findings,
     compare_snapshots,
 )
+from needle.analyzer.diff.identity import Relabel, pair_pods, role_aliases, vtep_renames
 from needle.analyzer.diff.snapshot import (
     Facts,
     aliases_for,
@@ -64,6 +71,7 @@ class ShardDiff:
     new_results: list[RuleResult] = field(default_factory=list)
     old_pods: Facts = field(default_factory=dict)
     new_pods: Facts = field(default_factory=dict)
+    left_out: Counter[str] = field(default_factory=Counter)
 
 
 @dataclass
@@ -79,7 +87,13 @@ def diff_shard(
     docs: list[RuleDocument],
     home: frozenset[str],
     only_node: str | None,
+    relabel: Relabel | None = None,
+    show_all: bool = False,
 ) -> ShardDiff:
+    """`relabel` names the old snapshot's things as the new one names them (pods and
+    VTEP MACs; this shard adds its nodes' devices by role); `show_all` lists per-boot
+    and implied differences instead of counting them."""
+    relabel = replace(relabel or Relabel(), devices=role_aliases(old, new, home))
     old.load_nodes(home)
     for name in home:  # a node whose pod side is the same bytes in both is not built twice
         borrow_pod_side(old, new, name)
@@ -88,7 +102,7 @@ def diff_shard(
     old_results = run_shard(old, docs, home, memory)
     new_results = run_shard(new, docs, home, memory)
     del memory  # and the collections it kept
-    old_pods, new_pods = pod_facts(old, home), pod_facts(new, home)
+    old_pods, new_pods = pod_facts(old, home, relabel), pod_facts(new, home)
     # a pod with the same facts on both sides is on the same node, so in this shard only:
     # nothing to compare, nothing to send (10^5 pods at 1,000 nodes)
     for key in [key for key, facts in old_pods.items() if new_pods.get(key) == facts]:
@@ -99,20 +113,26 @@ def diff_shard(
         old_pods=old_pods,
         new_pods=new_pods,
     )
-    unchanged = unchanged_between(old, new, home)
-    before = node_snapshot(old, home, unchanged)
-    after = node_snapshot(new, home, unchanged)
-    old_labels, new_labels = namespace_labels(old, home), namespace_labels(new, home)
+    unchanged = unchanged_between(old, new, home, relabel)
+    before = node_snapshot(old, home, unchanged, relabel, ethtool_by_interface=show_all)
+    after = node_snapshot(new, home, unchanged, ethtool_by_interface=show_all)
+    old_labels, new_labels = namespace_labels(old, home, relabel), namespace_labels(new, home)
     rename_namespaces(before, renames_for(aliases_for(old_labels, new_labels), old_labels))
     rename_namespaces(after, renames_for(aliases_for(new_labels, old_labels), new_labels))
-    compared = compare_snapshots(before, after, only_node)
+    compared = compare_snapshots(before, after, only_node, show_all)
     shard.changes, shard.not_compared = compared.changes, compared.not_compared
+    shard.left_out = compared.left_out
     return shard
 
 
 def run_diff(
-    old_path: Path, new_path: Path, docs: list[RuleDocument], only_node: str | None
+    old_path: Path,
+    new_path: Path,
+    docs: list[RuleDocument],
+    only_node: str | None,
+    show_all: bool = False,
 ) -> DiffRun:
+    """The diff of two bundles; `show_all` lists per-boot and implied differences too."""
     cache = ParseCache()
 
     def build(bundle: Bundle) -> Model:
@@ -124,27 +144,40 @@ def run_diff(
         if only_node is not None and only_node not in old.nodes and only_node not in new.nodes:
             raise AnalyzerError(f"no node {only_node!r} in either bundle")
         summaries = old_bundle.summary(), new_bundle.summary()
+        # while the manifests still say where the pod objects are (their owners)
+        relabel = Relabel(
+            pods=pair_pods(old, new, old_bundle, new_bundle), macs=vtep_renames(old, new)
+        )
         old_bundle.drop_manifest()
         new_bundle.drop_manifest()
         names = node_names(old, new)
         workers = 2 if can_fork() and len(names) >= PARALLEL_FROM_NODES else 1
         tasks = [
-            partial(diff_shard, old, new, docs, home, only_node) for home in deal(names, workers)
+            partial(diff_shard, old, new, docs, home, only_node, relabel, show_all)
+            for home in deal(names, workers)
         ]
         shards = run_forked(tasks, "diff")
-        result = _merge(old, new, shards, docs, only_node)
+        result = _merge(old, new, shards, docs, only_node, relabel, show_all)
     return DiffRun(result, summaries[0], summaries[1])
 
 
 def _merge(
-    old: Model, new: Model, shards: list[ShardDiff], docs: list[RuleDocument], only: str | None
+    old: Model,
+    new: Model,
+    shards: list[ShardDiff],
+    docs: list[RuleDocument],
+    only: str | None,
+    relabel: Relabel,
+    show_all: bool,
 ) -> DiffResult:
     before, after = cluster_snapshot(old), cluster_snapshot(new)
     for shard in shards:
         before.kinds["pod"].update(shard.old_pods)
         after.kinds["pod"].update(shard.new_pods)
-    result = compare_snapshots(before, after, only)
+    result = compare_snapshots(before, after, only, show_all)
     result.changes += [change for shard in shards for change in shard.changes]
+    for shard in shards:
+        result.left_out.update(shard.left_out)
     order = {kind: rank for rank, kind in enumerate(KIND_ORDER)}
     result.changes.sort(key=lambda c: (c.node or "", order[c.kind], c.key))
     per_node = sorted(
@@ -156,5 +189,5 @@ def _merge(
     old_outcome, new_outcome = Outcome(), Outcome()
     merge_results(rule_ids, [shard.old_results for shard in shards], old_outcome)
     merge_results(rule_ids, [shard.new_results for shard in shards], new_outcome)
-    compare_findings(old_outcome.findings, new_outcome.findings, result, only)
+    compare_findings(old_outcome.findings, new_outcome.findings, result, only, relabel.pods)
     return result

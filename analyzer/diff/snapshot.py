@@ -1,19 +1,24 @@
 """A model flattened into comparable facts, keyed so the same thing has the same key in
-two snapshots: pods by namespace/name (never by their random veth names or namespace
-inodes), routes by table, type and destination, overlay entries by address or MAC.
+two snapshots: pods by namespace/name, or by owner and node where a controller
+generated the name (never by their random veth names or namespace inodes), host devices
+by role, routes by table, type and destination, overlay entries by address, or by the
+node whose VTEP MAC they hold (identity.py pairs, a Relabel names the old side alike).
 
 What churns without meaning is left out: counters, ages, timestamps, neighbour states
 (REACHABLE/STALE), pcap contents, IPv6 link-local addresses the kernel derives from
-random MACs.
+random MACs. Per-boot identifiers (MACs, ifindexes, veth names, namespace ids, generated
+pod names) are kept as fields, so `--all` can show them; compare.py leaves them out of
+the default view.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from needle.analyzer.diff.identity import NO_RELABEL, Relabel, device_roles, vtep_owners
 from needle.analyzer.model.dataplane import DetailLoader
 from needle.analyzer.model.entities import HOST, VXLAN_DEVICE, Interface, Model, Namespace, Node
 from needle.analyzer.parsers.ip_route import Route
@@ -28,26 +33,35 @@ class Snapshot:
     # per node, which kinds of data the bundle held (so absent is not "removed")
     present: dict[str, set[str]] = field(default_factory=dict)
     missing_cluster: set[str] = field(default_factory=set)
+    # per node, the labels of its pod namespaces and host devices, whether their facts
+    # were taken or not: facts of a namespace or veth on one side only are implied by
+    # the pod that came or went (compare.py folds them into it)
+    scopes: dict[str, set[str]] = field(default_factory=dict)
 
+
+# ethtool in the default view: host veths are compared as one role, not by random name
+VETH_ROLE = "host veths"
 
 Aliases = dict[tuple[str, int], str]  # (node, namespace inode) -> label to use
 
 
-def _own_label(namespace: Namespace) -> str:
+def _own_label(namespace: Namespace, relabel: Relabel = NO_RELABEL) -> str:
     if namespace.is_host:
         return HOST
     if namespace.pod is not None:
-        return f"pod {namespace.pod.ref}"
+        return f"pod {relabel.pod(namespace.pod.ref)}"
     if namespace.name:
         return f"netns {namespace.name}"
     return f"netns #{namespace.inode}" if namespace.inode else f"netns {namespace.id}"
 
 
-def namespace_labels(model: Model, nodes: Collection[str] | None = None) -> Aliases:
+def namespace_labels(
+    model: Model, nodes: Collection[str] | None = None, relabel: Relabel = NO_RELABEL
+) -> Aliases:
     """Each pod namespace's label, by (node, inode): the inode is what stays the same
     when a namespace outlives its pod object (or gains one) between two snapshots."""
     return {
-        (node.name, namespace.inode): _own_label(namespace)
+        (node.name, namespace.inode): _own_label(namespace, relabel)
         for node in model.nodes.values()
         if nodes is None or node.name in nodes
         for namespace in node.pods_netns.values()
@@ -65,19 +79,25 @@ def aliases_for(this: Aliases, other: Aliases) -> Aliases:
     }
 
 
-def _interface_label(interface: Interface, node: Node) -> str:
-    """Host veths are named after the namespace they lead to: their own names are random."""
+def _interface_label(
+    interface: Interface, node: Node, relabel: Relabel, roles: Mapping[str, str]
+) -> str:
+    """Host veths are named after the namespace they lead to: their own names are random.
+    A device renamed in a role (`roles`: old name -> new) takes the other side's name."""
     if interface.kind == "veth" and interface.netns == HOST and interface.peer is not None:
         namespace = node.pods_netns.get(interface.peer.netns)
         if namespace is not None:
-            return f"veth to {_own_label(namespace).removeprefix('pod ')}"
-    return interface.name
+            return f"veth to {_own_label(namespace, relabel).removeprefix('pod ')}"
+    return roles.get(interface.name, interface.name)
 
 
-def _device_labels(node: Node) -> dict[str, str]:
+def _device_labels(node: Node, relabel: Relabel = NO_RELABEL) -> dict[str, str]:
     if node.host is None:
         return {}
-    return {name: _interface_label(i, node) for name, i in node.host.interfaces.items()}
+    roles = relabel.devices.get(node.name, {})
+    return {
+        name: _interface_label(i, node, relabel, roles) for name, i in node.host.interfaces.items()
+    }
 
 
 def _link_local(address: str) -> bool:
@@ -97,16 +117,17 @@ def _interface_facts(interface: Interface, devices: dict[str, str]) -> dict[str,
             f"{a.local}/{a.prefixlen}" for a in interface.addresses if not _link_local(a.local)
         ),
     }
-    if link.kind != "veth":
-        facts["mac"] = link.address
     if link.vxlan is not None:
         facts.update(
             vni=link.vxlan.id,
             port=link.vxlan.port,
             local=link.vxlan.local,
-            underlay=link.vxlan.dev,
+            underlay=devices.get(link.vxlan.dev or "", link.vxlan.dev),
             learning=link.vxlan.learning,
         )
+    # a re-created device gets another MAC and ifindex, a pod's host veth another name:
+    # compare.py leaves those out unless --all (a role device's new name is a change)
+    facts.update(mac=link.address, ifindex=link.ifindex, name=link.name)
     return facts
 
 
@@ -159,6 +180,15 @@ def render_route(values: tuple[tuple[Any, ...], ...]) -> Any:
     return rendered[0] if len(rendered) == 1 else rendered
 
 
+def _vtep_mac_is_own(node: Node) -> bool | None:
+    """Whether the VtepMAC annotation is the node's own flannel.1 MAC; None when the
+    bundle has no flannel.1 of the node to tell."""
+    device = node.host.interfaces.get(VXLAN_DEVICE) if node.host is not None else None
+    if device is None or not device.mac or node.api is None:
+        return None
+    return (node.api.vtep_mac or "").lower() == device.mac.lower()
+
+
 def cluster_snapshot(model: Model) -> Snapshot:
     """What the API says about nodes, and what the bundle lacks cluster-wide."""
     snap = Snapshot()
@@ -172,22 +202,31 @@ def cluster_snapshot(model: Model) -> Snapshot:
                 "public_ip": api.public_ip,
                 "vtep_mac": api.vtep_mac,
                 "backend_type": api.backend_type,
+                # what the MAC means, which outlives a re-created flannel.1 (the MAC not)
+                "vtep_mac_is_own": _vtep_mac_is_own(node),
             }
         elif node.collected:
             snap.kinds["node"][(node.name,)] = {"in_api": False}
     return snap
 
 
-def pod_facts(model: Model, nodes: Collection[str] | None = None) -> Facts:
+def pod_facts(
+    model: Model, nodes: Collection[str] | None = None, relabel: Relabel = NO_RELABEL
+) -> Facts:
     """Each pod (on `nodes`, all when None) and whether its namespace and veth were found:
-    read after the pod's node's pod side is loaded."""
+    read after the pod's node's pod side is loaded. Keyed by the ref of the pod it is
+    paired with (`relabel`), so a pod re-created under a generated name is one pod."""
     return {
-        (pod.ref,): {
+        (relabel.pod(pod.ref),): {
             "node": pod.node,
             "ip": pod.ip,
             "host_network": pod.host_network,
             "netns": pod.netns is not None,
             "host_veth": pod.host_veth is not None,
+            # per-boot
+            "name": pod.name,
+            "netns_id": pod.netns.id if pod.netns is not None else None,
+            "host_veth_name": pod.host_veth.name if pod.host_veth is not None else None,
         }
         for pod in model.pods
         if nodes is None or (pod.node or "") in nodes
@@ -222,17 +261,19 @@ def _same_routes(a: Namespace, b: Namespace) -> bool:
     return _same(a.sources, b.sources, ("routes", "routes6"))
 
 
-def unchanged_between(old: Model, new: Model, nodes: Collection[str]) -> Unchanged:
+def unchanged_between(
+    old: Model, new: Model, nodes: Collection[str], relabel: Relabel = NO_RELABEL
+) -> Unchanged:
     """What two models built with one ParseCache hold identically, per node: found by
     object identity (the same bytes parse into the same records), never by comparing
-    10^6 facts."""
+    10^6 facts. `relabel` names the old side's things as the new side does."""
     unchanged = Unchanged()
     same = unchanged.same
     for name in nodes:
         before, after = old.nodes.get(name), new.nodes.get(name)
         if before is None or after is None or before.host is None or after.host is None:
             continue
-        labels_same = _device_labels(before) == _device_labels(after)
+        labels_same = _device_labels(before, relabel) == _device_labels(after)
         host_old, host_new = before.host, after.host
         host_old.routes, host_new.routes  # noqa: B018 - reads the details, recording sources
         if labels_same and _same(host_old.sources, host_new.sources, ("links", "addresses")):
@@ -250,7 +291,7 @@ def unchanged_between(old: Model, new: Model, nodes: Collection[str]) -> Unchang
             same.add((name, HOST, "sysctl"))
         for netns, namespace in before.pods_netns.items():
             other = after.pods_netns.get(netns)
-            if other is None or _own_label(namespace) != _own_label(other):
+            if other is None or _own_label(namespace, relabel) != _own_label(other):
                 continue
             if _same(namespace.sources, other.sources, ("links", "addresses")):
                 same.add((name, netns, "interface"))
@@ -273,15 +314,21 @@ def _touched_route_keys(old: Sequence[Route], new: Sequence[Route]) -> set[Key]:
 
 
 def node_snapshot(
-    model: Model, nodes: Collection[str] | None = None, unchanged: Unchanged | None = None
+    model: Model,
+    nodes: Collection[str] | None = None,
+    unchanged: Unchanged | None = None,
+    relabel: Relabel = NO_RELABEL,
+    ethtool_by_interface: bool = False,
 ) -> Snapshot:
-    """Each node's data-plane facts (of `nodes`, all when None) under its own labels,
-    leaving out what `unchanged` says is the same in the other snapshot;
-    rename_namespaces() aligns the two."""
+    """Each node's data-plane facts (of `nodes`, all when None) under its own labels
+    (or the other side's, through `relabel`), leaving out what `unchanged` says is the
+    same in the other snapshot; rename_namespaces() aligns podless namespaces. ethtool
+    features are taken per device, host veths as one role unless `ethtool_by_interface`."""
     snap = Snapshot()
     kinds = snap.kinds
     skip = unchanged.same if unchanged is not None else set()
     only_routes = unchanged.route_keys if unchanged is not None else {}
+    owners: dict[str, str] | None = None  # VTEP MAC -> node: only if a table is compared
     for node in model.nodes.values():
         if nodes is not None and node.name not in nodes:
             continue
@@ -289,9 +336,12 @@ def node_snapshot(
             continue
         present = set(node.present) | set(node.host.present)
         snap.present[node.name] = present
-        devices = _device_labels(node)
+        devices = _device_labels(node, relabel)
+        scopes = snap.scopes[node.name] = set(devices.values())
         for namespace in node.namespaces():
-            label = _own_label(namespace)
+            label = _own_label(namespace, relabel)
+            if not namespace.is_host:
+                scopes.add(label)
             local = devices if namespace.is_host else {}
             if (node.name, namespace.id, "interface") not in skip:
                 for interface in namespace.interfaces.values():
@@ -310,38 +360,67 @@ def node_snapshot(
         if (node.name, HOST, "neighbour") not in skip:
             for entry in node.host.neighbours:
                 if entry.dev == VXLAN_DEVICE:
+                    if owners is None:
+                        owners = vtep_owners(model)
+                    lladdr = (entry.lladdr or "").lower()
                     kinds["neighbour"][(node.name, entry.dst)] = {
-                        "lladdr": (entry.lladdr or "").lower(),
+                        "lladdr": lladdr,
                         "permanent": "PERMANENT" in entry.state,
+                        # whose VTEP the entry points at outlives the MAC (per-boot)
+                        "vtep_of": owners.get(lladdr, lladdr),
                     }
         if (node.name, HOST, "fdb") not in skip:
-            fdb: dict[Key, list[str]] = defaultdict(list)
+            fdb: dict[str, list[str]] = defaultdict(list)
             for entry in node.fdb:
                 if entry.dev == VXLAN_DEVICE and entry.dst:
-                    fdb[(node.name, entry.mac.lower())].append(entry.dst)
-            for key, destinations in fdb.items():
-                kinds["fdb"][key] = {"dst": sorted(destinations)}
+                    fdb[entry.mac.lower()].append(entry.dst)
+            for mac, destinations in fdb.items():
+                # an entry for a peer whose VTEP MAC changed is the same entry, under
+                # the other side's MAC (unless that MAC has an entry of its own here)
+                shown = relabel.macs.get(mac, mac)
+                if shown in fdb:
+                    shown = mac
+                kinds["fdb"][(node.name, shown)] = {"dst": sorted(destinations), "mac": mac}
         if (node.name, HOST, "sysctl") not in skip:
             for sysctl_key, value in node.sysctls.items():
                 kinds["sysctl"][(node.name, _sysctl_label(sysctl_key, devices))] = value
-        for name, interface in node.host.interfaces.items():
-            if interface.features is None:
-                continue
-            label = devices.get(name, name)
-            for feature in interface.features.features.values():
-                kinds["ethtool"][(node.name, label, feature.name)] = (
-                    "on" if feature.enabled else "off"
-                )
+        _ethtool_facts(node, devices, kinds["ethtool"], ethtool_by_interface)
     return snap
 
 
-def take_snapshot(model: Model) -> Snapshot:
-    """Everything of one model (its pod side loaded), under its own labels."""
+def _ethtool_facts(node: Node, devices: dict[str, str], facts: Facts, by_interface: bool) -> None:
+    """ethtool -k per device; pods' host veths as one role (a feature "on", "off" or
+    "mixed" over all of them) unless `by_interface`: their names are random, and a pod's
+    veth has the features every veth of its node has. A veth in a role of its own (the
+    underlay of a VM or of the lab is often one) stays a device of its own."""
+    assert node.host is not None
+    veths: dict[str, set[bool]] = defaultdict(set)
+    roles = set(device_roles(node).values()) if not by_interface else set()
+    for name, interface in node.host.interfaces.items():
+        if interface.features is None:
+            continue
+        if not by_interface and interface.kind == "veth" and name not in roles:
+            for feature in interface.features.features.values():
+                veths[feature.name].add(feature.enabled)
+            continue
+        label = devices.get(name, name)
+        for feature in interface.features.features.values():
+            facts[(node.name, label, feature.name)] = "on" if feature.enabled else "off"
+    for feature_name, states in veths.items():
+        value = "mixed" if len(states) > 1 else ("on" if True in states else "off")
+        facts[(node.name, VETH_ROLE, feature_name)] = value
+
+
+def take_snapshot(
+    model: Model, relabel: Relabel = NO_RELABEL, ethtool_by_interface: bool = False
+) -> Snapshot:
+    """Everything of one model (its pod side loaded), under its own labels (or the
+    other side's, through `relabel`)."""
     model.load_nodes()
-    snap = node_snapshot(model)
+    snap = node_snapshot(model, relabel=relabel, ethtool_by_interface=ethtool_by_interface)
     cluster = cluster_snapshot(model)
     snap.kinds["node"] = cluster.kinds["node"]
-    snap.kinds["pod"] = pod_facts(model)
+    snap.kinds["pod"] = pod_facts(model, relabel=relabel)
     snap.missing_cluster = cluster.missing_cluster
     return snap
 
@@ -385,6 +464,11 @@ def rename_namespaces(snap: Snapshot, renames: dict[str, dict[str, str]]) -> Non
             if new_key != key or value is not facts[key]:
                 del facts[key]
                 facts[new_key] = value
+    for node, table in renames.items():
+        if node in snap.scopes:
+            snap.scopes[node] = {
+                fix(scope, table) if "netns " in scope else scope for scope in snap.scopes[node]
+            }
 
 
 def renames_for(aliases: Aliases, own: Aliases) -> dict[str, dict[str, str]]:

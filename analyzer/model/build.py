@@ -45,8 +45,10 @@ def _load_node(
         if path is not None:
             node.outputs[what] = path
     for (netns, command_id, interface), found in outputs.index.items():
-        if netns == HOST and command_id == "ethtool-k" and interface:
-            node.outputs[f"ethtool-k:{interface}"] = found[0][0]
+        if netns == HOST and command_id in ("ethtool-k", "ethtool-i") and interface:
+            node.outputs[f"{command_id}:{interface}"] = found[0][0]
+        elif netns == HOST and command_id == "uname":
+            node.outputs["uname"] = found[0][0]
     host = Namespace(node=node.name, id=HOST, dir=f"{record['dir']}/host")
     # routes, neighbours and FDB: read when a rule or view first asks for this node's
     fill_namespace(host, outputs, details="lazy")

@@ -23,6 +23,7 @@ from needle.analyzer.parsers.ip_link import parse_ip_link
 from needle.analyzer.parsers.ip_neigh import parse_ip_neigh
 from needle.analyzer.parsers.ip_route import parse_ip_route
 from needle.analyzer.parsers.sysctl import parse_sysctl
+from needle.analyzer.parsers.uname import parse_uname
 
 R = TypeVar("R")
 
@@ -245,6 +246,12 @@ def fill_host_extras(node: Node, outputs: NodeOutputs, lazy: bool = True) -> Non
         node.present.add("sysctl")
         # the node script writes /proc/sys paths; rules speak sysctl's dotted names
         node.sysctls.update({_dotted(e.key): e.value for e in sysctl.records})
+    uname = outputs.raw(HOST, "uname")
+    if uname is not None:
+        parsed_uname = outputs.parse(parse_uname, uname)
+        if parsed_uname.records:
+            node.present.add("uname")
+            node.kernel = parsed_uname.records[0].release
     subnet = outputs.parsed(HOST, "subnet_env", parse_flannel_subnet_env)
     if subnet is not None and subnet.records:
         node.present.add("subnet_env")

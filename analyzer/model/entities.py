@@ -160,6 +160,7 @@ class Node:
     # reads the FDB on first use (10^3 entries per node at 1,000 nodes)
     load_fdb: Callable[[Node], None] | None = field(default=None, repr=False)
     sysctls: dict[str, str] = field(default_factory=dict)
+    kernel: str | None = None  # the kernel release, as `uname -r` prints it
     subnet_env: FlannelSubnetEnv | None = None
     cni_configs: dict[str, object] = field(default_factory=dict)
     captures: list[dict[str, object]] = field(default_factory=list)

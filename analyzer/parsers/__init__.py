@@ -81,6 +81,7 @@ from needle.analyzer.parsers.ip_rule import (
 from needle.analyzer.parsers.proc_net_route import ProcRoute, parse_proc_net_route
 from needle.analyzer.parsers.route_n import RouteEntry, parse_route_n
 from needle.analyzer.parsers.sysctl import SysctlEntry, parse_sysctl
+from needle.analyzer.parsers.uname import Uname, parse_uname
 
 __all__ = [
     "Address",
@@ -109,6 +110,7 @@ __all__ = [
     "RouteEntry",
     "Rule",
     "SysctlEntry",
+    "Uname",
     "Vxlan",
     "parse_arp",
     "parse_brctl_show",
@@ -146,4 +148,5 @@ __all__ = [
     "parse_proc_net_route",
     "parse_route_n",
     "parse_sysctl",
+    "parse_uname",
 ]

@@ -257,6 +257,8 @@ def _vxlan_from_json(data: dict[str, Any]) -> Vxlan:
     options = tuple(
         key for key, value in data.items() if key not in _VXLAN_JSON_KNOWN and value is True
     )
+    if data.get("udp_csum") is False:  # the text form's word for it: rules ask for either
+        options += ("noudpcsum",)
     return Vxlan(
         id=to_int(data.get("id")),
         port=to_int(data.get("port")),

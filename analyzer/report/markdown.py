@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from needle.analyzer.report.counts import rules_ran, severity_counts
 from needle.analyzer.rules.engine import SEVERITIES
+from needle.analyzer.terminal import plural
 
 _ICON = {"error": "ERROR", "warning": "WARNING", "info": "INFO"}
 
@@ -19,9 +21,8 @@ def render_markdown(document: dict[str, Any]) -> str:
     lines = [
         "## needle analysis",
         "",
-        f"Bundle `{bundle['path']}`: {bundle['nodes']} nodes, collected {bundle['created']} "
-        f"({bundle['status']}). **{summary['error']} errors, {summary['warning']} warnings, "
-        f"{summary['info']} info.**",
+        f"Bundle `{bundle['path']}`: {plural(bundle['nodes'], 'node')}, collected "
+        f"{bundle['created']} ({bundle['status']}). **{severity_counts(summary)}.**",
         "",
     ]
     if document["findings"]:
@@ -42,9 +43,10 @@ def render_markdown(document: dict[str, Any]) -> str:
                 lines.append("")
             lines += [f"Fix: {finding['remediation']}", ""]
             if finding["references"]:
-                lines += ["References: " + ", ".join(finding["references"]), ""]
+                links = ", ".join(f"<{reference}>" for reference in finding["references"])
+                lines += [f"References: {links}", ""]
     coverage = document["coverage"]
-    lines.append(f"_{coverage['rules_run']} rules ran._")
+    lines.append(f"_{rules_ran(coverage)}._")
     for skipped in coverage["rules_skipped"]:
         lines.append(f"- skipped `{skipped['rule']}`: {skipped['reason']}")
     return "\n".join(lines).rstrip() + "\n"

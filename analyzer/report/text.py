@@ -4,22 +4,20 @@ from __future__ import annotations
 
 from typing import Any, TextIO
 
+from needle.analyzer.report.counts import bundle_line, summary_line
 from needle.analyzer.rules.engine import SEVERITIES
-from rich.console import Console
+from needle.analyzer.terminal import make_console
 from rich.markup import escape
 
 _STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
+_GROUP = {"error": "ERRORS", "warning": "WARNINGS", "info": "INFO"}
 
 
 def render_text(document: dict[str, Any], stream: TextIO, color: bool | None = None) -> None:
-    console = Console(
-        file=stream, highlight=False, soft_wrap=True, force_terminal=color, no_color=color is False
-    )
+    """Write the report to `stream`; `color` as terminal.make_console() takes it."""
+    console = make_console(stream, color, soft_wrap=True)
     bundle = document["bundle"]
-    console.print(
-        f"needle analyzed {escape(str(bundle['path']))}: {bundle['nodes']} nodes, "
-        f"collected {bundle['created']} ({bundle['status']})"
-    )
+    console.print(f"needle analyzed {escape(bundle_line(bundle))}")
     findings = document["findings"]
     for severity in SEVERITIES:
         group = [f for f in findings if f["severity"] == severity]
@@ -27,7 +25,7 @@ def render_text(document: dict[str, Any], stream: TextIO, color: bool | None = N
             continue
         style = _STYLE[severity]
         console.print()
-        console.print(f"[{style}]{severity.upper()}S ({len(group)})[/]")
+        console.print(f"[{style}]{_GROUP[severity]} ({len(group)})[/]")
         for finding in group:
             console.print(f"  [{style}]{severity}[/] {escape(finding['message'])}")
             console.print(f"    rule: {finding['rule']} ({escape(finding['title'])})")
@@ -35,14 +33,11 @@ def render_text(document: dict[str, Any], stream: TextIO, color: bool | None = N
                 detail = f": {item['detail']}" if item.get("detail") else ""
                 console.print(f"    evidence: {escape(item['file'])}{escape(detail)}")
             console.print(f"    fix: {escape(finding['remediation'])}")
-    summary = document["summary"]
+            for reference in finding.get("references", []):
+                console.print(f"    see: {escape(reference)}")
     coverage = document["coverage"]
     console.print()
-    console.print(
-        f"{summary['error']} errors, {summary['warning']} warnings, {summary['info']} info; "
-        f"{coverage['rules_run']} rules ran"
-        + (f", {len(coverage['rules_skipped'])} skipped" if coverage["rules_skipped"] else "")
-    )
+    console.print(escape(summary_line(document["summary"], coverage)))
     for skipped in coverage["rules_skipped"]:
         console.print(f"  skipped {skipped['rule']}: {escape(skipped['reason'])}")
     for partial in coverage["rules_partial"]:

@@ -119,6 +119,22 @@ def _line_of(node: yaml.Node | None, path: Iterable[Any]) -> tuple[int | None, i
     return node.start_mark.line + 1, node.start_mark.column + 1
 
 
+def _schema_problem(error: jsonschema.exceptions.ValidationError) -> str:
+    """The schema's complaint, with lists as a person writes them (not Python reprs)."""
+    instance, expected = error.instance, error.validator_value
+    if error.validator == "enum" and isinstance(expected, list):
+        return f"{instance!r} is not one of {', '.join(map(str, expected))}"
+    if error.validator == "required" and isinstance(instance, dict):
+        missing = [key for key in expected if key not in instance]
+        return f"missing {', '.join(missing)}" if missing else error.message
+    if error.validator == "additionalProperties" and isinstance(instance, dict):
+        known = error.schema.get("properties", {}) if isinstance(error.schema, dict) else {}
+        extra = [key for key in instance if key not in known]
+        if extra:
+            return f"unknown key {', '.join(map(repr, extra))}"
+    return error.message
+
+
 def parse_rule(text: str, source: str, builtin: bool = False) -> RuleDocument | RuleProblem:
     try:
         tree = yaml.compose(text, Loader=yaml.SafeLoader)
@@ -137,7 +153,7 @@ def parse_rule(text: str, source: str, builtin: bool = False) -> RuleDocument | 
     if error is not None:
         line, column = _line_of(tree, error.absolute_path)
         field_path = ".".join(str(part) for part in error.absolute_path) or "(top level)"
-        return RuleProblem(source, f"{field_path}: {error.message}", line, column)
+        return RuleProblem(source, f"{field_path}: {_schema_problem(error)}", line, column)
     positions: dict[str, tuple[int, int]] = {}
     if isinstance(tree, yaml.MappingNode):
         for key, value in tree.value:
@@ -163,8 +179,13 @@ def load_catalog(extra: Iterable[Path] = (), include_builtin: bool = True) -> Ca
             source = entry.name if builtin else str(entry)
             try:
                 text = entry.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as exc:
-                catalog.problems.append(RuleProblem(source, f"cannot read: {exc}"))
+            except UnicodeDecodeError as exc:
+                where = f"byte {exc.start}"
+                catalog.problems.append(RuleProblem(source, f"not UTF-8 text (at {where})"))
+                continue
+            except OSError as exc:
+                why = exc.strerror or "I/O error"
+                catalog.problems.append(RuleProblem(source, f"cannot read it ({why})"))
                 continue
             parsed = parse_rule(text, source, builtin)
             if isinstance(parsed, RuleProblem):

@@ -56,6 +56,14 @@ def _mtu(interface: Interface | None) -> int:
     return interface.mtu or 0 if interface is not None else 0
 
 
+def _udp_csum(options: tuple[str, ...]) -> str:
+    """Whether a VXLAN device puts UDP checksums on its packets: "on", "off", or "" when
+    the output does not say (iproute2's JSON leaves a false switch out)."""
+    if "udp_csum" in options or "udpcsum" in options:
+        return "on"
+    return "off" if "noudpcsum" in options else ""
+
+
 def node_fact(model: Model, node: Node) -> Fact:
     api = node.api
     vxlan = node.interface(VXLAN_DEVICE)
@@ -106,6 +114,15 @@ def node_fact(model: Model, node: Node) -> Fact:
         "tx_checksum": ("on" if tx_checksum.enabled else "off") if tx_checksum else "",
         "tx_checksum_fixed": bool(tx_checksum.fixed) if tx_checksum else False,
         "vxlan_features_file": node.outputs.get(f"ethtool-k:{VXLAN_DEVICE}", ""),
+        "vxlan_udp_csum": _udp_csum(details.options) if details else "",
+        "kernel": node.kernel or "",
+        "uname_file": node.outputs.get("uname", ""),
+        "underlay_driver": (underlay.driver.driver or "")
+        if underlay is not None and underlay.driver is not None
+        else "",
+        "underlay_driver_file": node.outputs.get(f"ethtool-i:{underlay.name}", "")
+        if underlay is not None
+        else "",
     }
 
 

@@ -11,6 +11,7 @@ from functools import lru_cache
 
 from needle.analyzer.model.entities import Model, normalize_cidr
 from needle.analyzer.parsers.ip_route import Route
+from needle.analyzer.parsers.uname import kernel_version
 from needle.analyzer.rules.cel_adapter import HelperFunction
 
 # Bytes each flannel backend adds to a packet (outer headers).
@@ -59,6 +60,19 @@ def cidrs_overlap(a: str, b: str) -> bool:
 def cidr_network(cidr: str) -> str:
     network = _network(cidr)
     return str(network.network_address) if network is not None else ""
+
+
+@lru_cache(maxsize=4096)
+def _kernel(release: str) -> tuple[int, ...]:
+    return kernel_version(release)
+
+
+def kernel_in(release: str, lowest: str, below: str) -> bool:
+    """`lowest` <= `release` < `below`, comparing the numbers releases start with
+    ("5.4.0-104-generic" is (5, 4, 0, 104): after upstream 5.4.0, before 5.4.1); False
+    for a release that starts with no number."""
+    version = _kernel(release)
+    return bool(version) and _kernel(lowest) <= version < _kernel(below)
 
 
 def encap_overhead(backend: str, ipv6: bool) -> int:
@@ -175,6 +189,7 @@ class ModelHelpers:
             HelperFunction("cidrs_overlap", ("string", "string"), "bool", cidrs_overlap),
             HelperFunction("cidr_network", ("string",), "string", cidr_network),
             HelperFunction("encap_overhead", ("string", "bool"), "int", encap_overhead),
+            HelperFunction("kernel_in", ("string", "string", "string"), "bool", kernel_in),
         ]
 
 

@@ -6,7 +6,7 @@ import json
 import sys
 
 from needle.analyzer.show.views import JSON_ONLY, Row
-from rich.console import Console
+from needle.analyzer.terminal import make_console
 from rich.table import Table
 
 
@@ -18,8 +18,9 @@ def _cell(value: object) -> str:
     return str(value)
 
 
-def print_table(rows: list[Row], empty: str) -> None:
-    console = Console(width=None if sys.stdout.isatty() else 400, highlight=False)
+def print_table(rows: list[Row], empty: str, color: bool | None = None) -> None:
+    """`rows` as a table on stdout (bold headings when coloured: see terminal.py)."""
+    console = make_console(sys.stdout, color, width=None if sys.stdout.isatty() else 400)
     if not rows:
         console.print(empty)
         return

@@ -177,7 +177,9 @@ class BundleWriter:
             return
         interrupted = issubclass(exc_type, KeyboardInterrupt)
         if not interrupted:
-            self.manifest.errors.append(f"collection stopped early: {exc_type.__name__}: {exc}")
+            # a CollectorError says what went wrong; anything else is a bug, named by its type
+            what = str(exc) if isinstance(exc, CollectorError) else f"{exc_type.__name__}: {exc}"
+            self.manifest.errors.append(f"collection stopped early: {what}")
         self.close(interrupted=interrupted)
 
 

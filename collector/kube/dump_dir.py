@@ -33,6 +33,20 @@ def _documents(path: Path) -> list[Any]:
     return [doc for doc in yaml.safe_load_all(text) if doc is not None]
 
 
+def _unreadable(exc: Exception) -> str:
+    """Why a dump file could not be read, in one phrase that names the place."""
+    if isinstance(exc, OSError):
+        return f"cannot read it ({exc.strerror or 'I/O error'})"
+    if isinstance(exc, json.JSONDecodeError):
+        return f"not valid JSON ({exc.msg.lower()} at line {exc.lineno}, column {exc.colno})"
+    if isinstance(exc, yaml.YAMLError):
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or "cannot be parsed"
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        return f"not valid YAML ({problem}{where})"
+    return "not JSON or YAML Kubernetes objects"
+
+
 def _objects(document: Any) -> list[dict[str, Any]]:
     if not isinstance(document, dict):
         return []
@@ -62,8 +76,7 @@ def read_dump_dir(directory: Path) -> DumpContents:
         try:
             documents = _documents(path)
         except (ValueError, yaml.YAMLError, OSError) as exc:
-            first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            contents.problems.append(f"{path}: not JSON/YAML Kubernetes objects ({first_line})")
+            contents.problems.append(f"{path}: {_unreadable(exc)}")
             continue
         contents.files_read += 1
         for document in documents:

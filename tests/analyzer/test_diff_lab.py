@@ -127,5 +127,11 @@ def test_node_filter_and_text_output(before, tmp_path):
         check=True,
     ).stdout
     lines = text.splitlines()
-    assert lines[1].startswith("1 new findings, 0 resolved")
-    assert lines.index("Findings:") < lines.index("lab-node-1:"), "findings lead"
+    assert lines[1].startswith("1 new finding, 0 resolved")
+    assert "1 change (1 route removed)" in lines[1], "the summary counts changes by kind"
+    assert lines[3:5] == [
+        "Changes:",
+        "  - lab-node-1: route host main unicast 10.244.2.0/24: via 10.244.2.0, dev flannel.1, "
+        "flags onlink, proto boot, scope global",
+    ], "the changes lead, most significant first"
+    assert lines.index("Findings:") > 4

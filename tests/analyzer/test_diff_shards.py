@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from needle.analyzer.bundle import open_bundle
 from needle.analyzer.diff.compare import compare_findings, compare_snapshots
+from needle.analyzer.diff.identity import Relabel, pair_pods, role_aliases, vtep_renames
 from needle.analyzer.diff.run import run_diff
 from needle.analyzer.diff.snapshot import (
     aliases_for,
@@ -82,19 +83,26 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return old, new
 
 
-def _naive(old: Path, new: Path):
+def _naive(old: Path, new: Path, show_all: bool = False):
     """Every fact of both snapshots taken and compared, one process, no sharing."""
     docs = list(load_catalog().rules.values())
     with open_bundle(old) as a, open_bundle(new) as b:
         model_a, model_b = build_model(a), build_model(b)
-        snap_a, snap_b = take_snapshot(model_a), take_snapshot(model_b)
-        labels_a, labels_b = namespace_labels(model_a), namespace_labels(model_b)
+        relabel = Relabel(
+            pods=pair_pods(model_a, model_b, a, b),
+            devices=role_aliases(model_a, model_b, model_a.nodes),
+            macs=vtep_renames(model_a, model_b),
+        )
+        snap_a = take_snapshot(model_a, relabel, ethtool_by_interface=show_all)
+        snap_b = take_snapshot(model_b, ethtool_by_interface=show_all)
+        labels_a = namespace_labels(model_a, relabel=relabel)
+        labels_b = namespace_labels(model_b)
         rename_namespaces(snap_a, renames_for(aliases_for(labels_a, labels_b), labels_a))
         rename_namespaces(snap_b, renames_for(aliases_for(labels_b, labels_a), labels_b))
-        result = compare_snapshots(snap_a, snap_b, None)
+        result = compare_snapshots(snap_a, snap_b, None, show_all)
         found_a = evaluate(model_a, docs, workers=1).findings
         found_b = evaluate(model_b, docs, workers=1).findings
-    compare_findings(found_a, found_b, result, None)
+    compare_findings(found_a, found_b, result, None, relabel.pods)
     return result
 
 
@@ -105,7 +113,42 @@ def _plain(result):
         [f.to_json() for f in result.new_findings],
         [f.to_json() for f in result.resolved_findings],
         [f.to_json() for f in result.unchanged_findings],
+        dict(result.left_out),
     )
+
+
+def _owned(pods_file: Path, renamed_nodes: set[str]) -> None:
+    """Give every pod a ReplicaSet owner per node (as a Deployment's pods have), and
+    new generated names to the pods on `renamed_nodes` (as a re-created one's have)."""
+    pods = json.loads(pods_file.read_text())
+    for index, item in enumerate(pods["items"]):
+        node = item["spec"]["nodeName"]
+        owner = f"app-{node.removeprefix('node-')}"
+        renamed = node in renamed_nodes
+        template = "5f6c7d8b9x" if renamed else "7d4b9c8f6d"
+        suffix = "".join("bcdfghjklmnpqrstvwxz2456789"[(index * 7 + k) % 27] for k in range(5))
+        item["metadata"].update(
+            name=f"{owner}-{template}-{suffix}" if renamed else item["metadata"]["name"],
+            generateName=f"{owner}-{template}-",
+            labels={"pod-template-hash": template},
+            ownerReferences=[
+                {"kind": "ReplicaSet", "name": f"{owner}-{template}", "controller": True}
+            ],
+        )
+    pods_file.write_text(json.dumps(pods))
+
+
+@pytest.fixture(scope="module")
+def recreated(pair: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory):
+    """The pair, its pods owned by ReplicaSets, and the new side's pods on four nodes
+    (two in each shard) re-created under new generated names."""
+    base = tmp_path_factory.mktemp("recreated")
+    old, new = base / "old", base / "new"
+    shutil.copytree(pair[0], old)
+    shutil.copytree(pair[1], new)
+    _owned(old / "cluster" / "pods.json", set())
+    _owned(new / "cluster" / "pods.json", {"node-0010", "node-0011", "node-0020", "node-0021"})
+    return old, new
 
 
 def test_the_sharded_diff_equals_comparing_every_fact(pair):
@@ -151,3 +194,20 @@ def _element_memos():
     from needle.analyzer.parsers import bridge_fdb, ip_neigh, ip_route
 
     return [bridge_fdb._ELEMENTS, ip_neigh._ELEMENTS, ip_route._ELEMENTS]
+
+
+@pytest.mark.parametrize("show_all", [False, True])
+def test_pods_re_created_under_new_names_diff_alike_sharded_or_not(recreated, show_all):
+    old, new = recreated
+    naive = _naive(old, new, show_all)
+    sharded = run_diff(old, new, list(load_catalog().rules.values()), None, show_all).result
+    assert _plain(sharded) == _plain(naive)
+    renamed = [c for c in sharded.changes if c.kind == "pod" and c.noise == "per-boot"]
+    if show_all:
+        assert len(renamed) == 12, "3 pods on each of 4 nodes, each paired with its successor"
+        assert all(c.before["name"] != c.after["name"] for c in renamed)
+    else:
+        assert renamed == [] and sharded.left_out["per-boot"] >= 12
+    # the pair's own pod changes stay (a moved pod, a renumbered one), under their names
+    pods = {c.key[0] for c in sharded.changes if c.kind == "pod" and c.noise is None}
+    assert pods == {"default/app-0001-0001", "default/app-0002-0001"}, pods
