@@ -146,6 +146,9 @@ def analyze(
         sys.stdout.write(text)
     for problem in outcome.problems:
         sys.stderr.write(f"needle: invalid rule: {problem}\n")
+    if outcome.problems:
+        # the valid rules ran and reported, but the input was partly invalid (DESIGN §3)
+        raise typer.Exit(2)
     if fail_on is not FailOn.never:
         threshold = SEVERITIES.index(fail_on.value)
         if any(SEVERITIES.index(f.severity) <= threshold for f in outcome.findings):
@@ -206,6 +209,8 @@ def diff(
         sys.stdout.write(render_diff_markdown(document))
     else:
         sys.stdout.write(render_diff_text(document))
+    if catalog.problems or problems:
+        raise typer.Exit(2)  # the valid rules ran, but the input was partly invalid
     if fail_on_new is not None:
         threshold = SEVERITIES.index(fail_on_new.value)
         if any(SEVERITIES.index(f.severity) <= threshold for f in result.new_findings):

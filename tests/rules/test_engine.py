@@ -176,6 +176,10 @@ def test_user_rules_override_builtins_and_broken_ones_are_reported(tmp_path):
     assert len(overridden) == 3 and overridden[0]["severity"] == "warning"
     assert "broken.yaml:5" in result.stderr
     assert report["coverage"]["rules_invalid"]
+    assert result.returncode == 2, "invalid input, though the valid rules still report"
+    diff = needle("diff", str(HEALTHY), str(HEALTHY), "--rules", str(tmp_path))
+    assert diff.returncode == 2 and "broken.yaml:5" in diff.stderr
+    assert "No changes." in diff.stdout
 
 
 def test_rules_validate_cli(tmp_path):
