@@ -1,4 +1,5 @@
-"""Human-readable output: when to colour, counted nouns, and did-you-mean suggestions.
+"""Human-readable output: when to colour, counted nouns, did-you-mean suggestions, and
+the one boundary every string from a bundle or a cluster crosses on its way to a person.
 
 The same file lives in collector/, analyzer/ and lab/: the three share no code (only the
 bundle format), and tests/test_cli_newcomer.py keeps the copies identical. The front
@@ -9,10 +10,12 @@ door (needle.cli) turns --color, NO_COLOR and FORCE_COLOR into click's `Context.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable
 from typing import Any, TextIO
 
 from rich.console import Console
+from rich.markup import escape as escape_markup
 
 
 def wants_color(stream: TextIO, color: bool | None) -> bool:
@@ -60,3 +63,35 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
     shown = [repr(match) for match in close]
     listed = shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " or " + shown[-1]
     return f"did you mean {listed}?"
+
+
+# What a terminal would act on or reorder rather than show: C0 controls (ESC starts CSI
+# and OSC sequences, BEL ends OSC, CR overwrites a line), DEL, C1 controls (0x9b is a
+# one-byte CSI), and the bidirectional marks, overrides and isolates (Trojan Source).
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_UNSAFE_OR_BREAK = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
+)
+
+
+def _shown(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def safe_text(text: object, *, lines: bool = False) -> str:
+    """`text` as a person may safely see it: every character a terminal would act on
+    shown visibly escaped (ESC as \\x1b, U+202E as \\u202e), so nothing in a bundle
+    can clear the screen, retitle the window or reorder what is shown. Line breaks and
+    tabs are escaped too (a name must not forge a line of its own), unless `lines`.
+
+    For human-readable output only: JSON escapes by itself, and stored data stays exact.
+    """
+    pattern = _UNSAFE if lines else _UNSAFE_OR_BREAK
+    return pattern.sub(_shown, str(text))
+
+
+def safe_markup(text: object) -> str:
+    """safe_text() for a rich renderable that interprets console markup: "[bold]" and
+    "[/]" in a name are shown as typed, never applied (nor a crash)."""
+    return escape_markup(safe_text(text))
