@@ -13,6 +13,7 @@ import sys
 from types import TracebackType
 from typing import TextIO
 
+from needle.analyzer.terminal import safe_markup
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
@@ -46,9 +47,11 @@ class WorkProgress:
         return self
 
     def step(self, description: str) -> None:
-        """Show `description` as what is being done now (drawn at once: steps are few)."""
+        """Show `description` as what is being done now (drawn at once: steps are few);
+        it may name a bundle, so it is shown through terminal.safe_markup()."""
         if self._progress is not None and self._task is not None:
-            self._progress.update(self._task, description=f"needle: {description}", refresh=True)
+            shown = f"needle: {safe_markup(description)}"
+            self._progress.update(self._task, description=shown, refresh=True)
 
     def __exit__(
         self,

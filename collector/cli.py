@@ -21,7 +21,7 @@ from needle.collector.kube.client import connect
 from needle.collector.kube.pods import PodApi
 from needle.collector.kube.session import ClusterOptions
 from needle.collector.progress import Progress
-from needle.collector.terminal import plural
+from needle.collector.terminal import plural, safe_text
 from needle.collector.transports.base import Target
 from needle.collector.transports.local import LocalTarget
 from needle.collector.transports.netns import NetnsTarget
@@ -322,19 +322,20 @@ def collect_command(
         for status in ("ok", "partial", "failed")
     }
     typer.echo(
-        f"wrote {output} ({size / 1024:.0f} KiB, {manifest.status}): "
+        f"wrote {safe_text(output)} ({size / 1024:.0f} KiB, {manifest.status}): "
         f"{plural(counts['ok'], 'node')} ok, {counts['partial']} partial, "
         f"{counts['failed']} failed",
         err=True,
     )
     for node in manifest.nodes:
         for error in node.errors:
-            typer.echo(f"  {node.name}: {error}", err=True)
+            typer.echo(safe_text(f"  {node.name}: {error}"), err=True)
     for resource in manifest.resources:
         if resource.status != "ok":
-            typer.echo(f"  {resource.resource}: {resource.status}: {resource.error}", err=True)
+            line = f"  {resource.resource}: {resource.status}: {resource.error}"
+            typer.echo(safe_text(line), err=True)
     for error in manifest.errors:
-        typer.echo(f"  {error}", err=True)
+        typer.echo(safe_text(f"  {error}"), err=True)
     if manifest.nodes and counts["failed"] == len(manifest.nodes) and not manifest.resources:
         raise typer.Exit(2)
     if manifest.status != "complete":
@@ -374,7 +375,7 @@ def cleanup(
     finally:
         cluster.close()
     for name in deleted:
-        typer.echo(f"deleted pod {namespace}/{name}")
+        typer.echo(safe_text(f"deleted pod {namespace}/{name}"))
     if errors:
         raise CollectorError(errors[0] + (f" (and {len(errors) - 1} more)" if errors[1:] else ""))
     if not deleted:
@@ -442,7 +443,7 @@ def _check_access(kubeconfig: Path | None, context: str | None, namespace: str) 
     for verdict in verdicts:
         mark = {True: "allowed", False: "DENIED", None: "unknown"}[verdict.allowed]
         line = f"{mark:8} {verdict.permission.text}"
-        typer.echo(line + (f": {verdict.reason}" if verdict.reason else ""))
+        typer.echo(safe_text(line + (f": {verdict.reason}" if verdict.reason else "")))
     missing = [v for v in verdicts if v.allowed is not True]
     if missing:
         typer.echo(

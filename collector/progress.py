@@ -1,4 +1,7 @@
-"""Per-node progress on stderr: a live table on a terminal, one line per event otherwise."""
+"""Per-node progress on stderr: a live table on a terminal, one line per event otherwise.
+
+Node names, transports and errors come from clusters: each goes through
+terminal.safe_markup() (`shown`) before rich sees it, in the table and in the lines."""
 
 from __future__ import annotations
 
@@ -9,8 +12,8 @@ from typing import TextIO
 
 from needle.collector.bundle.manifest import NodeRecord
 from needle.collector.terminal import make_console, plural
+from needle.collector.terminal import safe_markup as shown
 from rich.live import Live
-from rich.markup import escape
 from rich.table import Table
 
 _STYLE = {"ok": "green", "partial": "yellow", "failed": "red"}
@@ -53,9 +56,14 @@ class Progress:
             table.add_column(column)
         now = time.monotonic()
         for node, (via, state, took) in self._rows.items():
-            shown = took or (f"{now - self._started[node]:.1f}s" if node in self._started else "")
+            elapsed = took or (f"{now - self._started[node]:.1f}s" if node in self._started else "")
             style = _STYLE.get(state.split(" ")[0], "")
-            table.add_row(node, via, f"[{style}]{state}[/]" if style else state, shown)
+            table.add_row(
+                shown(node),
+                shown(via),
+                f"[{style}]{shown(state)}[/]" if style else shown(state),
+                elapsed,
+            )
         return table
 
     def _update(self, node: str, via: str, state: str, took: str = "") -> None:
@@ -71,7 +79,7 @@ class Progress:
         self._started[node] = time.monotonic()
         self._update(node, via, "collecting")
         if self._live is None:
-            self._console.print(f"needle: {escape(node)}: collecting from {escape(via)}")
+            self._console.print(f"needle: {shown(node)}: collecting from {shown(via)}")
 
     def state(self, node: str, via: str, state: str) -> None:
         """A step within a node's run ("starting pod", "deleting pod"); table only."""
@@ -87,9 +95,9 @@ class Progress:
         self._update(record.name, via, state, took)
         if self._live is None:
             style = _STYLE.get(record.status, "")
-            shown = f"[{style}]{escape(state)}[/]" if style else escape(state)
-            self._console.print(f"needle: {escape(record.name)}: {shown} in {took}")
+            text = f"[{style}]{shown(state)}[/]" if style else shown(state)
+            self._console.print(f"needle: {shown(record.name)}: {text} in {took}")
 
     def note(self, message: str) -> None:
         with self._lock:
-            self._console.print(f"needle: {escape(message)}")
+            self._console.print(f"needle: {shown(message)}")

@@ -14,8 +14,8 @@ import typer
 from needle.lab import api, faults, topology
 from needle.lab.errors import LabError
 from needle.lab.state import STATUS_UP, LabState
-from needle.lab.terminal import make_console, plural
-from rich.markup import escape
+from needle.lab.terminal import make_console, plural, safe_text
+from needle.lab.terminal import safe_markup as shown
 
 app = typer.Typer(
     help="""A Flannel VXLAN cluster built from network namespaces on this host: learn the
@@ -72,34 +72,34 @@ def up(
     state = api.up(name=name, nodes=nodes, pods=pods, underlay_mtu=underlay_mtu)
     elapsed = time.monotonic() - started
     typer.echo(
-        f"lab {state.name} is up: {plural(len(state.nodes), 'node')}, "
+        f"lab {safe_text(state.name)} is up: {plural(len(state.nodes), 'node')}, "
         f"{plural(len(state.pods()), 'pod')}, underlay MTU {state.underlay_mtu}, "
         f"overlay MTU {state.overlay_mtu} ({elapsed:.2f}s)"
     )
-    typer.echo(f"kube objects: {state.kube_dir}")
-    typer.echo(f"next: needle lab status --name {state.name}; needle lab fault --help")
+    typer.echo(safe_text(f"kube objects: {state.kube_dir}"))
+    typer.echo(safe_text(f"next: needle lab status --name {state.name}; needle lab fault --help"))
 
 
 _STATUS_STYLE = {STATUS_UP: "green"}
 
 
 def _format_text(state: LabState, missing: list[str]) -> str:
-    """The status as rich markup (every value escaped): plain text once printed without
-    colour."""
+    """The status as rich markup (every value through terminal.safe_markup(): shown as
+    typed, control characters escaped): plain text once printed without colour."""
     style = _STATUS_STYLE.get(state.status, "yellow")
     lines = [
-        f"lab:         {escape(state.name)} ([{style}]{escape(state.status)}[/], "
-        f"created {escape(state.created)})",
-        f"state dir:   {escape(str(state.state_dir))}",
-        f"kube dir:    {escape(str(state.kube_dir))}",
-        f"underlay:    netns {escape(state.underlay_netns)}, MTU {state.underlay_mtu}; "
+        f"lab:         {shown(state.name)} ([{style}]{shown(state.status)}[/], "
+        f"created {shown(state.created)})",
+        f"state dir:   {shown(str(state.state_dir))}",
+        f"kube dir:    {shown(str(state.kube_dir))}",
+        f"underlay:    netns {shown(state.underlay_netns)}, MTU {state.underlay_mtu}; "
         f"overlay MTU {state.overlay_mtu}",
         "",
         f"[bold]{'NODE':<12} {'NETNS':<24} {'UNDERLAY IP':<16} {'POD CIDR':<15} VTEP MAC[/]",
     ]
     for node in state.nodes:
         lines.append(
-            escape(
+            shown(
                 f"{node.name:<12} {node.netns:<24} {node.underlay_ip:<16} {node.pod_cidr:<15} "
                 f"{node.vtep_mac}"
             )
@@ -108,24 +108,22 @@ def _format_text(state: LabState, missing: list[str]) -> str:
     for node in state.nodes:
         for pod in node.pods:
             lines.append(
-                escape(
-                    f"{pod.ref:<34} {node.name:<12} {pod.netns:<24} {pod.ip:<15} {pod.host_veth}"
-                )
+                shown(f"{pod.ref:<34} {node.name:<12} {pod.netns:<24} {pod.ip:<15} {pod.host_veth}")
             )
     lines.append("")
     if state.faults:
         lines.append("faults:")
         lines += [
-            f"  [yellow]{escape(record.fault)}[/]: {escape(record.message)}"
+            f"  [yellow]{shown(record.fault)}[/]: {shown(record.message)}"
             for record in state.faults
         ]
     else:
         lines.append("faults: none")
     if missing:
-        lines.append(f"[red]warning[/]: namespaces missing: {escape(', '.join(missing))}")
+        lines.append(f"[red]warning[/]: namespaces missing: {shown(', '.join(missing))}")
     lines.append("")
     lines.append(
-        escape(
+        shown(
             "collect: needle collect -o lab.tar.gz --kube-dir "
             f"{state.kube_dir} " + " ".join(f"--netns {arg}" for arg in state.netns_args())
         )
@@ -187,7 +185,7 @@ def fault(
     ] = None,
 ) -> None:
     record = api.fault(name, fault_name, node=node)
-    typer.echo(f"{record.fault}: {record.message}")
+    typer.echo(safe_text(f"{record.fault}: {record.message}"))
 
 
 @app.command()
@@ -202,7 +200,7 @@ def down(name: NameOption = topology.DEFAULT_NAME) -> None:
     teardown = api.down(name)
     if teardown.netns or teardown.pids:
         typer.echo(
-            f"lab {name} is down: removed {plural(len(teardown.netns), 'namespace')}"
+            f"lab {safe_text(name)} is down: removed {plural(len(teardown.netns), 'namespace')}"
             + (
                 f", stopped {plural(len(teardown.pids), 'process', 'processes')}"
                 if teardown.pids
@@ -210,4 +208,4 @@ def down(name: NameOption = topology.DEFAULT_NAME) -> None:
             )
         )
     else:
-        typer.echo(f"lab {name} was not up; nothing to remove")
+        typer.echo(safe_text(f"lab {name} was not up; nothing to remove"))

@@ -93,5 +93,57 @@ def safe_text(text: object, *, lines: bool = False) -> str:
 
 def safe_markup(text: object) -> str:
     """safe_text() for a rich renderable that interprets console markup: "[bold]" and
-    "[/]" in a name are shown as typed, never applied (nor a crash)."""
-    return escape_markup(safe_text(text))
+    "[/]" in a name are shown as typed, never applied (nor a crash). Backslashes at
+    the end stay as typed too, whatever markup follows: doubled (rich reads a run of
+    them before "[" as escapes) and closed by an empty span."""
+    shown = safe_text(text)
+    body = shown.rstrip("\\")
+    trailing = len(shown) - len(body)
+    escaped = escape_markup(body)
+    return escaped + ("\\" * (2 * trailing) + "[bold][/bold]" if trailing else "")
+
+
+# Markdown that goes into a ticket is rendered as HTML: "<", ">" and "&" as entities
+# (no tag, autolink or entity of its own), and a backslash before every character that
+# CommonMark or GitHub give a meaning inline: emphasis, code spans, links and images
+# (which need "["), table cells, strikethrough, headings' closing "#"s, escapes.
+_MARKDOWN_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+_MARKDOWN_SPECIAL = re.compile(r"[\\`*_\[\]|~#]|[&<>]")
+# What only means something at the start of a line: a heading, quote, list item, rule.
+_MARKDOWN_LEADING = re.compile(r"^(\s*)([-+=]|\d+[.)])")
+
+
+def _markdown_escaped(match: re.Match[str]) -> str:
+    char = match.group()
+    return _MARKDOWN_ENTITIES.get(char, "\\" + char)
+
+
+def _leading_escaped(match: re.Match[str]) -> str:
+    indent, marker = match.groups()
+    return f"{indent}{marker[:-1]}\\{marker[-1]}"  # - x: \- x; 1. x: 1\. x
+
+
+def markdown_text(text: object) -> str:
+    """safe_text() for markdown: `text` shows as typed once rendered (no emphasis, link,
+    image, table cell break or HTML of its own), on one line."""
+    shown = _MARKDOWN_SPECIAL.sub(_markdown_escaped, safe_text(text))
+    return _MARKDOWN_LEADING.sub(_leading_escaped, shown, count=1)
+
+
+def markdown_code(text: object, *, table: bool = False) -> str:
+    """safe_text() as a markdown code span: fenced by one backtick more than the longest
+    run of backticks inside (CommonMark), padded when it starts or ends with one.
+    `table`: "|" escaped, as a code span in a GitHub table cell needs. Text holding "<"
+    becomes markdown_text() instead: nothing shaped like a tag reaches a ticket raw."""
+    shown = safe_text(text)
+    if "<" in shown:
+        return markdown_text(shown)
+    if table:
+        shown = shown.replace("|", "\\|")
+    longest = max((len(run) for run in re.findall("`+", shown)), default=0)
+    fence = "`" * (longest + 1)
+    # CommonMark strips one space from each end when both ends have one
+    padded = shown.startswith("`") or shown.endswith("`") or shown[:1] == shown[-1:] == " "
+    if padded and shown.strip(" "):
+        shown = f" {shown} "
+    return f"{fence}{shown or ' '}{fence}"

@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from enum import StrEnum
 from typing import TextIO
 
+from needle.analyzer.terminal import safe_text
+
 _RED_BOLD = "\x1b[1;31m"
 _RESET = "\x1b[0m"
 
@@ -38,8 +40,9 @@ def resolve_color(choice: ColorChoice, environ: Mapping[str, str]) -> bool | Non
 
 def error_line(prog: str, message: str, stream: TextIO, color: bool | None) -> str:
     """The one line a failure prints: `needle: error: ...`, "error" in red when the
-    stream is coloured."""
+    stream is coloured. The message goes through terminal.safe_text(): a file name or a
+    value with a line break or an escape sequence in it is shown escaped, on this line."""
     isatty = getattr(stream, "isatty", None)
     colored = color if color is not None else bool(isatty is not None and isatty())
     label = f"{_RED_BOLD}error{_RESET}" if colored else "error"
-    return f"{prog}: {label}: {message}\n"
+    return f"{safe_text(prog)}: {label}: {safe_text(message)}\n"

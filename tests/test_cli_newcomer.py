@@ -33,6 +33,7 @@ from needle.help import polish
 
 REPO = Path(__file__).resolve().parents[1]
 HEALTHY = REPO / "samples" / "lab-healthy.tar.gz"
+RULE_FILES = sorted((REPO / "rules").glob("*.yaml"))
 MTU_UNDERLAY = REPO / "samples" / "lab-mtu-underlay.tar.gz"
 ESC = "\x1b["
 
@@ -565,7 +566,7 @@ def _with_pty_stderr(*args: str) -> tuple[str, str, int]:
 @pytest.mark.parametrize(
     ("args", "step"),
     [
-        (["analyze", str(HEALTHY)], "needle: checking 20 rules on 3 nodes"),
+        (["analyze", str(HEALTHY)], f"needle: checking {len(RULE_FILES)} rules on 3 nodes"),
         (["analyze", str(HEALTHY), "--format", "json"], "needle: reading"),
         (["diff", str(HEALTHY), str(MTU_UNDERLAY)], "needle: comparing"),
         (["show", str(HEALTHY), "mtu"], "needle: reading"),

@@ -6,13 +6,21 @@ packets (MTUs, routes) before what moves them (addresses, node facts, overlay en
 before pods that came or went, before offload features; then the findings the change
 brought or fixed. A reader of a re-created cluster's diff meets the one real change in
 the first lines, not after a thousand renamed veths.
+
+Names and values come from bundles: every line of the text goes through
+terminal.safe_text() as it leaves (one line stays one line, no control character
+reaches the terminal), and every value in the markdown through terminal.markdown_text()
+or terminal.markdown_code() (no HTML, links or broken code spans in a ticket).
 """
 
 from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
+
+from needle.analyzer.terminal import markdown_code, markdown_text, safe_text
 
 # (rank, category) per change: lower ranks first; categories name the counts
 _MTU, _ROUTE, _ADDRESS, _NODE, _INTERFACE, _OVERLAY, _SYSCTL, _POD, _ETHTOOL, _NOISE = range(10)
@@ -110,13 +118,14 @@ def summary_line(document: dict[str, Any]) -> str:
     return line
 
 
-def _finding_lines(document: dict[str, Any], bullet: str) -> list[str]:
+def _finding_lines(
+    document: dict[str, Any], bullet: str, shown: Callable[[object], str]
+) -> list[str]:
     lines = []
     for title, group in (("new", "NEW"), ("resolved", "RESOLVED")):
         for finding in document["findings"][title]:
-            lines.append(
-                f"{bullet}{group} {finding['severity']}: {finding['message']} ({finding['rule']})"
-            )
+            line = f"{group} {finding['severity']}: {finding['message']} ({finding['rule']})"
+            lines.append(f"{bullet}{shown(line)}")
     return lines
 
 
@@ -129,14 +138,14 @@ def render_text(document: dict[str, Any]) -> str:
     changes = by_significance(document["changes"])
     if changes:
         lines += ["", "Changes:", *(f"  {_line(change)}" for change in changes)]
-    findings = _finding_lines(document, "  ")
+    findings = _finding_lines(document, "  ", str)  # lines leave through safe_text()
     if findings:
         lines += ["", "Findings:", *findings]
     if document["not_compared"]:
         lines += ["", "Not compared:"] + [f"  {item}" for item in document["not_compared"]]
     if not changes and not findings:
         lines += ["", "No changes."]
-    return "\n".join(lines) + "\n"
+    return "\n".join(safe_text(line) for line in lines) + "\n"
 
 
 def render_markdown(document: dict[str, Any]) -> str:
@@ -144,18 +153,21 @@ def render_markdown(document: dict[str, Any]) -> str:
     lines = [
         "## needle diff",
         "",
-        f"`{old['path']}` ({old['created']}) -> `{new['path']}` ({new['created']}): "
-        f"{summary_line(document)}.",
+        f"{markdown_code(old['path'])} ({markdown_text(old['created'])}) -> "
+        f"{markdown_code(new['path'])} ({markdown_text(new['created'])}): "
+        f"{markdown_text(summary_line(document))}.",
         "",
     ]
     changes = by_significance(document["changes"])
     if changes:
         lines += ["### Changes", ""]
-        lines += [f"- `{_line(change)}`" for change in changes]
+        lines += [f"- {markdown_code(_line(change))}" for change in changes]
         lines.append("")
-    findings = _finding_lines(document, "- ")
+    findings = _finding_lines(document, "- ", markdown_text)
     if findings:
         lines += ["### Findings", "", *findings, ""]
     if document["not_compared"]:
-        lines += ["### Not compared", ""] + [f"- {item}" for item in document["not_compared"]]
+        lines += ["### Not compared", ""] + [
+            f"- {markdown_text(item)}" for item in document["not_compared"]
+        ]
     return "\n".join(lines).rstrip() + "\n"

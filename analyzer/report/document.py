@@ -26,5 +26,6 @@ def report_document(outcome: Outcome, bundle: dict[str, Any]) -> dict[str, Any]:
             "rules_invalid": [
                 {"rule": problem.source, "reason": str(problem)} for problem in outcome.problems
             ],
+            "objects_invalid": list(outcome.objects_invalid),
         },
     }

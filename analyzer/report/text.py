@@ -1,4 +1,8 @@
-"""The report for a terminal: findings grouped by severity, colour only on a terminal."""
+"""The report for a terminal: findings grouped by severity, colour only on a terminal.
+
+Every value from the bundle or a rule goes through terminal.safe_markup() (`shown`):
+console markup in it is shown as typed, control characters and line breaks escaped, so
+each finding keeps to its own lines and nothing in a bundle drives the terminal."""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ from typing import Any, TextIO
 from needle.analyzer.report.counts import bundle_line, summary_line
 from needle.analyzer.rules.engine import SEVERITIES
 from needle.analyzer.terminal import make_console
-from rich.markup import escape
+from needle.analyzer.terminal import safe_markup as shown
 
 _STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 _GROUP = {"error": "ERRORS", "warning": "WARNINGS", "info": "INFO"}
@@ -17,7 +21,7 @@ def render_text(document: dict[str, Any], stream: TextIO, color: bool | None = N
     """Write the report to `stream`; `color` as terminal.make_console() takes it."""
     console = make_console(stream, color, soft_wrap=True)
     bundle = document["bundle"]
-    console.print(f"needle analyzed {escape(bundle_line(bundle))}")
+    console.print(f"needle analyzed {shown(bundle_line(bundle))}")
     findings = document["findings"]
     for severity in SEVERITIES:
         group = [f for f in findings if f["severity"] == severity]
@@ -27,20 +31,26 @@ def render_text(document: dict[str, Any], stream: TextIO, color: bool | None = N
         console.print()
         console.print(f"[{style}]{_GROUP[severity]} ({len(group)})[/]")
         for finding in group:
-            console.print(f"  [{style}]{severity}[/] {escape(finding['message'])}")
-            console.print(f"    rule: {finding['rule']} ({escape(finding['title'])})")
+            console.print(f"  [{style}]{severity}[/] {shown(finding['message'])}")
+            console.print(f"    rule: {shown(finding['rule'])} ({shown(finding['title'])})")
             for item in finding["evidence"]:
-                detail = f": {item['detail']}" if item.get("detail") else ""
-                console.print(f"    evidence: {escape(item['file'])}{escape(detail)}")
-            console.print(f"    fix: {escape(finding['remediation'])}")
+                detail = f": {shown(item['detail'])}" if item.get("detail") else ""
+                console.print(f"    evidence: {shown(item['file'])}{detail}")
+            console.print(f"    fix: {shown(finding['remediation'])}")
             for reference in finding.get("references", []):
-                console.print(f"    see: {escape(reference)}")
+                console.print(f"    see: {shown(reference)}")
     coverage = document["coverage"]
     console.print()
-    console.print(escape(summary_line(document["summary"], coverage)))
+    console.print(shown(summary_line(document["summary"], coverage)))
     for skipped in coverage["rules_skipped"]:
-        console.print(f"  skipped {skipped['rule']}: {escape(skipped['reason'])}")
+        console.print(f"  skipped {shown(skipped['rule'])}: {shown(skipped['reason'])}")
     for partial in coverage["rules_partial"]:
-        console.print(f"  partly run {partial['rule']}: {escape(partial['reason'])}")
+        console.print(f"  partly run {shown(partial['rule'])}: {shown(partial['reason'])}")
     for invalid in coverage["rules_invalid"]:
-        console.print(f"  [red]invalid rule[/] {escape(invalid['reason'])}")
+        console.print(f"  [red]invalid rule[/] {shown(invalid['reason'])}")
+    for bad in coverage.get("objects_invalid", []):
+        console.print(
+            f"  [yellow]invalid object[/] {shown(bad['kind'])} {shown(bad['name'])} "
+            f"in {shown(bad['file'])}: {shown(bad['field'])} {shown(bad['problem'])} "
+            "(left out; the rest was analyzed)"
+        )

@@ -10,4 +10,3 @@ from corpus import case
 @case("baseline-healthy", "baseline", expect_exit={0})
 def healthy(bundle: Path) -> None:
     """Unchanged: proves the runner itself passes a good bundle."""
-

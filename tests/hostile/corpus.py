@@ -41,6 +41,8 @@ class Case:
     must_report: tuple[str, ...] = ()
     """Text that the json report, or the error, must contain (e.g. the bad object's name)."""
     extra: dict[str, Any] = field(default_factory=dict)
+    base: Path = BASE
+    """The sample the case starts from (default: the healthy one)."""
 
 
 CASES: dict[str, Case] = {}
@@ -51,27 +53,29 @@ def case(
     *classes: str,
     expect_exit: set[int] | None = None,
     must_report: tuple[str, ...] = (),
+    base: Path = BASE,
 ) -> Callable[[Build], Build]:
     def register(build: Build) -> Build:
         if name in CASES:
             raise ValueError(f"two corpus cases are called {name}")
-        CASES[name] = Case(name, classes, build, frozenset(expect_exit or {0, 1, 2}), must_report)
+        exits = frozenset(expect_exit or {0, 1, 2})
+        CASES[name] = Case(name, classes, build, exits, must_report, base=base)
         return build
 
     return register
 
 
-def unpack_base(target: Path) -> Path:
-    """The healthy sample as a directory bundle at `target`."""
+def unpack_base(target: Path, base: Path = BASE) -> Path:
+    """The sample `base` (the healthy one unless said) as a directory bundle at `target`."""
     target.mkdir(parents=True)
-    with tarfile.open(BASE) as tar:
+    with tarfile.open(base) as tar:
         tar.extractall(target, filter="data")
     return target
 
 
 def build_case(item: Case, where: Path) -> Path:
     """The case's bundle under `where` (a fresh directory); returns what to read."""
-    bundle = unpack_base(where / item.name)
+    bundle = unpack_base(where / item.name, item.base)
     made = item.build(bundle)
     return made if made is not None else bundle
 
@@ -121,8 +125,12 @@ def main() -> None:
     out = Path(sys.argv[1])
     if out.exists():
         shutil.rmtree(out)
-    for item in load_all().values():
-        print(build_case(item, out))
+    # as a script this module is __main__; the cases register with `corpus`, imported
+    # under its own name
+    import corpus
+
+    for item in corpus.load_all().values():
+        print(corpus.build_case(item, out))
 
 
 if __name__ == "__main__":
