@@ -16,7 +16,6 @@ the name a reader can look up today.
 
 from __future__ import annotations
 
-import json
 import re
 from collections import Counter, defaultdict
 from collections.abc import Collection, Iterable, Mapping
@@ -25,6 +24,7 @@ from typing import Any
 
 from needle.analyzer.bundle import Bundle
 from needle.analyzer.model.entities import VXLAN_DEVICE, Model, Node, Pod
+from needle.analyzer.model.kube_objects import load_json
 
 # Kubernetes' generated suffixes use this alphabet (k8s.io/apimachinery rand.String and
 # SafeEncodeString: no vowels, no 0/1/3, so no words and no look-alikes)
@@ -73,12 +73,15 @@ def owner_identity(item: Mapping[str, Any]) -> tuple[str, str] | None:
     if not isinstance(meta, dict):
         return None
     labels = meta.get("labels") if isinstance(meta.get("labels"), dict) else {}
-    refs = [r for r in meta.get("ownerReferences") or [] if isinstance(r, dict)]
+    owners = meta.get("ownerReferences")
+    refs = [r for r in owners if isinstance(r, dict)] if isinstance(owners, list) else []
     controller = next((r for r in refs if r.get("controller")), refs[0] if refs else None)
     generate, name = meta.get("generateName"), meta.get("name")
     if isinstance(generate, str) and generate:
         if controller is not None:  # a StatefulSet's pods have owners but chosen names
-            kind, owner = str(controller.get("kind") or ""), str(controller.get("name") or "")
+            kind, owner = controller.get("kind"), controller.get("name")
+            kind = kind if isinstance(kind, str) else ""
+            owner = owner if isinstance(owner, str) else ""
             return _without_hash(kind, owner, labels)
         return _without_hash("", generate.rstrip("-"), labels)
     if isinstance(name, str):
@@ -96,10 +99,7 @@ def _raw_pods(bundle: Bundle) -> list[dict[str, Any]]:
     if record is None or record.get("status") != "ok" or not record.get("file"):
         return []
     data = bundle.read_bytes(record["file"])
-    try:
-        document = json.loads(data) if data is not None else None
-    except ValueError:
-        return []
+    document = load_json(data, whole_file=True)[0] if data is not None else None
     items = document.get("items") if isinstance(document, dict) else None
     return [item for item in items if isinstance(item, dict)] if isinstance(items, list) else []
 

@@ -162,10 +162,23 @@ def _route_facts(
             )
         )
     # tuples, not dicts: a 1,000-node snapshot holds ~10^6 routes; rendered only if changed
-    return {
-        key: tuple(values) if len(values) == 1 else tuple(sorted(values, key=str))
-        for key, values in grouped.items()
-    }
+    facts: dict[Key, Any] = {}
+    for key, values in grouped.items():
+        metrics = {value[5] for value in values}
+        if len(values) == 1 or len(metrics) == 1:
+            facts[key] = tuple(values) if len(values) == 1 else tuple(sorted(values, key=str))
+            continue
+        # the kernel tells routes to one destination apart by their metric (two default
+        # routes, a backup one at a higher metric): one fact each, never one overwriting
+        by_metric: dict[Any, list[tuple[Any, ...]]] = defaultdict(list)
+        for value in values:
+            by_metric[value[5]].append(value)
+        # the preferred (lowest metric) keeps the plain key, so it pairs with a lone route
+        first, *others = sorted(by_metric, key=lambda metric: metric or 0)
+        facts[key] = tuple(sorted(by_metric[first], key=str))
+        for metric in others:
+            facts[(*key, f"metric {metric}")] = tuple(sorted(by_metric[metric], key=str))
+    return facts
 
 
 ROUTE_FIELDS = ("via", "dev", "flags", "proto", "scope", "metric", "src")
@@ -177,7 +190,15 @@ def render_route(values: tuple[tuple[Any, ...], ...]) -> Any:
         {k: v for k, v in zip(ROUTE_FIELDS, value, strict=True) if v is not None}
         for value in values
     ]
-    return rendered[0] if len(rendered) == 1 else rendered
+    if len(rendered) == 1:
+        return rendered[0]
+    # several routes under one key (one per device, e.g. IPv6 multicast): one field each,
+    # their values side by side, so every renderer gets the one shape it knows
+    return {
+        field: "; ".join(str(r.get(field, "-")) for r in rendered)
+        for field in ROUTE_FIELDS
+        if any(field in r for r in rendered)
+    }
 
 
 def _vtep_mac_is_own(node: Node) -> bool | None:
@@ -363,7 +384,10 @@ def node_snapshot(
                     if owners is None:
                         owners = vtep_owners(model)
                     lladdr = (entry.lladdr or "").lower()
-                    kinds["neighbour"][(node.name, entry.dst)] = {
+                    key = (node.name, entry.dst)
+                    if key in kinds["neighbour"]:  # a second entry for one address: both
+                        key = (node.name, f"{entry.dst} lladdr {lladdr or '-'}")
+                    kinds["neighbour"][key] = {
                         "lladdr": lladdr,
                         "permanent": "PERMANENT" in entry.state,
                         # whose VTEP the entry points at outlives the MAC (per-boot)

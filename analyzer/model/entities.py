@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from needle.analyzer.gcpause import paused_gc
+from needle.analyzer.model.kube_objects import ObjectProblem
 from needle.analyzer.parsers.bridge_fdb import FdbEntry
 from needle.analyzer.parsers.ethtool import EthtoolDriver, EthtoolFeatures
 from needle.analyzer.parsers.flannel import FlannelNetConf, FlannelSubnetEnv
@@ -93,6 +94,8 @@ class Namespace:
     # the parse each kind of data came from: with a diff's shared ParseCache, the same
     # object in two models means the same bytes
     sources: dict[str, object] = field(default_factory=dict)
+    # names of devices listed more than once (the first is kept): damaged or edited data
+    duplicate_names: list[str] = field(default_factory=list)
 
     @property
     def is_host(self) -> bool:
@@ -115,6 +118,9 @@ class Namespace:
         return self.loaded_neighbours
 
     def add(self, interface: Interface) -> None:
+        if interface.name in self.interfaces:  # never one overwriting the other
+            self.duplicate_names.append(interface.name)
+            return
         self.interfaces[interface.name] = interface
         self.by_ifindex[interface.link.ifindex] = interface
 
@@ -257,6 +263,8 @@ class Model:
     bundle_status: str | None = None
     # data the bundle lacks, by name ("cluster.nodes", "cluster.configmaps", ...) -> why
     missing: dict[str, str] = field(default_factory=dict)
+    # invalid fields of cluster objects (kube_objects.ObjectProblem), each dropped
+    objects_invalid: list[ObjectProblem] = field(default_factory=list)
     # indexes
     node_by_vtep_mac: dict[str, Node] = field(default_factory=dict)
     node_by_underlay_ip: dict[str, Node] = field(default_factory=dict)

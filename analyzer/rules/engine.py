@@ -124,6 +124,8 @@ class Outcome:
     skipped: list[dict[str, str]] = field(default_factory=list)
     partial: list[dict[str, str]] = field(default_factory=list)
     problems: list[RuleProblem] = field(default_factory=list)
+    # cluster objects' invalid fields (the model's objects_invalid), as report entries
+    objects_invalid: list[dict[str, str]] = field(default_factory=list)
 
 
 def _variables(for_each: str) -> dict[str, str]:
@@ -577,6 +579,7 @@ def compile_rules_with(
 
 def _evaluate(model: Model, docs: list[RuleDocument], workers: int) -> Outcome:
     outcome = Outcome()
+    outcome.objects_invalid = [problem.to_json() for problem in model.objects_invalid]
     # compiled here only to report broken rules; each shard compiles its own, bound to
     # its helpers (0.04 s for 20 rules)
     compiled, problems = compile_rules_with(docs, helper_signatures())

@@ -56,6 +56,32 @@ def _mtu(interface: Interface | None) -> int:
     return interface.mtu or 0 if interface is not None else 0
 
 
+# What the kernel can hold: 68 (IPv4's minimum, RFC 791) to 65536 (loopback's, the
+# largest any device takes); a device's own max_mtu, where `ip -d` prints it, caps it.
+MTU_LOWEST, MTU_HIGHEST = 68, 65536
+
+
+def impossible_mtus(node: Node) -> list[str]:
+    """The node's host devices whose MTU no kernel holds, as `<device> mtu <value>`:
+    a bundle's nonsense, never a reason to skip the device silently."""
+    if node.host is None:
+        return []
+    found = []
+    for name, interface in sorted(node.host.interfaces.items()):
+        mtu = interface.link.mtu
+        if mtu is None:
+            continue
+        highest = interface.link.max_mtu or MTU_HIGHEST
+        if mtu < MTU_LOWEST or mtu > max(highest, MTU_LOWEST) or mtu > MTU_HIGHEST:
+            found.append(f"{name} mtu {mtu}")
+    return found
+
+
+def duplicate_devices(node: Node) -> list[str]:
+    """Device names the node's host `ip link` output lists more than once."""
+    return sorted(set(node.host.duplicate_names)) if node.host is not None else []
+
+
 def _udp_csum(options: tuple[str, ...]) -> str:
     """Whether a VXLAN device puts UDP checksums on its packets: "on", "off", or "" when
     the output does not say (iproute2's JSON leaves a false switch out)."""
@@ -123,6 +149,8 @@ def node_fact(model: Model, node: Node) -> Fact:
         "underlay_driver_file": node.outputs.get(f"ethtool-i:{underlay.name}", "")
         if underlay is not None
         else "",
+        "impossible_mtus": impossible_mtus(node),
+        "duplicate_devices": duplicate_devices(node),
     }
 
 
