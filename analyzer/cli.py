@@ -26,7 +26,8 @@ from needle.analyzer.rules.engine import SEVERITIES, compile_rules, evaluate
 from needle.analyzer.rules.fixtures import run_fixtures
 from needle.analyzer.show.render import print_json, print_table
 from needle.analyzer.show.views import VIEWS
-from needle.analyzer.terminal import did_you_mean, make_console, plural
+from needle.analyzer.signals import signals_interrupt
+from needle.analyzer.terminal import did_you_mean, make_console, plural, safe_text
 from rich.table import Table
 
 app = typer.Typer()
@@ -108,7 +109,7 @@ def analyze(
     $ needle analyze cluster.tar.gz --format markdown -o report.md
     $ needle analyze cluster.tar.gz --rules my-rules/ --format json
     """
-    with WorkProgress() as progress:
+    with signals_interrupt(), WorkProgress() as progress:
         progress.step(f"reading {bundle_path}")
         catalog = load_catalog(rules or [])
         # each node's pod side is read by the worker process that checks the node
@@ -145,7 +146,7 @@ def analyze(
     else:
         sys.stdout.write(text)
     for problem in outcome.problems:
-        sys.stderr.write(f"needle: invalid rule: {problem}\n")
+        sys.stderr.write(f"needle: invalid rule: {safe_text(problem)}\n")
     if outcome.problems:
         # the valid rules ran and reported, but the input was partly invalid (DESIGN §3)
         raise typer.Exit(2)
@@ -197,8 +198,8 @@ def diff(
     _report_problems(catalog)
     compiled, problems = compile_rules(catalog.rules.values())
     for problem in problems:
-        sys.stderr.write(f"needle: invalid rule: {problem}\n")
-    with WorkProgress() as progress:
+        sys.stderr.write(f"needle: invalid rule: {safe_text(problem)}\n")
+    with signals_interrupt(), WorkProgress() as progress:
         progress.step(f"comparing {old_path} and {new_path}")
         run = run_diff(old_path, new_path, [rule.doc for rule in compiled], node, show_all)
     result = run.result
@@ -260,21 +261,24 @@ def show(
     $ needle show cluster.tar.gz routes --node lab-node-1
     $ needle show cluster.tar.gz pods --format json
     """
-    with WorkProgress() as progress:
-        progress.step(f"reading {bundle_path}")
-        bundle, model = _open_model(bundle_path)
+    with signals_interrupt():
+        with WorkProgress() as progress:
+            progress.step(f"reading {bundle_path}")
+            bundle, model = _open_model(bundle_path)
         with bundle:
             if node is not None and node not in model.nodes:
                 raise AnalyzerError(_unknown_node(node, bundle_path, sorted(model.nodes)))
-            rows = VIEWS[view.value](model, node)  # inside: pod routes are read as shown
-    if output_format is ListFormat.json:
-        print_json(rows)
-    else:
-        print_table(
-            rows,
-            f"no {view.value} in {bundle_path}" + (f" for node {node}" if node else ""),
-            color=ctx.color,
-        )
+            # rows are made as they are printed (pod routes read as shown): the first
+            # is out before the last is made (analyzer/show/render.py)
+            rows = VIEWS[view.value](model, node)
+            if output_format is ListFormat.json:
+                print_json(rows)
+            else:
+                print_table(
+                    rows,
+                    f"no {view.value} in {bundle_path}" + (f" for node {node}" if node else ""),
+                    color=ctx.color,
+                )
 
 
 def _unknown_node(node: str, bundle_path: Path, known: list[str]) -> str:
@@ -293,7 +297,7 @@ def _open_model(path: Path, **build_options: bool) -> tuple[Bundle, Model]:
 
 def _report_problems(catalog: Catalog) -> None:
     for problem in catalog.problems:
-        sys.stderr.write(f"needle: invalid rule: {problem}\n")
+        sys.stderr.write(f"needle: invalid rule: {safe_text(problem)}\n")
 
 
 RulesOption = Annotated[
@@ -393,7 +397,8 @@ def explain_rule(
     for reference in data.get("references", []):
         lines.append(f"see:          {reference}")
     lines.append(f"source:       {'built-in ' if rule.builtin else ''}{rule.source}")
-    typer.echo("\n".join(lines))
+    # a user rule is somebody's file too: no raw control characters reach the terminal
+    typer.echo("\n".join(safe_text(line) for line in lines))
 
 
 @rules_app.command("validate")
@@ -410,9 +415,9 @@ def validate_rules(
     catalog = load_catalog(paths, include_builtin=False)
     compiled, problems = compile_rules(catalog.rules.values())
     for rule in sorted(compiled, key=lambda r: r.id):
-        typer.echo(f"ok       {rule.id} ({rule.doc.source})")
+        typer.echo(safe_text(f"ok       {rule.id} ({rule.doc.source})"))
     for problem in [*catalog.problems, *problems]:
-        typer.echo(f"invalid  {problem}")
+        typer.echo(safe_text(f"invalid  {problem}"))
     if not compiled and not catalog.problems and not problems:
         raise AnalyzerError(f"no rule files (*.yaml) under {', '.join(map(str, paths))}")
     if catalog.problems or problems:
@@ -445,9 +450,9 @@ def test_rules(
         raise AnalyzerError(f"no fixture cases under {path}")
     for result in results:
         mark = "PASS" if result.passed else "FAIL"
-        typer.echo(f"{mark}  {result.rule}: {result.name}")
+        typer.echo(safe_text(f"{mark}  {result.rule}: {result.name}"))
         for detail in result.details:
-            typer.echo(f"      {detail}")
+            typer.echo(safe_text(f"      {detail}"))
     failed = sum(1 for r in results if not r.passed)
     typer.echo(f"{len(results) - failed} passed, {failed} failed")
     if failed:

@@ -64,9 +64,15 @@ def _kill(pid: int, read_end: int) -> None:
         pass  # already gone, or its pipe already read and closed
 
 
+# A worker killed by one of these was stopped, as its parent is: not a failure to report.
+_STOPPED_BY = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
 def _answer(payload: bytes, status: int, what: str, index: int | None) -> object:
     worker = "worker" if index is None else f"worker {index}"
     if not payload:
+        if os.WIFSIGNALED(status) and os.WTERMSIG(status) in _STOPPED_BY:
+            raise KeyboardInterrupt  # stopped with the rest of the run (analyzer/signals.py)
         how = (
             f"was killed by signal {os.WTERMSIG(status)}"
             if os.WIFSIGNALED(status)
@@ -74,6 +80,8 @@ def _answer(payload: bytes, status: int, what: str, index: int | None) -> object
         )
         raise AnalyzerError(f"{what}: {worker} {how} (out of memory?)")
     answer = pickle.loads(payload)  # noqa: S301 - written by our own child
+    if answer[0] != "ok" and answer[1].startswith("KeyboardInterrupt"):
+        raise KeyboardInterrupt  # a Ctrl-C or SIGTERM that reached the worker first
     if answer[0] != "ok":
         error = AnalyzerError(f"{what}: {worker} failed: {answer[1]}")
         error.__notes__ = [answer[2]]

@@ -12,6 +12,7 @@ pax, as Python's tarfile and GNU tar write them.
 from __future__ import annotations
 
 import os
+import re
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -37,6 +38,7 @@ class Limits(Protocol):
     max_member_bytes: int
     max_total_bytes: int
     max_members: int
+    max_manifest_bytes: int
 
 
 class Corrupt(Exception):
@@ -44,6 +46,8 @@ class Corrupt(Exception):
 
 
 _ZERO_BLOCK = bytes(BLOCK)
+# control characters (C0, DEL, C1): no bundle member is named with one
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 _ADLER = 65521
 _SPACES = b" " * 8
 
@@ -175,6 +179,8 @@ class HeaderWalk:
         if _checksum(header) != (1 + _octal(header[148:156])) % _ADLER:
             raise Corrupt("a header's checksum does not match: not a tar stream")
         size = _octal(header[124:136])
+        if size < 0:  # "-1" is octal to int(): a negative size would walk backwards
+            raise self.refuse("a tar header declares a negative size; refusing it")
         kind = header[156:157]
         if kind in (b"x", b"g", b"L", b"K"):
             self.extensions += 1
@@ -206,6 +212,8 @@ class HeaderWalk:
                     self.next_size = int(records["size"])
                 except ValueError:
                     raise Corrupt("a pax size is not a number") from None
+                if self.next_size < 0:
+                    raise self.refuse("a pax header declares a negative size; refusing it")
 
     def _name(self, header: bytes) -> str:
         if self.next_name is not None:
@@ -221,11 +229,16 @@ class HeaderWalk:
         """Refuse a hostile member, or index it; False for a directory (no data kept)."""
         self.count += 1
         if self.count > self.limits.max_members:
-            raise self.refuse(f"more than {self.limits.max_members} members; refusing it")
+            raise self.refuse(
+                f"more than {self.limits.max_members} members; refusing it "
+                "(NEEDLE_MAX_MEMBERS raises the cap for a trusted bundle)"
+            )
         name = _member_name(raw_name)
         if name == "" and kind == b"5":
             return False
-        if not is_relpath(name):
+        if not is_relpath(name) or _CONTROL.search(name):
+            # a newline or escape in a name would forge lines or sequences wherever the
+            # name is shown (and "..\n" is no ".." to is_relpath)
             raise self.refuse(f"unsafe member path {raw_name!r}; refusing the bundle")
         if kind == b"5":
             return False
@@ -236,21 +249,24 @@ class HeaderWalk:
             )
         if name in self.members:
             raise self.refuse(f"member {raw_name!r} appears twice; refusing it")
-        if size > self.limits.max_member_bytes:
+        top_or_one_down = name == MANIFEST or (
+            name.endswith("/" + MANIFEST) and name.count("/") == 1
+        )
+        cap = self.limits.max_manifest_bytes if top_or_one_down else self.limits.max_member_bytes
+        if size > cap:
             raise self.refuse(
                 f"member {raw_name!r} declares {size} bytes, over the "
-                f"{self.limits.max_member_bytes}-byte cap for one file (a decompression bomb?)"
+                f"{cap}-byte cap for one file (a decompression bomb?); "
+                f"{'NEEDLE_MAX_MANIFEST_BYTES' if top_or_one_down else 'NEEDLE_MAX_FILE_BYTES'}"
+                " raises it for a trusted bundle"
             )
         self.total += size
         if self.total > self.limits.max_total_bytes:
             raise self.refuse(
                 f"bundle unpacks to more than {self.limits.max_total_bytes} bytes "
-                "(a decompression bomb?)"
+                "(a decompression bomb?); NEEDLE_MAX_UNPACKED_BYTES raises it for a trusted bundle"
             )
         self.members[name] = (offset, size)
-        top_or_one_down = name == MANIFEST or (
-            name.endswith("/" + MANIFEST) and name.count("/") == 1
-        )
         if self.manifest_at is None and top_or_one_down:
             self.manifest_at = (offset, size)
         return True

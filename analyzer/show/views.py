@@ -1,4 +1,5 @@
-"""Rows for each `needle show` view: plain dicts, the same for tables and JSON."""
+"""Rows for each `needle show` view: plain dicts, the same for tables and JSON, made one
+at a time (a generator) so a view of 10^6 routes prints as it goes (show/render.py)."""
 
 from __future__ import annotations
 
@@ -23,15 +24,14 @@ def _netns_label(namespace: Namespace) -> str:
     return namespace.name or namespace.id
 
 
-def nodes_view(model: Model, only: str | None) -> list[Row]:
-    rows = []
+def nodes_view(model: Model, only: str | None) -> Iterator[Row]:
     for node in _nodes(model, only):
         api = node.api
         vxlan = node.interface("flannel.1")
         underlay = None
         if vxlan is not None and vxlan.link.vxlan and vxlan.link.vxlan.dev:
             underlay = node.interface(vxlan.link.vxlan.dev)
-        rows.append(
+        yield (
             {
                 "node": node.name,
                 "collected": node.status or "no",
@@ -46,11 +46,9 @@ def nodes_view(model: Model, only: str | None) -> list[Row]:
                 "errors": len(node.errors),
             }
         )
-    return rows
 
 
-def pods_view(model: Model, only: str | None) -> list[Row]:
-    rows = []
+def pods_view(model: Model, only: str | None) -> Iterator[Row]:
     for pod in sorted(model.pods, key=lambda p: (p.node or "", p.ref)):
         if only is not None and pod.node != only:
             continue
@@ -64,7 +62,7 @@ def pods_view(model: Model, only: str | None) -> list[Row]:
             )
         else:
             state = "joined"
-        rows.append(
+        yield (
             {
                 "pod": pod.ref,
                 "node": pod.node,
@@ -75,7 +73,6 @@ def pods_view(model: Model, only: str | None) -> list[Row]:
                 "state": state,
             }
         )
-    return rows
 
 
 def _interfaces(model: Model, only: str | None) -> Iterator[tuple[Node, Namespace, Interface]]:
@@ -95,8 +92,8 @@ def _netns_label_of(interface: Interface) -> str:
     return HOST if interface.netns == HOST else interface.netns
 
 
-def links_view(model: Model, only: str | None) -> list[Row]:
-    return [
+def links_view(model: Model, only: str | None) -> Iterator[Row]:
+    yield from (
         {
             "node": node.name,
             "netns": _netns_label(namespace),
@@ -111,15 +108,14 @@ def links_view(model: Model, only: str | None) -> list[Row]:
             "addresses": [f"{a.local}/{a.prefixlen}" for a in interface.addresses],
         }
         for node, namespace, interface in _interfaces(model, only)
-    ]
+    )
 
 
-def routes_view(model: Model, only: str | None) -> list[Row]:
-    rows = []
+def routes_view(model: Model, only: str | None) -> Iterator[Row]:
     for node in _nodes(model, only):
         for namespace in node.namespaces():
             for route in namespace.routes:
-                rows.append(
+                yield (
                     {
                         "node": node.name,
                         "netns": _netns_label(namespace),
@@ -136,11 +132,10 @@ def routes_view(model: Model, only: str | None) -> list[Row]:
                         "flags": list(route.flags),
                     }
                 )
-    return rows
 
 
-def neigh_view(model: Model, only: str | None) -> list[Row]:
-    return [
+def neigh_view(model: Model, only: str | None) -> Iterator[Row]:
+    yield from (
         {
             "node": node.name,
             "netns": _netns_label(namespace),
@@ -152,11 +147,11 @@ def neigh_view(model: Model, only: str | None) -> list[Row]:
         for node in _nodes(model, only)
         for namespace in node.namespaces()
         for entry in namespace.neighbours
-    ]
+    )
 
 
-def fdb_view(model: Model, only: str | None) -> list[Row]:
-    return [
+def fdb_view(model: Model, only: str | None) -> Iterator[Row]:
+    yield from (
         {
             "node": node.name,
             "mac": entry.mac,
@@ -169,11 +164,10 @@ def fdb_view(model: Model, only: str | None) -> list[Row]:
         }
         for node in _nodes(model, only)
         for entry in node.fdb
-    ]
+    )
 
 
-def veths_view(model: Model, only: str | None) -> list[Row]:
-    rows = []
+def veths_view(model: Model, only: str | None) -> Iterator[Row]:
     for node in _nodes(model, only):
         if node.host is None:
             continue
@@ -182,7 +176,7 @@ def veths_view(model: Model, only: str | None) -> list[Row]:
                 continue
             peer = veth.peer
             namespace = node.pods_netns.get(peer.netns) if peer else None
-            rows.append(
+            yield (
                 {
                     "node": node.name,
                     "host_veth": veth.name,
@@ -195,11 +189,10 @@ def veths_view(model: Model, only: str | None) -> list[Row]:
                     "state": veth.peer_state,
                 }
             )
-    return rows
 
 
-def mtu_view(model: Model, only: str | None) -> list[Row]:
-    return [
+def mtu_view(model: Model, only: str | None) -> Iterator[Row]:
+    yield from (
         {
             "node": node.name,
             "pod": label,
@@ -208,11 +201,11 @@ def mtu_view(model: Model, only: str | None) -> list[Row]:
         }
         for node in _nodes(model, only)
         for label, hops in node.mtu_chains()
-    ]
+    )
 
 
-def captures_view(model: Model, only: str | None) -> list[Row]:
-    return [
+def captures_view(model: Model, only: str | None) -> Iterator[Row]:
+    yield from (
         {
             "node": node.name,
             "interface": capture.get("interface"),
@@ -224,10 +217,10 @@ def captures_view(model: Model, only: str | None) -> list[Row]:
         }
         for node in _nodes(model, only)
         for capture in node.captures
-    ]
+    )
 
 
-VIEWS: dict[str, Callable[[Model, str | None], list[Row]]] = {
+VIEWS: dict[str, Callable[[Model, str | None], Iterator[Row]]] = {
     "nodes": nodes_view,
     "pods": pods_view,
     "links": links_view,
