@@ -76,7 +76,7 @@ def check(cluster: Cluster, namespace: str) -> list[Verdict]:
                     api.create_self_subject_access_review,
                     permission.review(),
                 )
-                .json()
+                .object("the review")
                 .get("status")
                 or {}
             )

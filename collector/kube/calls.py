@@ -72,6 +72,14 @@ class Reply:
         """The body as JSON; ValueError when it is not (a proxy's error page)."""
         return json.loads(self.body)
 
+    def object(self, what: str) -> dict[str, Any]:
+        """The body as a JSON object (every Kubernetes answer is one); ValueError naming
+        `what` ("a pod", "a list page") when it is not."""
+        found = self.json()
+        if not isinstance(found, dict):
+            raise ValueError(f"{what} is not a JSON object")
+        return found
+
 
 class KubeCallError(Exception):
     """A call that failed for good: the server's answer or the transport's failure, with

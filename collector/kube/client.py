@@ -159,7 +159,7 @@ def connect(
             timeout=PROBE_TIMEOUT,
         )
         try:
-            cluster.server_version = str(reply.json().get("gitVersion"))
+            cluster.server_version = str(reply.object("the version").get("gitVersion"))
         except (ValueError, AttributeError):
             cluster.server_version = None
     except KubeCallError as exc:

@@ -79,9 +79,7 @@ def pages(
     token: str | None = None
     while True:
         extra = {"_continue": token} if token else {}
-        page = calls.call(what, list_call, limit=PAGE_SIZE, **params, **extra).json()
-        if not isinstance(page, dict):
-            raise ValueError("a list page is not a JSON object")
+        page = calls.call(what, list_call, limit=PAGE_SIZE, **params, **extra).object("a list page")
         yield page
         token = (page.get("metadata") or {}).get("continue")
         if not token:

@@ -205,10 +205,7 @@ class PodApi:
             deadline=deadline,
             policy=POLL_POLICY,
         )
-        pod = reply.json()
-        if not isinstance(pod, dict):
-            raise ValueError("the pod is not a JSON object")
-        return pod
+        return reply.object("the pod")
 
     def wait_running(
         self, name: str, node: str, timeout_s: float, pull_grace_s: float, stop: Event

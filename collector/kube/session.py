@@ -106,7 +106,7 @@ class ClusterSession:
                 f"list nodes matching {selector}",
                 client.CoreV1Api(self.cluster.api).list_node,
                 label_selector=selector,
-            ).json()
+            ).object("the node list")
             items = listing.get("items") or []
         except KubeCallError as exc:
             if exc.status is None:
