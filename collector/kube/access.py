@@ -86,6 +86,9 @@ def check(cluster: Cluster, namespace: str) -> list[Verdict]:
         except (ValueError, AttributeError) as exc:
             verdicts.append(Verdict(permission, None, f"the answer is not a review ({exc})"))
             continue
+        if not isinstance(status, dict):
+            verdicts.append(Verdict(permission, None, "the answer's status is not an object"))
+            continue
         allowed = status.get("allowed") is True and status.get("denied") is not True
         reason = str(status.get("reason") or status.get("evaluationError") or "")
         verdicts.append(Verdict(permission, allowed, reason))

@@ -303,3 +303,27 @@ def test_rbac_check_says_what_is_missing(canned_cluster):
     assert "2 of " in denied.stderr and "needle rbac --namespace needle" in denied.stderr
     reviews = [r for r in server.requests if r.resource == "selfsubjectaccessreviews"]
     assert reviews and not [r for r in server.requests if r.resource == "pods"]
+
+
+def test_rbac_check_says_unknown_when_a_review_comes_back_malformed(canned_cluster):
+    from needle.collector.kube import access
+    from needle.collector.kube.client import connect
+
+    _server, kubeconfig = canned_cluster(NODES)
+    cluster = connect(kubeconfig, None)
+    try:
+        original = cluster.calls.call
+
+        # the body as a confused proxy or webhook might turn it: status is text
+
+        def malformed(what, method, *args, **kwargs):
+            reply = original(what, method, *args, **kwargs)
+            reply.body = b'{"status": "yes"}'
+            return reply
+
+        cluster.calls.call = malformed  # type: ignore[method-assign]
+        verdicts = access.check(cluster, "needle")
+    finally:
+        cluster.close()
+    assert verdicts and all(v.allowed is None for v in verdicts)
+    assert "not an object" in verdicts[0].reason
