@@ -60,6 +60,7 @@ class RetryPolicy:
 DEFAULT_POLICY = RetryPolicy()
 # The first call of a run: an unreachable API must not hold the user long.
 PROBE_POLICY = RetryPolicy(attempts=2, budget_s=2.0)
+ONE_TRY = RetryPolicy(attempts=1)
 
 
 @dataclass
@@ -190,11 +191,9 @@ class KubeCalls:
         self,
         timeout: tuple[float, float] = REQUEST_TIMEOUT,
         policy: RetryPolicy = DEFAULT_POLICY,
-        sleep: Callable[[float, Event | None], bool] | None = None,
     ) -> None:
         self.timeout = timeout
         self.policy = policy
-        self._sleep = sleep or _wait
         self._rng = random.Random()  # noqa: S311 - jitter, not secrecy
 
     def call(
@@ -202,7 +201,6 @@ class KubeCalls:
         what: str,
         method: Callable[..., Any],
         *args: Any,
-        retry: bool = True,
         policy: RetryPolicy | None = None,
         stop: Event | None = None,
         deadline: float | None = None,
@@ -211,12 +209,11 @@ class KubeCalls:
     ) -> Reply:
         """Call a generated API method (e.g. CoreV1Api.read_namespace) and read its answer.
 
-        `what` names the call in errors ("create pod needle/x"). `retry=False` for a call
-        that is not safe to repeat. Retries stop early when `stop` is set or would wait
+        `what` names the call in errors ("create pod needle/x"); `policy=ONE_TRY` for a
+        call that is not safe to repeat. Retries stop early when `stop` is set or would wait
         past `deadline` (time.monotonic()). Raises KubeCallError.
         """
         policy = policy or self.policy
-        attempts = policy.attempts if retry else 1
         started = time.monotonic()
         waited = 0.0
         attempt = 0
@@ -250,14 +247,14 @@ class KubeCalls:
                 if not _transient_transport(exc):
                     raise failure from exc
                 cause = exc
-            if attempt >= attempts:
+            if attempt >= policy.attempts:
                 raise failure from cause
             delay = policy.delay(attempt, retry_after, self._rng)
             if waited + delay > policy.budget_s:
                 raise failure from cause
             if deadline is not None and time.monotonic() + delay > deadline:
                 raise failure from cause
-            if self._sleep(delay, stop):
+            if _wait(delay, stop):
                 failure.interrupted = True
                 raise failure from cause
             waited += delay

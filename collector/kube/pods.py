@@ -16,7 +16,7 @@ from typing import Any
 from kubernetes import client
 from needle.collector.errors import CollectorError
 from needle.collector.kube import debug_pod
-from needle.collector.kube.calls import KubeCallError, RetryPolicy
+from needle.collector.kube.calls import ONE_TRY, KubeCallError, RetryPolicy
 from needle.collector.kube.client import Cluster
 
 # A waiting reason that no amount of waiting cures.
@@ -33,7 +33,6 @@ _POLL_START_S = 0.05
 _POLL_MAX_S = 1.0
 # A status read inside the wait loop: the loop is the retry, so a read tries briefly.
 POLL_POLICY = RetryPolicy(attempts=3, budget_s=5.0)
-ONE_TRY = RetryPolicy(attempts=1)
 
 
 class PodStartError(Exception):

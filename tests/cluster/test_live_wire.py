@@ -19,7 +19,7 @@ import pytest
 from needle.analyzer.bundle import open_bundle
 from needle.collector.collect import CollectOptions, collect
 from needle.collector.kube import debug_pod
-from needle.collector.kube.calls import KubeCallError, KubeCalls, RetryPolicy
+from needle.collector.kube.calls import ONE_TRY, KubeCallError, KubeCalls, RetryPolicy
 from needle.collector.kube.client import connect
 from needle.collector.kube.pods import PodApi
 from needle.collector.kube.session import ClusterOptions
@@ -209,7 +209,7 @@ def test_a_read_cut_mid_body_closes_its_connection_and_the_next_calls_work(
     cluster = connect(kubeconfig, None)
     try:
         # the pod list is chunked; its tail comes after the client's read timeout
-        cluster.calls = KubeCalls(timeout=(5.0, 0.3), policy=RetryPolicy(attempts=1))
+        cluster.calls = KubeCalls(timeout=(5.0, 0.3), policy=ONE_TRY)
         server.add_fault(Fault("GET", "pods", body_delay_s=1.0))
         with pytest.raises(KubeCallError) as failure:
             cluster.calls.call(
