@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterable
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -20,7 +21,7 @@ from needle.analyzer.progress import WorkProgress
 from needle.analyzer.report.document import report_document
 from needle.analyzer.report.markdown import render_markdown
 from needle.analyzer.report.text import render_text
-from needle.analyzer.rules.catalog import Catalog, load_catalog
+from needle.analyzer.rules.catalog import load_catalog
 from needle.analyzer.rules.catalogue_doc import catalogue_markdown
 from needle.analyzer.rules.engine import SEVERITIES, compile_rules, evaluate
 from needle.analyzer.rules.fixtures import run_fixtures
@@ -145,8 +146,7 @@ def analyze(
         render_text(document, sys.stdout, color=ctx.color)
     else:
         sys.stdout.write(text)
-    for problem in outcome.problems:
-        sys.stderr.write(f"needle: invalid rule: {safe_text(problem)}\n")
+    _report_problems(outcome.problems)
     if outcome.problems:
         # the valid rules ran and reported, but the input was partly invalid (DESIGN §3)
         raise typer.Exit(2)
@@ -195,10 +195,9 @@ def diff(
     $ needle diff before.tar.gz after.tar.gz --all
     """
     catalog = load_catalog(rules or [])
-    _report_problems(catalog)
+    _report_problems(catalog.problems)
     compiled, problems = compile_rules(catalog.rules.values())
-    for problem in problems:
-        sys.stderr.write(f"needle: invalid rule: {safe_text(problem)}\n")
+    _report_problems(problems)
     with signals_interrupt(), WorkProgress() as progress:
         progress.step(f"comparing {old_path} and {new_path}")
         run = run_diff(old_path, new_path, [rule.doc for rule in compiled], node, show_all)
@@ -295,8 +294,9 @@ def _open_model(path: Path, **build_options: bool) -> tuple[Bundle, Model]:
     return bundle, model
 
 
-def _report_problems(catalog: Catalog) -> None:
-    for problem in catalog.problems:
+def _report_problems(problems: Iterable[object]) -> None:
+    """One line on stderr per invalid rule (a user's rule file is untrusted text too)."""
+    for problem in problems:
         sys.stderr.write(f"needle: invalid rule: {safe_text(problem)}\n")
 
 
@@ -352,7 +352,7 @@ def list_rules(
             )
         width = None if sys.stdout.isatty() else 200
         make_console(sys.stdout, ctx.color, width=width).print(table)
-    _report_problems(catalog)
+    _report_problems(catalog.problems)
     if catalog.problems:
         raise typer.Exit(2)
 
@@ -444,7 +444,7 @@ def test_rules(
     if not path.exists():
         raise AnalyzerError(f"{path} does not exist")
     catalog = load_catalog(rules or [])
-    _report_problems(catalog)
+    _report_problems(catalog.problems)
     results = run_fixtures(path, catalog.rules)
     if not results:
         raise AnalyzerError(f"no fixture cases under {path}")
