@@ -8,15 +8,13 @@ that it keeps for later; `malloc_trim` returns the free pages now, before the ru
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 
 
 def give_back_free_memory() -> None:
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return
+    # the symbols already loaded into this process (libc's among them): looking libc up
+    # by name with ctypes.util.find_library would run `ldconfig -p` on every analysis
     try:
-        trim = ctypes.CDLL(name).malloc_trim
+        trim = ctypes.CDLL(None).malloc_trim
     except (OSError, AttributeError):  # not glibc
         return
     trim(0)

@@ -27,6 +27,7 @@ from needle.console import ColorChoice, error_line, resolve_color
 from needle.help import polish
 from needle.lab.cli import app as lab_app
 from needle.lab.errors import LabError
+from needle.process import prepare_process
 from needle.usage import usage_message
 
 try:  # typer >= 0.26 vendors click; older releases depend on it
@@ -141,6 +142,7 @@ def _wants_debug(argv: list[str]) -> bool:
 
 def run(argv: list[str], prog: str) -> int:
     """Run the CLI on `argv` and return the exit code instead of exiting."""
+    prepare_process()
     debug = _wants_debug(argv)
     state = RunState(color=resolve_color(ColorChoice.auto, os.environ))
 
