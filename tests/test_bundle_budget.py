@@ -1,5 +1,5 @@
-"""A run's budget (bytes and files read across every file of its bundles, the manifest's
-own cap) trips with one line naming the variable that raises it."""
+"""A run's budget (bytes, files and records read across every file of its bundles, the
+manifest's own cap) trips with one line naming the variable that raises it."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from minimal_bundle import MINIMAL_MANIFEST
 from needle.analyzer.bundle import ReadLimits, open_and_build, open_bundle
-from needle.analyzer.bundle.reader import ReadBudget
+from needle.analyzer.bundle.reader import ReadBudget, records_in
 from needle.analyzer.errors import AnalyzerError, BundleError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -65,6 +65,29 @@ def test_files_read_trip_the_budget(tmp_path, make):
             bundle.read_bytes("nodes/n/host/f2.txt")
 
 
+def test_records_are_lines_of_text_and_objects_of_json():
+    assert records_in(b"a\nb\nc\n") == 4  # an upper bound: a last line may be empty
+    assert records_in(b'[{"dst": "default"}, {"dst": "10.0.0.0/8", "x": {}}]') == 3
+    assert records_in(b'  \n{"items": [{}, {}]}') == 3
+    assert records_in(b"") == 1
+
+
+@pytest.mark.parametrize("make", [directory_bundle, archive_bundle], ids=["directory", "archive"])
+def test_records_to_parse_trip_the_budget_before_they_are_parsed(tmp_path, make):
+    files = {
+        "nodes/n/host/ip-route.json": b"[" + b",".join([b"{}"] * 6) + b"]",
+        "nodes/n/host/route-n.txt": b"line\n" * 5,
+    }
+    bundle = open_bundle(make(tmp_path / "b", files), ReadLimits(max_records=10))
+    with bundle:
+        bundle.read_bytes("nodes/n/host/route-n.txt")  # read, not parsed: no records
+        assert bundle.read_records("nodes/n/host/ip-route.json") is not None  # 6
+        with pytest.raises(BundleError, match="NEEDLE_MAX_RECORDS") as caught:
+            bundle.read_records("nodes/n/host/route-n.txt")  # 6 more
+    assert "\n" not in str(caught.value)
+    assert "route-n.txt" in str(caught.value) and "10 records" in str(caught.value)
+
+
 def test_a_diffs_two_bundles_share_one_budget(tmp_path):
     old = directory_bundle(tmp_path / "old", FILES)
     new = archive_bundle(tmp_path / "new.tar.gz", FILES)
@@ -104,6 +127,7 @@ def test_limits_come_from_the_environment():
     assert limits.max_read_bytes == 16 << 30 and limits.max_member_bytes == 512 << 20
     assert limits.max_files_read == ReadLimits().max_files_read
     assert ReadLimits.from_env({"NEEDLE_MAX_FILES_READ": "10"}).max_files_read == 10
+    assert ReadLimits.from_env({"NEEDLE_MAX_RECORDS": "2M"}).max_records == 2 << 20
     for bad in ("lots", "-1", "0", "1X"):
         with pytest.raises(AnalyzerError, match="NEEDLE_MAX_READ_BYTES") as caught:
             ReadLimits.from_env({"NEEDLE_MAX_READ_BYTES": bad})
@@ -140,3 +164,31 @@ def test_the_cli_says_how_to_raise_the_budget(tmp_path):
         env={**os.environ, "NEEDLE_MAX_READ_BYTES": "many", "NO_COLOR": "1"},
     )
     assert result.returncode == 2 and "is not a positive size" in result.stderr
+
+
+def _with_routes(tmp_path: Path, count: int) -> Path:
+    """The healthy sample as a directory, one node holding `count` (empty) routes."""
+    root = tmp_path / "bundle"
+    root.mkdir()
+    with tarfile.open(HEALTHY) as tar:
+        tar.extractall(root, filter="data")
+    routes = root / "nodes" / "lab-node-1" / "host" / "ip-route.json"
+    routes.write_bytes(b"[" + b",".join([b"{}"] * count) + b"]")
+    return root
+
+
+def test_a_table_past_the_record_budget_is_one_line_not_a_parse(tmp_path):
+    """10^6 routes in one file (9 MB: far inside the per-file cap) with the budget at
+    half that: refused by counting, before a record is made."""
+    bundle = _with_routes(tmp_path, 1_000_000)
+    for argv in (["analyze", str(bundle)], ["show", str(bundle), "routes"]):
+        result = subprocess.run(
+            [sys.executable, "-m", "needle", *argv],
+            capture_output=True,
+            text=True,
+            check=False,
+            env={**os.environ, "NEEDLE_MAX_RECORDS": "500K", "NO_COLOR": "1"},
+        )
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.count("\n") == 1
+        assert "ip-route.json" in result.stderr and "NEEDLE_MAX_RECORDS" in result.stderr

@@ -57,6 +57,7 @@ class ReadLimits:
     # the run's budget, over every bundle it opens (a diff's two), in each process:
     max_read_bytes: int = 4 * GiB  # file bytes read
     max_files_read: int = 4_000_000  # files read
+    max_records: int = 16_000_000  # records parsed (lines of text, objects of JSON)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ReadLimits:
@@ -78,6 +79,7 @@ ENVIRONMENT = {
     "max_manifest_bytes": "NEEDLE_MAX_MANIFEST_BYTES",
     "max_read_bytes": "NEEDLE_MAX_READ_BYTES",
     "max_files_read": "NEEDLE_MAX_FILES_READ",
+    "max_records": "NEEDLE_MAX_RECORDS",
 }
 _UNITS = {"": 1, "K": 1024, "M": MiB, "G": GiB, "T": 1024 * GiB}
 
@@ -96,6 +98,16 @@ def _size(variable: str, text: str) -> int:
     return size
 
 
+def records_in(data: bytes) -> int:
+    """How many records parsing `data` can make, at most: a line of text holds one
+    record, a JSON document one per object (ip -j puts a whole table on one line).
+    Counted in C at >1 GB/s, so the budget stops a parse before it allocates."""
+    stripped = data.lstrip()
+    if stripped[:1] in (b"[", b"{"):
+        return data.count(b"{")
+    return data.count(b"\n") + 1
+
+
 class ReadBudget:
     """What one run may read from its bundles in total (ReadLimits.max_read_bytes and
     max_files_read), shared by the bundles it opens. Per process: a forked worker
@@ -107,6 +119,16 @@ class ReadBudget:
         self.limits = limits
         self.bytes_read = 0
         self.files_read = 0
+        self.records = 0
+
+    def take_records(self, origin: str, relpath: str, count: int) -> None:
+        self.records += count
+        if self.records > self.limits.max_records:
+            raise BundleError(
+                f"{origin}: parsing {relpath} takes this run past its budget of "
+                f"{self.limits.max_records} records (lines of text, objects of JSON); "
+                "set NEEDLE_MAX_RECORDS higher to analyze a bundle this large"
+            )
 
     def take(self, origin: str, relpath: str, size: int) -> None:
         self.files_read += 1
@@ -206,6 +228,14 @@ class Bundle:
         self._summary = self.summary()
         self.manifest = {}
         give_back_free_memory()
+
+    def read_records(self, relpath: str) -> bytes | None:
+        """The file's bytes, to be parsed: read_bytes(), and its records (an upper
+        bound: see records_in) taken from the run's record budget before they exist."""
+        data = self.read_bytes(relpath)
+        if data is not None:
+            self.budget.take_records(self.origin, relpath, records_in(data))
+        return data
 
     def read_text(self, relpath: str) -> str | None:
         data = self.read_bytes(relpath)

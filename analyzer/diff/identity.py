@@ -98,7 +98,7 @@ def _raw_pods(bundle: Bundle) -> list[dict[str, Any]]:
     record = next((r for r in resources if r.get("resource") == "pods"), None)
     if record is None or record.get("status") != "ok" or not record.get("file"):
         return []
-    data = bundle.read_bytes(record["file"])
+    data = bundle.read_records(record["file"])
     document = load_json(data, whole_file=True)[0] if data is not None else None
     items = document.get("items") if isinstance(document, dict) else None
     return [item for item in items if isinstance(item, dict)] if isinstance(items, list) else []

@@ -82,9 +82,10 @@ class NodeOutputs:
         self.index = output_index(node_record)
 
     def raw(self, netns: str, command_id: str, interface: str | None = None) -> bytes | None:
+        """The bytes of the command's output, to be parsed (counted as records)."""
         for path, ok in self.index.get((netns, command_id, interface), ()):
             if ok:
-                data = self.bundle.read_bytes(path)
+                data = self.bundle.read_records(path)
                 if data:
                     return data
         return None
@@ -139,16 +140,18 @@ class LazyOutputs:
             outputs.bundle, {what: outputs.candidates(netns, what) for what in kinds}, outputs.cache
         )
 
-    def raw(self, what: str) -> bytes | None:
-        """The bytes parsed() would parse for `what`."""
+    def raw(self, what: str, to_parse: bool = False) -> bytes | None:
+        """The bytes parsed() would parse for `what` (counted as records when they are
+        `to_parse`, not when they are only compared)."""
+        read = self.bundle.read_records if to_parse else self.bundle.read_bytes
         for path in self.paths.get(what, ()):
-            data = self.bundle.read_bytes(path)
+            data = read(path)
             if data:
                 return data
         return None
 
     def parsed(self, what: str, parser: Callable[[bytes], Parsed[R]]) -> Parsed[R] | None:
-        data = self.raw(what)
+        data = self.raw(what, to_parse=True)
         if data is None:
             return None
         return parser(data) if self.cache is None else self.cache.parse(parser, data)
@@ -186,6 +189,9 @@ def fill_namespace(namespace: Namespace, outputs: NodeOutputs, details: str = "n
     links = outputs.parsed(namespace.id, "links", parse_ip_link)
     addresses = outputs.parsed(namespace.id, "addresses", parse_ip_addr)
     namespace.sources.update(links=links, addresses=addresses)
+    links_file = outputs.path_of(namespace.id, "links")
+    if links_file is not None:
+        namespace.files["links"] = links_file
     if links is not None:
         namespace.present.add("links")
         for link in links.records:
@@ -257,7 +263,7 @@ def fill_host_extras(node: Node, outputs: NodeOutputs, lazy: bool = True) -> Non
         node.present.add("subnet_env")
         node.subnet_env = subnet.records[0]
     for path in outputs.paths("cni-config"):
-        data = outputs.bundle.read_bytes(path)
+        data = outputs.bundle.read_records(path)
         if data:
             parsed = parse_cni_config(data)
             if parsed.records:

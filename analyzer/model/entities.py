@@ -96,6 +96,8 @@ class Namespace:
     sources: dict[str, object] = field(default_factory=dict)
     # names of devices listed more than once (the first is kept): damaged or edited data
     duplicate_names: list[str] = field(default_factory=list)
+    # the bundle file each kind of data was read from (evidence for what it holds)
+    files: dict[str, str] = field(default_factory=dict)
 
     @property
     def is_host(self) -> bool:

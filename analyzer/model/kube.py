@@ -41,7 +41,7 @@ def _resource_items(bundle: Bundle, model: Model, resource: str) -> tuple[list[A
     if record["status"] != "ok" or not record.get("file"):
         model.missing[f"cluster.{resource}"] = f"{record['status']}: {record.get('error')}"
         return None
-    data = bundle.read_bytes(record["file"])
+    data = bundle.read_records(record["file"])
     if data is None:
         model.missing[f"cluster.{resource}"] = f"{record['file']} is missing from the bundle"
         return None

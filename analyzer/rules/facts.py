@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from needle.analyzer.model.dataplane import SOURCES
-from needle.analyzer.model.entities import VXLAN_DEVICE, Interface, Model, Node
+from needle.analyzer.model.entities import VXLAN_DEVICE, Interface, Model, Namespace, Node
 from needle.analyzer.parsers.bridge_fdb import FdbEntry
 from needle.analyzer.parsers.ip_neigh import Neighbor
 
@@ -61,13 +61,13 @@ def _mtu(interface: Interface | None) -> int:
 MTU_LOWEST, MTU_HIGHEST = 68, 65536
 
 
-def impossible_mtus(node: Node) -> list[str]:
-    """The node's host devices whose MTU no kernel holds, as `<device> mtu <value>`:
+def impossible_mtus(namespace: Namespace | None) -> list[str]:
+    """The namespace's devices whose MTU no kernel holds, as `<device> mtu <value>`:
     a bundle's nonsense, never a reason to skip the device silently."""
-    if node.host is None:
+    if namespace is None:
         return []
     found = []
-    for name, interface in sorted(node.host.interfaces.items()):
+    for name, interface in sorted(namespace.interfaces.items()):
         mtu = interface.link.mtu
         if mtu is None:
             continue
@@ -77,9 +77,9 @@ def impossible_mtus(node: Node) -> list[str]:
     return found
 
 
-def duplicate_devices(node: Node) -> list[str]:
-    """Device names the node's host `ip link` output lists more than once."""
-    return sorted(set(node.host.duplicate_names)) if node.host is not None else []
+def duplicate_devices(namespace: Namespace | None) -> list[str]:
+    """Device names the namespace's `ip link` output lists more than once."""
+    return sorted(set(namespace.duplicate_names)) if namespace is not None else []
 
 
 def _udp_csum(options: tuple[str, ...]) -> str:
@@ -149,8 +149,8 @@ def node_fact(model: Model, node: Node) -> Fact:
         "underlay_driver_file": node.outputs.get(f"ethtool-i:{underlay.name}", "")
         if underlay is not None
         else "",
-        "impossible_mtus": impossible_mtus(node),
-        "duplicate_devices": duplicate_devices(node),
+        "impossible_mtus": impossible_mtus(node.host),
+        "duplicate_devices": duplicate_devices(node.host),
     }
 
 
@@ -193,6 +193,9 @@ def pod_facts(model: Model, home: Home = None) -> Collection:
                 "bridge": bridge.name if bridge else "",
                 "bridge_mtu": _mtu(bridge),
                 "overlay_mtu": _mtu(vxlan),
+                "links_file": pod.netns.files.get("links", "") if pod.netns else "",
+                "impossible_mtus": impossible_mtus(pod.netns),
+                "duplicate_devices": duplicate_devices(pod.netns),
             }
         )
         nodes.append(pod.node)

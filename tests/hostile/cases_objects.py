@@ -213,6 +213,60 @@ def duplicate_links(bundle: Path) -> None:
     save(bundle, path, links)
 
 
+@case("duplicates-addresses", "duplicates", must_report=("[10.244.1.1/24; 10.244.1.1/24]",))
+def duplicate_addresses(bundle: Path) -> None:
+    """cni0's address listed twice (an edited file): diff keys addresses by value and
+    must neither crash nor lose the device's other addresses."""
+    path = "nodes/lab-node-1/host/ip-addr.json"
+    links = load(bundle, path)
+    cni0 = next(link for link in links if link["ifname"] == "cni0")
+    cni0["addr_info"].append(dict(cni0["addr_info"][0]))
+    save(bundle, path, links)
+
+
+@case(
+    "duplicates-fdb-and-neighbours",
+    "duplicates",
+    must_report=(
+        "flannel.fdb.vtep-dst-mismatch",
+        "flannel.neigh.vtep-mac-mismatch",
+        "[192.168.122.13; 192.168.122.250]",
+    ),
+)
+def duplicate_fdb_and_neighbours(bundle: Path) -> None:
+    """flannel.1's FDB entry for a peer and its neighbour entry each listed twice, the
+    second copy pointing elsewhere (a MAC at two VTEPs, an IP at two MACs)."""
+    fdb_path = "nodes/lab-node-1/host/bridge-fdb.json"
+    fdb = load(bundle, fdb_path)
+    vtep = next(entry for entry in fdb if entry.get("ifname") == "flannel.1" and "dst" in entry)
+    fdb.append({**vtep, "dst": "192.168.122.250"})
+    save(bundle, fdb_path, fdb)
+    neigh_path = "nodes/lab-node-1/host/ip-neigh.json"
+    neighbours = load(bundle, neigh_path)
+    peer = next(entry for entry in neighbours if entry.get("dev") == "flannel.1")
+    neighbours.append({**peer, "lladdr": "02:00:00:00:00:99"})
+    save(bundle, neigh_path, neighbours)
+
+
+@case(
+    "duplicates-pod-links-same-name",
+    "duplicates",
+    must_report=("kernel.link.pod-duplicate-name",),
+)
+def duplicate_pod_links(bundle: Path) -> None:
+    path = _first_pod_links(bundle)
+    links = load(bundle, path)
+    eth0 = next(link for link in links if link["ifname"] == "eth0")
+    links.append({**eth0, "ifindex": 999, "mtu": 9000})
+    save(bundle, path, links)
+
+
+def _first_pod_links(bundle: Path) -> str:
+    """The ip-link output of lab-node-1's first pod namespace, bundle-relative."""
+    found = sorted((bundle / "nodes" / "lab-node-1" / "netns").glob("*/ip-link.json"))
+    return str(found[0].relative_to(bundle))
+
+
 # -- values no kernel holds -----------------------------------------------------------------
 
 
@@ -242,3 +296,16 @@ def mtu_zero(bundle: Path) -> None:
 )
 def mtu_huge(bundle: Path) -> None:
     _mtu(bundle, "lab-node-3", "ens3", 70000)
+
+
+@case(
+    "nonsense-pod-mtu-zero",
+    "nonsense",
+    must_report=("kernel.link.pod-mtu-impossible", "eth0 mtu 0"),
+)
+def pod_mtu_zero(bundle: Path) -> None:
+    """A pod's eth0 at MTU 0: the pod MTU rules passed it as "not above the overlay"."""
+    path = _first_pod_links(bundle)
+    links = load(bundle, path)
+    next(link for link in links if link["ifname"] == "eth0")["mtu"] = 0
+    save(bundle, path, links)
