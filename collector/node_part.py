@@ -132,7 +132,10 @@ def _argv(command: Command | None, interface: str | None) -> list[str]:
         return []
     if command.kind in {"file", "glob"}:
         paths = command.path if isinstance(command.path, tuple) else (command.path or "",)
-        return ["cat", *paths]
+        # "redact": the file was read with its secret values replaced (docs/bundle-format.md)
+        return ["redact" if command.redact else "cat", *paths]
+    if command.kind == "cmdline":
+        return ["redact", *(f"/proc/<pid of {name}>/cmdline" for name in command.names)]
     if command.kind == "sysctl":
         return ["read", *(f"/proc/sys/{key}" for key in command.keys)]
     return [arg.replace("{interface}", interface or "") for arg in command.argv]
@@ -245,6 +248,7 @@ def apply_records(
             )
         elif kind == "P" and len(fields) >= 6 and limits is not None:
             _, iface, output, bpf, rc, error = fields[:6]
+            role, skipped = [*fields[6:8], "-", "-"][:2]
             stored = f"captures/{output}"
             counts = {}
             if f"{stored}.stderr" in stream.sizes:
@@ -264,10 +268,14 @@ def apply_records(
                 )
             node.captures.append(
                 CaptureRecord(
-                    interface=iface,
+                    interface="" if _field(skipped) else iface,
+                    role=_field(role),
+                    skipped=_field(skipped),
                     netns=None,
                     filter="" if bpf == "-" else bpf,
-                    file=f"{node.dir}/{stored}" if stored in stream.sizes else None,
+                    file=f"{node.dir}/{stored}"
+                    if _field(output) and stored in stream.sizes
+                    else None,
                     seconds=limits.seconds,
                     max_packets=limits.max_packets,
                     max_bytes=limits.max_bytes,

@@ -86,6 +86,11 @@ class CaptureRecord:
     packets_dropped_by_kernel: int | None = None
     exit_code: int | None = None
     error: str | None = None
+    # which devices the capture was for, found by kind on the node: overlay, bridge, underlay
+    role: str | None = None
+    # why no capture was taken for the role, by design (no pod bridge on a routed-pod
+    # node, no VXLAN port to filter for); not an error
+    skipped: str | None = None
 
 
 @dataclass

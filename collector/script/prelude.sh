@@ -122,7 +122,10 @@ needle_run() {
     _file="$W/out/$_out"
     case $_out in */*) mkdir -p "${_file%/*}" ;; esac
     _tool=$1
-    [ "$_tool" = needle_in_ns ] && _tool=$2
+    case $_tool in
+        needle_in_ns) _tool=$2 ;;
+        needle_redacted*) _tool=awk ;;
+    esac
     if ! command -v "$_tool" >/dev/null 2>&1; then
         needle_rec "$_id" "$_scope" "$_if" - - - - - 0 1
         return 127
@@ -140,14 +143,14 @@ needle_run() {
     [ "$_rc" -eq 0 ] && [ -s "$_file" ]
 }
 
-# needle_file ID SCOPE OUT PATH...: copy the first of the PATHs that exists (cat is
-# enough; no tool to be missing).
+# needle_file ID SCOPE OUT READER PATH...: copy the first of the PATHs that exists with
+# READER (cat, or needle_redacted for files that may hold secrets).
 needle_file() {
-    _fid=$1 _fscope=$2 _fout=$3
-    shift 3
+    _fid=$1 _fscope=$2 _fout=$3 _freader=$4
+    shift 4
     for _fpath in "$@"; do
         if [ -e "$_fpath" ]; then
-            needle_run "$_fid" "$_fscope" - "$_fout" 10 "$NEEDLE_DEFAULT_BLOCKS" cat "$_fpath"
+            needle_run "$_fid" "$_fscope" - "$_fout" 10 "$NEEDLE_DEFAULT_BLOCKS" "$_freader" "$_fpath"
             return
         fi
     done
@@ -155,15 +158,132 @@ needle_file() {
     return 1
 }
 
-# needle_glob ID SCOPE OUTDIR PATTERN: copy every regular file matching PATTERN.
+# needle_glob ID SCOPE OUTDIR READER PATTERN...: copy every regular file matching the
+# first PATTERN that matches one (alternatives, as needle_file's paths).
 needle_glob() {
+    _gid=$1 _gscope=$2 _gout=$3 _greader=$4
+    shift 4
     _found=0
-    for _g in $4; do
-        [ -f "$_g" ] || continue
-        _found=1
-        needle_run "$1" "$2" - "$3/${_g##*/}" 10 "$NEEDLE_DEFAULT_BLOCKS" cat "$_g"
+    for _gpattern in "$@"; do
+        for _g in $_gpattern; do
+            [ -f "$_g" ] || continue
+            _found=1
+            needle_run "$_gid" "$_gscope" - "$_gout/${_g##*/}" 10 "$NEEDLE_DEFAULT_BLOCKS" \
+                "$_greader" "$_g"
+        done
+        [ "$_found" = 1 ] && return 0
     done
-    [ "$_found" = 1 ] || needle_rec "$1" "$2" - - - - - - 0 1
+    needle_rec "$_gid" "$_gscope" - - - - - - 0 1
+}
+
+# needle_cmdlines ID SCOPE OUTDIR PATTERN...: the command line of every process whose
+# name (/proc/PID/comm) matches a PATTERN, one argument a line in OUTDIR/PID.txt,
+# redacted. Names, not paths: a k3s or RKE2 binary lives anywhere.
+needle_cmdlines() {
+    _cid=$1 _cscope=$2 _cout=$3
+    shift 3
+    _cfound=0
+    for _comm in /proc/[0-9]*/comm; do
+        _cname=
+        read -r _cname <"$_comm" 2>/dev/null || continue
+        for _cpat in "$@"; do
+            case $_cname in $_cpat) ;; *) continue ;; esac
+            _cproc=${_comm%/comm}
+            _cproc=${_cproc#/proc/}
+            _cfound=1
+            needle_run "$_cid" "$_cscope" - "$_cout/$_cproc.txt" 10 "$NEEDLE_DEFAULT_BLOCKS" \
+                needle_redacted_cmdline "/proc/$_cproc/cmdline"
+            break
+        done
+    done
+    [ "$_cfound" = 1 ] || needle_rec "$_cid" "$_cscope" - - - - - - 0 1
+}
+
+# ---- redaction -----------------------------------------------------------------------
+# Node configuration (k3s/RKE2 config, their command lines) holds join tokens and
+# storage keys. Their values are replaced by <redacted> on the node, before anything is
+# written, wherever a key or flag name holds token, secret, passw, key, psk or
+# credential: `name: value` (YAML, JSON), `name=value` (flags, env files), `--name value`
+# (a flag and its next word or line), a YAML block under such a key, and the
+# user:password of any URL. Over-redaction (a *-key-file path) is the accepted price.
+# awk (POSIX, busybox or mawk) rather than sh: a line is scanned for every name in it.
+NEEDLE_REDACT_AWK='function sens(n) { n = tolower(n); return n ~ /token|secret|passw|key|psk|credential/ }
+function indent(s) { match(s, /^[ \t]*/); return RLENGTH }
+function whole(s,    i, pre, tail, q) {
+    i = indent(s); pre = substr(s, 1, i); s = substr(s, i + 1)
+    if (substr(s, 1, 2) == "- ") { pre = pre "- "; s = substr(s, 3) }
+    tail = ""
+    if (s ~ /[ \t]\\$/) { tail = " \\"; sub(/[ \t]+\\$/, "", s) }
+    q = substr(s, 1, 1)
+    if ((q == "\"" || q == "\047") && length(s) > 1 && substr(s, length(s), 1) == q)
+        return pre q "<redacted>" q tail
+    return pre "<redacted>" tail
+}
+function flags(s,    n, w, i, out, f, changed, ind) {
+    n = split(s, w, /[ \t]+/)
+    changed = 0
+    for (i = 1; i <= n; i++) {
+        f = w[i]; gsub(/["\047]/, "", f)
+        if (f !~ /^--?[A-Za-z][A-Za-z0-9_.-]*$/ || !sens(f)) continue
+        nf = w[i + 1]; gsub(/["\047]/, "", nf)
+        if (i < n && w[i + 1] != "\\" && nf !~ /^--/) {
+            if (w[i + 1] != "<redacted>") { w[i + 1] = whole(w[i + 1]); changed = 1 }
+        } else if (i == n || w[i + 1] == "\\") PENDING = 1
+    }
+    if (!changed) return s
+    ind = indent(s); out = substr(s, 1, ind)
+    for (i = 1; i <= n; i++) if (w[i] != "") out = out (out ~ /[^ \t]$/ ? " " : "") w[i]
+    return out
+}
+BEGIN { BLOCK = -1; PENDING = 0 }
+{
+    line = $0
+    if (BLOCK >= 0) {
+        if (line ~ /^[ \t]*$/) { print line; next }
+        i = indent(line)
+        if (i > BLOCK || (i == BLOCK && substr(line, i + 1, 2) == "- ")) { print whole(line); next }
+        BLOCK = -1
+    }
+    if (PENDING) {
+        PENDING = 0
+        f = line; gsub(/^[ \t]*(- )?["\047]?/, "", f)
+        if (f !~ /^--/) { print whole(line); next }
+    }
+    gsub(/:\/\/[^\/@ \t"\047]+@/, "://<redacted>@", line)
+    out = ""; s = line
+    while (match(s, /[A-Za-z0-9_.-]+["\047]?[ \t]*[=:]/)) {
+        head = substr(s, 1, RSTART + RLENGTH - 1)
+        name = substr(s, RSTART, RLENGTH)
+        sep = substr(name, length(name), 1)
+        after = substr(s, RSTART + RLENGTH)
+        sub(/["\047]?[ \t]*[=:]$/, "", name)
+        out = out head; s = after
+        if ((sep == ":" && substr(after, 1, 1) == "/") || !sens(name)) continue
+        match(after, /^[ \t]*/); lead = substr(after, 1, RLENGTH); v = substr(after, RLENGTH + 1)
+        c = substr(v, 1, 1)
+        if (c == "\"" || c == "\047") {
+            e = index(substr(v, 2), c)
+            if (e == 0) { out = out lead c "<redacted>"; s = ""; break }
+            out = out lead c "<redacted>" c; s = substr(v, e + 2); continue
+        }
+        if (sep == ":") {
+            if (v ~ /^([|>][-+0-9]*|[{[])?[ \t]*(#.*)?$/) { BLOCK = indent(line); out = out after; s = ""; break }
+            out = out lead "<redacted>"; s = ""; break
+        }
+        match(v, /^[^ \t"\047]*/)
+        out = out lead "<redacted>"; s = substr(v, RLENGTH + 1)
+    }
+    print flags(out s)
+}'
+
+# needle_redacted FILE: FILE with secret values replaced.
+needle_redacted() {
+    exec awk "$NEEDLE_REDACT_AWK" "$1"
+}
+
+# needle_redacted_cmdline FILE: a /proc/PID/cmdline, one argument a line, redacted.
+needle_redacted_cmdline() {
+    tr '\000' '\n' <"$1" | awk "$NEEDLE_REDACT_AWK"
 }
 
 # needle_sysctl ID SCOPE OUT KEY...: `key = value` lines read from /proc/sys, no tool needed.
@@ -247,21 +367,87 @@ needle_in_ns() {
     exit 127
 }
 
-needle_underlay_device() {
-    NEEDLE_UNDERLAY=
-    _words=$(ip -d -o link show flannel.1 2>/dev/null)
-    set -- $_words
-    while [ $# -gt 1 ]; do
-        if [ "$1" = dev ]; then NEEDLE_UNDERLAY=$2; return 0; fi
-        shift
+# ---- devices by kind -------------------------------------------------------------------
+
+# needle_discover_devices sets, from the node's own links and the kinds the spec names
+# (the script knows no data plane by its device names):
+#   NEEDLE_OVERLAY      devices of a kind in NEEDLE_OVERLAY_KINDS (tunnels between nodes)
+#   NEEDLE_BRIDGES      bridges with a port of a kind in NEEDLE_POD_PORT_KINDS (pod bridges)
+#   NEEDLE_ROUTED       such ports with no master and their peer in another namespace
+#                       (routed pods), the underlay left out
+#   NEEDLE_VXLAN_PORTS  each VXLAN device's dstport, once each
+#   NEEDLE_UNDERLAY     the device the first VXLAN device with a `dev` rides on, else the
+#                       device of the IPv4 default route
+# From `ip -d -o link show`: one line per device in every iproute2 version, `\` where -d
+# breaks lines, the kind the first word of the third part. sh has no JSON parser; the
+# JSON form is collected raw for the analyzer, which decides for itself.
+needle_discover_devices() {
+    NEEDLE_OVERLAY= NEEDLE_BRIDGES= NEEDLE_ROUTED= NEEDLE_VXLAN_PORTS= NEEDLE_UNDERLAY=
+    _allbridges= _podmasters=" " _routed=
+    ip -d -o link show >"$W/devs" 2>/dev/null
+    while IFS= read -r _l; do
+        _n=${_l#*: }
+        _n=${_n%%:*}
+        _n=${_n%%@*}
+        _head=${_l%%\\*}
+        _rest=${_l#*\\}
+        _kind=
+        _info=
+        case $_rest in *\\*)
+            _info=${_rest#*\\}
+            _info=${_info#"${_info%%[! ]*}"}
+            _kind=${_info%% *}
+            _info=" $_info "
+            ;;
+        esac
+        [ -n "$_kind" ] || continue
+        _master=
+        case $_head in *" master "*) _master=${_head#* master }; _master=${_master%% *} ;; esac
+        case " $NEEDLE_OVERLAY_KINDS " in *" $_kind "*) NEEDLE_OVERLAY="$NEEDLE_OVERLAY $_n" ;; esac
+        case $_kind in
+            bridge) _allbridges="$_allbridges $_n" ;;
+            vxlan)
+                case $_info in *" dstport "*)
+                    _p=${_info#* dstport }
+                    _p=${_p%% *}
+                    case " $NEEDLE_VXLAN_PORTS " in
+                        *" $_p "*) ;;
+                        *) NEEDLE_VXLAN_PORTS="$NEEDLE_VXLAN_PORTS $_p" ;;
+                    esac
+                    ;;
+                esac
+                if [ -z "$NEEDLE_UNDERLAY" ]; then
+                    case $_info in *" dev "*) _d=${_info#* dev }; NEEDLE_UNDERLAY=${_d%% *} ;; esac
+                fi
+                ;;
+        esac
+        case " $NEEDLE_POD_PORT_KINDS " in *" $_kind "*)
+            if [ -n "$_master" ]; then
+                _podmasters="$_podmasters$_master "
+            else
+                # link-netns NAME or link-netnsid ID: the peer is in another namespace
+                case $_rest in *" link-netns"*) _routed="$_routed $_n" ;; esac
+            fi
+            ;;
+        esac
+    done <"$W/devs"
+    rm -f "$W/devs"
+    if [ -z "$NEEDLE_UNDERLAY" ]; then
+        _words=$(ip -o route show default 2>/dev/null)
+        set -f
+        set -- $_words
+        set +f
+        while [ $# -gt 1 ]; do
+            if [ "$1" = dev ]; then NEEDLE_UNDERLAY=$2; break; fi
+            shift
+        done
+    fi
+    for _b in $_allbridges; do
+        case $_podmasters in *" $_b "*) NEEDLE_BRIDGES="$NEEDLE_BRIDGES $_b" ;; esac
     done
-    _words=$(ip -o route show default 2>/dev/null)
-    set -- $_words
-    while [ $# -gt 1 ]; do
-        if [ "$1" = dev ]; then NEEDLE_UNDERLAY=$2; return 0; fi
-        shift
+    for _r in $_routed; do
+        [ "$_r" = "$NEEDLE_UNDERLAY" ] || NEEDLE_ROUTED="$NEEDLE_ROUTED $_r"
     done
-    return 1
 }
 
 # In the lab every node is a named namespace on one machine: a namespace belongs to
@@ -330,7 +516,6 @@ needle_collect_namespaces() {
     needle_find_namespaces
     NEEDLE_UPLINK_IFINDEX=
     if [ -n "$NEEDLE_NODE_NETNS" ]; then
-        needle_underlay_device
         read -r NEEDLE_UPLINK_IFINDEX </sys/class/net/"$NEEDLE_UNDERLAY"/ifindex 2>/dev/null
         needle_node_peers
     fi
@@ -362,19 +547,85 @@ needle_collect_namespaces() {
 
 # ---- captures ----------------------------------------------------------------------
 
-# needle_capture_start IFACE OUTPUT FILTER: tcpdump in the background, bounded by
+# needle_capture ROLE MAX OUT_PRE OUT_SUF EACH FILTER_PRE FILTER_SUF BY_PORT
+# Capture on the devices discovered for ROLE (overlay, bridge, underlay), at most MAX:
+# into OUT_PRE<device>OUT_SUF for each (EACH=1), or into OUT_PRE on the first only.
+# BY_PORT=1: the filter is FILTER_PRE<port>FILTER_SUF for each VXLAN dstport, or-ed, so
+# it follows the port the node's VXLAN devices really use. A role with nothing to
+# capture is recorded with the reason (a routed-pod node has no bridge, by design).
+needle_capture() {
+    _role=$1 _max=$2 _opre=$3 _osuf=$4 _each=$5 _fpre=$6 _fsuf=$7 _byport=$8
+    case $_role in
+        overlay) _devs=$NEEDLE_OVERLAY ;;
+        bridge) _devs=$NEEDLE_BRIDGES ;;
+        underlay) _devs=$NEEDLE_UNDERLAY ;;
+        *) _devs= ;;
+    esac
+    if [ -z "$_devs" ]; then
+        case $_role in
+            overlay) _why="no overlay device (of kind $NEEDLE_OVERLAY_KINDS) on this node" ;;
+            bridge)
+                _why="no pod bridge (no bridge with a port of kind $NEEDLE_POD_PORT_KINDS) on this node"
+                if [ -n "$NEEDLE_ROUTED" ]; then
+                    set -f
+                    set -- $NEEDLE_ROUTED
+                    set +f
+                    _why="no pod bridge: pods attach through routed veths with no master ($# on this node, e.g. $1); the overlay and underlay captures see their traffic"
+                fi
+                ;;
+            underlay) _why="no underlay device (no VXLAN device with a dev, no default route)" ;;
+            *) _why="unknown device role $_role" ;;
+        esac
+        needle_capture_skipped "$_role" "$_why"
+        return
+    fi
+    _filter=$_fpre$_fsuf
+    if [ "$_byport" = 1 ]; then
+        _filter=
+        for _p in $NEEDLE_VXLAN_PORTS; do
+            _filter="$_filter${_filter:+ or }($_fpre$_p$_fsuf)"
+        done
+        case $NEEDLE_VXLAN_PORTS in
+            "") needle_capture_skipped "$_role" \
+                    "no VXLAN device on this node: no encapsulation port to filter $_devs for"
+                return ;;
+            *" "*" "*) ;;
+            *) _filter=$_fpre${NEEDLE_VXLAN_PORTS# }$_fsuf ;;  # one port: no parentheses
+        esac
+    fi
+    _count=0
+    _over=
+    for _dev in $_devs; do
+        if [ "$_count" -ge "$_max" ]; then _over="$_over $_dev"; continue; fi
+        _count=$((_count + 1))
+        if [ "$_each" = 1 ]; then
+            needle_capture_start "$_dev" "$_opre$_dev$_osuf" "${_filter:--}" "$_role"
+        else
+            needle_capture_start "$_dev" "$_opre" "${_filter:--}" "$_role"
+            _max=0
+        fi
+    done
+    [ -z "$_over" ] || needle_capture_skipped "$_role" "not captured (at most $2 per role):$_over"
+}
+
+needle_capture_skipped() {  # ROLE REASON
+    printf -- '-\t-\t-\t-\t%s\t%s\n' "$1" "$2" >>"$W/captures"
+}
+
+# needle_capture_start IFACE OUTPUT FILTER ROLE: tcpdump in the background, bounded by
 # packets (-c) and snap length (-s); needle_stop_captures ends the shared window.
 needle_capture_start() {
     if ! command -v tcpdump >/dev/null 2>&1; then
-        printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "tcpdump is not installed" >>"$W/captures"
-        return
-    fi
-    if [ -z "$1" ] || [ ! -e "/sys/class/net/$1" ]; then
-        printf '%s\t%s\t%s\t%s\n' "${1:--}" "$2" "$3" "no interface ${1:-to capture on}" \
+        printf '%s\t%s\t%s\t%s\t%s\t-\n' "$1" "$2" "$3" "tcpdump is not installed" "$4" \
             >>"$W/captures"
         return
     fi
-    printf '%s\t%s\t%s\t-\n' "$1" "$2" "$3" >>"$W/captures"
+    if [ -z "$1" ] || [ ! -e "/sys/class/net/$1" ]; then
+        printf '%s\t%s\t%s\t%s\t%s\t-\n' "${1:--}" "$2" "$3" "no interface ${1:-to capture on}" \
+            "$4" >>"$W/captures"
+        return
+    fi
+    printf '%s\t%s\t%s\t-\t%s\t-\n' "$1" "$2" "$3" "$4" >>"$W/captures"
     # -Z root: tcpdump would otherwise drop to its own user before creating the file
     # in our private (0700) work directory. A filter of "-" means none.
     (
@@ -398,16 +649,16 @@ needle_short_sleep() {
 needle_stop_captures() {
     [ -f "$W/captures" ] || return 0
     _old_ifs=$IFS
-    while IFS='	' read -r _if _out _filter _error; do
+    while IFS='	' read -r _if _out _filter _error _crole _skip; do
         IFS=$_old_ifs
         _p=
-        [ "$_error" = - ] && read -r _p <"$W/cap/$_out.pid" 2>/dev/null
+        [ "$_error" = - ] && [ "$_skip" = - ] && read -r _p <"$W/cap/$_out.pid" 2>/dev/null
         [ -n "$_p" ] && kill -INT "$_p" 2>/dev/null
     done <"$W/captures"
-    while IFS='	' read -r _if _out _filter _error; do
+    while IFS='	' read -r _if _out _filter _error _crole _skip; do
         IFS=$_old_ifs
         _rc=-
-        if [ "$_error" = - ]; then
+        if [ "$_error" = - ] && [ "$_skip" = - ]; then
             _p=
             read -r _p <"$W/cap/$_out.pid" 2>/dev/null
             _tries=0
@@ -423,8 +674,8 @@ needle_stop_captures() {
             [ -f "$W/cap/$_out" ] && mv "$W/cap/$_out" "$W/out/captures/$_out"
             [ -f "$W/cap/$_out.stderr" ] && mv "$W/cap/$_out.stderr" "$W/out/captures/$_out.stderr"
         fi
-        printf 'P\t%s\t%s\t%s\t%s\t%s\n' "$_if" "$_out" "$_filter" "$_rc" "$_error" \
-            >>"$W/out/_needle/records"
+        printf 'P\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$_if" "$_out" "$_filter" "$_rc" "$_error" \
+            "$_crole" "$_skip" >>"$W/out/_needle/records"
     done <"$W/captures"
     IFS=$_old_ifs
     rm -f "$W/captures"

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
-from needle.collector.spec.loader import Capture, Command, Spec, default_spec
+from needle.collector.spec.loader import PORT_PLACEHOLDER, Capture, Command, Spec, default_spec
 
 BLOCK = 512  # `ulimit -f` counts 512-byte blocks in POSIX sh
 
@@ -63,13 +63,18 @@ def _iface_field(command: Command) -> str:
 def _invocation(command: Command) -> str:
     blocks = max(1, command.max_bytes // BLOCK)
     out = _output_path(command)
+    paths = command.path if isinstance(command.path, tuple) else (command.path or "",)
+    reader = "needle_redacted" if command.redact else "cat"
     if command.kind == "file":
-        paths = command.path if isinstance(command.path, tuple) else (command.path or "",)
         words = " ".join(_word(path) for path in paths)
-        return f"needle_file {command.id} {_scope_field(command)} {out} {words}"
+        return f"needle_file {command.id} {_scope_field(command)} {out} {reader} {words}"
     if command.kind == "glob":
-        # the pattern stays unquoted on purpose: the node's shell expands it
-        return f"needle_glob {command.id} {_scope_field(command)} {out} '{command.path}'"
+        # quoted here, expanded by the node's shell inside needle_glob
+        patterns = " ".join(f"'{path}'" for path in paths)
+        return f"needle_glob {command.id} {_scope_field(command)} {out} {reader} {patterns}"
+    if command.kind == "cmdline":
+        names = " ".join(shlex.quote(name) for name in command.names)
+        return f"needle_cmdlines {command.id} {_scope_field(command)} {out} {names}"
     if command.kind == "sysctl":
         keys = " ".join(shlex.quote(key) for key in command.keys)
         return f"needle_sysctl {command.id} {_scope_field(command)} {out} {keys}"
@@ -97,23 +102,28 @@ def _function(
 
 
 def _capture_start(capture: Capture) -> str:
-    interface = (
-        '"$NEEDLE_UNDERLAY"'
-        if capture.interface == "{underlay}"
-        else shlex.quote(capture.interface)
-    )
-    return (
-        f"    needle_capture_start {interface} {shlex.quote(capture.output)} "
-        f"{shlex.quote(capture.filter or '-')}"
-    )
+    out_pre, _, out_suf = capture.output.partition("{interface}")
+    by_port = PORT_PLACEHOLDER in capture.filter
+    filter_pre, _, filter_suf = capture.filter.partition(PORT_PLACEHOLDER)
+    words = [
+        capture.devices,
+        str(capture.max_devices),
+        out_pre,
+        out_suf,
+        "1" if capture.per_device else "0",
+        filter_pre,
+        filter_suf,
+        "1" if by_port else "0",
+    ]
+    return "        needle_capture " + " ".join(shlex.quote(word) for word in words)
 
 
 MAIN = """\
 needle_main() {
     needle_now; NEEDLE_STARTED=${NEEDLE_NOW%%.*}
+    needle_discover_devices
     if [ "$NEEDLE_CAPTURE_SECONDS" -gt 0 ]; then
         mkdir -p "$W/cap"
-        needle_underlay_device || needle_err "no underlay device (no flannel.1, no default route)"
 __CAPTURES__
     fi
     needle_host_commands
@@ -156,7 +166,9 @@ def render(spec: Spec | None = None) -> str:
     parts = [
         "#!/bin/sh\n",
         prelude(),
-        f"\nNEEDLE_DEFAULT_BLOCKS={default_blocks}\n\n",
+        f"\nNEEDLE_DEFAULT_BLOCKS={default_blocks}\n",
+        f"NEEDLE_OVERLAY_KINDS={shlex.quote(' '.join(spec.devices.overlay))}\n",
+        f"NEEDLE_POD_PORT_KINDS={shlex.quote(' '.join(spec.devices.pod_ports))}\n\n",
         _function("needle_host_commands", spec.in_scope("host")),
         "\nneedle_interface_commands() {\n"
         + interface_loop_head

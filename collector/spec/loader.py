@@ -15,13 +15,19 @@ import yaml
 from needle.collector.errors import CollectorError
 
 Scope = Literal["host", "netns", "interface"]
-Kind = Literal["command", "file", "glob", "sysctl"]
+Kind = Literal["command", "file", "glob", "sysctl", "cmdline"]
+Role = Literal["overlay", "bridge", "underlay"]
 SCOPES = ("host", "netns", "interface")
-KINDS = ("command", "file", "glob", "sysctl")
+KINDS = ("command", "file", "glob", "sysctl", "cmdline")
+ROLES = ("overlay", "bridge", "underlay")
+# What a capture filter may say about the node: the VXLAN devices' own dstport.
+PORT_PLACEHOLDER = "{vxlan_dstport}"
 _ID = re.compile(r"^[a-z0-9][a-z0-9.-]*$")
 # Output names become paths inside the bundle; {interface} is filled in on the node.
 _OUTPUT = re.compile(r"^(?!/)(?!.*(^|/)\.\.?(/|$))[A-Za-z0-9._{}/-]+$")
 _SYSCTL_KEY = re.compile(r"^[A-Za-z0-9_*./-]+$")
+# Link kinds and process names reach the script unquoted (case patterns, words).
+_WORD = re.compile(r"^[A-Za-z0-9_.*-]+$")
 
 
 @dataclass(frozen=True)
@@ -31,8 +37,10 @@ class Command:
     output: str
     kind: Kind = "command"
     argv: tuple[str, ...] = ()
-    path: str | tuple[str, ...] | None = None  # file: alternatives, the first that exists
+    path: str | tuple[str, ...] | None = None  # file/glob: alternatives, the first found
     keys: tuple[str, ...] = ()
+    names: tuple[str, ...] = ()  # cmdline: process names (sh patterns on /proc/PID/comm)
+    redact: bool = False
     timeout: int = 10
     max_bytes: int = 64 * 1024 * 1024
     optional: bool = False
@@ -41,9 +49,24 @@ class Command:
 
 @dataclass(frozen=True)
 class Capture:
-    interface: str
+    """A capture on the devices the node script finds for a role, never on a name."""
+
+    devices: Role
     filter: str
-    output: str
+    output: str  # with {interface}: one file per device; without: the first device only
+    max_devices: int = 4
+
+    @property
+    def per_device(self) -> bool:
+        return "{interface}" in self.output
+
+
+@dataclass(frozen=True)
+class DeviceKinds:
+    """Which link kinds make a device an overlay, and a bridge or a routed port a pod's."""
+
+    overlay: tuple[str, ...] = ("vxlan",)
+    pod_ports: tuple[str, ...] = ("veth",)
 
 
 @dataclass(frozen=True)
@@ -51,6 +74,7 @@ class Spec:
     commands: tuple[Command, ...]
     captures: tuple[Capture, ...] = ()
     defaults: dict[str, Any] = field(default_factory=dict)
+    devices: DeviceKinds = field(default_factory=DeviceKinds)
 
     def in_scope(self, scope: Scope) -> list[Command]:
         return [command for command in self.commands if command.scope == scope]
@@ -90,9 +114,21 @@ def _command(
     if kind in {"file", "glob"} and not all(
         isinstance(p, str) and p.startswith("/") for p in paths
     ):
-        raise _fail(where, f"kind {kind} needs an absolute path (or, for file, a list of them)")
-    if kind == "glob" and isinstance(path, list):
-        raise _fail(where, "kind glob takes one pattern")
+        raise _fail(where, f"kind {kind} needs an absolute path (or a list of them)")
+    if kind == "glob" and any("'" in p for p in paths):
+        raise _fail(where, "a glob pattern cannot hold a single quote")
+    names = raw.get("names", [])
+    if kind == "cmdline" and (
+        not isinstance(names, list)
+        or not names
+        or not all(isinstance(n, str) and _WORD.match(n) for n in names)
+    ):
+        raise _fail(where, "kind cmdline needs names: process names such as k3s or 'k3s-*'")
+    redact = raw.get("redact", kind == "cmdline")
+    if not isinstance(redact, bool) or (redact and kind not in {"file", "glob", "cmdline"}):
+        raise _fail(where, "redact: true is for kinds file, glob and cmdline")
+    if kind == "cmdline" and not redact:
+        raise _fail(where, "command lines carry join tokens: kind cmdline is always redacted")
     keys = raw.get("keys", [])
     if kind == "sysctl" and (
         not keys or not all(isinstance(k, str) and _SYSCTL_KEY.match(k) for k in keys)
@@ -112,6 +148,8 @@ def _command(
         argv=tuple(argv),
         path=tuple(path) if isinstance(path, list) else path,
         keys=tuple(keys),
+        names=tuple(names),
+        redact=redact,
         timeout=timeout,
         max_bytes=max_bytes,
         optional=bool(raw.get("optional", False)),
@@ -154,16 +192,59 @@ def parse_spec(text: str) -> Spec:
                     f"collection spec: id {item.id!r} appears twice in scope {item.scope}"
                 )
             seen.add(key)
-    captures = []
-    for index, entry in enumerate(raw.get("captures") or []):
-        where = f"captures[{index}]"
-        if not isinstance(entry, dict) or not isinstance(entry.get("interface"), str):
-            raise _fail(where, "each capture names an interface")
-        output = entry.get("output")
-        if not isinstance(output, str) or "/" in output or not _OUTPUT.match(output):
-            raise _fail(where, f"output {output!r} must be a plain file name")
-        captures.append(Capture(entry["interface"], str(entry.get("filter") or ""), output))
-    return Spec(commands=commands, captures=tuple(captures), defaults=defaults)
+    captures = tuple(
+        _capture(entry, f"captures[{index}]")
+        for index, entry in enumerate(raw.get("captures") or [])
+    )
+    return Spec(
+        commands=commands,
+        captures=captures,
+        defaults=defaults,
+        devices=_device_kinds(raw.get("devices")),
+    )
+
+
+def _capture(entry: object, where: str) -> Capture:
+    if not isinstance(entry, dict) or "interface" in entry:
+        # a name would tie the collector to one data plane's devices
+        raise _fail(where, f"each capture names its devices by role ({', '.join(ROLES)})")
+    devices = entry.get("devices")
+    if devices not in ROLES:
+        raise _fail(where, f"devices must be one of {', '.join(ROLES)}, not {devices!r}")
+    output = entry.get("output")
+    if not isinstance(output, str) or "/" in output or not _OUTPUT.match(output):
+        raise _fail(where, f"output {output!r} must be a plain file name")
+    if output.count("{interface}") > 1 or (
+        "{" in output.replace("{interface}", "") or "}" in output.replace("{interface}", "")
+    ):
+        raise _fail(where, "output may hold {interface} once and no other placeholder")
+    bpf = entry.get("filter") or ""
+    if not isinstance(bpf, str) or "'" in bpf or "\t" in bpf or "\n" in bpf:
+        raise _fail(where, "filter must be one line of text without single quotes")
+    if bpf.count(PORT_PLACEHOLDER) > 1 or "{" in bpf.replace(PORT_PLACEHOLDER, ""):
+        raise _fail(where, f"filter may hold {PORT_PLACEHOLDER} once and no other placeholder")
+    max_devices = entry.get("max_devices", 4)
+    if not isinstance(max_devices, int) or isinstance(max_devices, bool) or max_devices <= 0:
+        raise _fail(where, "max_devices must be a positive whole number")
+    return Capture(devices=devices, filter=bpf, output=output, max_devices=max_devices)
+
+
+def _device_kinds(raw: object) -> DeviceKinds:
+    if raw is None:
+        return DeviceKinds()
+    if not isinstance(raw, dict):
+        raise _fail("devices", "a mapping with overlay: and pod_ports: lists of link kinds")
+    found: dict[str, tuple[str, ...]] = {}
+    for key in ("overlay", "pod_ports"):
+        kinds = raw.get(key, list(getattr(DeviceKinds(), key)))
+        if (
+            not isinstance(kinds, list)
+            or not kinds
+            or not all(isinstance(k, str) and _WORD.match(k) and "*" not in k for k in kinds)
+        ):
+            raise _fail(f"devices.{key}", "a non-empty list of link kinds such as vxlan")
+        found[key] = tuple(kinds)
+    return DeviceKinds(**found)
 
 
 def default_spec() -> Spec:

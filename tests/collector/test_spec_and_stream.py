@@ -40,7 +40,23 @@ def test_builtin_spec_covers_what_a_node_snapshot_holds():
     netns_ids = {c.id for c in spec.in_scope("netns")}
     assert netns_ids == {"ip-link", "ip-addr", "ip-route", "ip-route6", "ip-neigh"}
     assert all(c.fallback is not None for c in spec.in_scope("netns"))
-    assert {c.interface for c in spec.captures} == {"{underlay}", "flannel.1", "cni0"}
+    assert [(c.devices, c.output) for c in spec.captures] == [
+        ("underlay", "underlay-vxlan.pcap"),
+        ("overlay", "{interface}.pcap"),
+        ("bridge", "{interface}.pcap"),
+    ]
+    assert spec.devices.overlay == ("vxlan", "wireguard")
+    evidence = {c.id: c for c in spec.in_scope("host")}
+    for cid in (
+        "k3s-config",
+        "k3s-config-d",
+        "rke2-config",
+        "rke2-config-d",
+        "k3s-flannel-net-conf",
+        "k3s-cni-config",
+        "rancher-cmdline",
+    ):
+        assert evidence[cid].optional and evidence[cid].redact, cid
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,213 @@
+"""The node script finds a data plane's devices by kind, never by name: overlays, pod
+bridges, routed pod veths and the underlay, in real network namespaces; the underlay
+filter follows the VXLAN device's own port.
+
+Every device lives in namespaces made here (prefix ndlk<pid>), wired only to each
+other; the only traffic is a ping inside a node namespace whose VXLAN packets go to a
+peer namespace made here."""
+
+from __future__ import annotations
+
+import os
+import struct
+import subprocess
+from collections.abc import Iterator
+
+import pytest
+from needle.collector.script.render import ScriptArgs, render
+from test_node_script import SHELLS, command, members, records, run
+
+pytestmark = [pytest.mark.root, pytest.mark.tools("dash", "busybox", "tcpdump", "nsenter")]
+
+TAG = f"ndlk{os.getpid()}"
+
+
+def ip(*args: str) -> None:
+    subprocess.run(["ip", *args], check=True, capture_output=True)
+
+
+def make_namespaces(names: list[str], links: list[str]) -> None:
+    for name in names:
+        ip("netns", "add", name)
+    for line in links:
+        ip(*line.split())
+
+
+def delete_namespaces(names: list[str]) -> None:
+    for name in names:
+        subprocess.run(["ip", "netns", "del", name], check=False, capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def bridged() -> Iterator[dict[str, str]]:
+    """A node with a bridge and a VXLAN device named like no data plane's, plus a
+    second VXLAN device on another port (no dev)."""
+    n, p, o = f"{TAG}-bn", f"{TAG}-bp", f"{TAG}-bo"
+    links = [
+        f"-n {n} link add nlbr0 type bridge",
+        f"-n {n} link add vethbb01 type veth peer name eth0 netns {p}",
+        f"-n {n} link set vethbb01 master nlbr0",
+        f"-n {n} link add up0 type veth peer name up1 netns {o}",
+        f"-n {n} addr add 10.231.0.1/24 dev up0",
+        f"-n {o} addr add 10.231.0.2/24 dev up1",
+        f"-n {n} link add vxlan.ndl type vxlan id 7 dstport 4789 dev up0 "
+        "local 10.231.0.1 nolearning",
+        f"-n {n} link add nlvx9 type vxlan id 9 dstport 8472 nolearning",
+        f"-n {n} addr add 10.232.7.1/24 dev vxlan.ndl",
+        # a peer VTEP in the other namespace: pings to 10.232.7.2 leave up0 as VXLAN
+        f"-n {n} neigh add 10.232.7.2 lladdr 02:00:00:00:07:02 dev vxlan.ndl",
+        f"-n {o} link set up1 up",
+    ]
+    for dev in ("nlbr0", "vethbb01", "up0", "vxlan.ndl", "nlvx9"):
+        links.append(f"-n {n} link set {dev} up")
+    links.append(f"-n {p} link set eth0 up")
+    try:
+        make_namespaces([n, p, o], links)
+        fdb = "fdb append 02:00:00:00:07:02 dev vxlan.ndl dst 10.231.0.2"
+        subprocess.run(["bridge", "-n", n, *fdb.split()], check=True, capture_output=True)
+        yield {"node": n, "pod": p, "other": o}
+    finally:
+        delete_namespaces([n, p, o])
+
+
+@pytest.fixture(scope="module")
+def routed() -> Iterator[dict[str, str]]:
+    """A routed-pod node (Canal-like): veths with no master, a VXLAN device without a
+    dev, the underlay found through the default route."""
+    n, p, q, o = f"{TAG}-rn", f"{TAG}-rp", f"{TAG}-rq", f"{TAG}-ro"
+    links = [
+        f"-n {n} link add calie2e0a1 type veth peer name eth0 netns {p}",
+        f"-n {n} link add calie2e0a2 type veth peer name eth0 netns {q}",
+        f"-n {n} link add upr0 type veth peer name upr1 netns {o}",
+        f"-n {n} addr add 10.233.0.1/24 dev upr0",
+        f"-n {n} link add nlvx0 type vxlan id 1 dstport 4790 nolearning",
+    ]
+    for dev in ("calie2e0a1", "calie2e0a2", "upr0", "nlvx0"):
+        links.append(f"-n {n} link set {dev} up")
+    links.append(f"-n {n} route add default via 10.233.0.2 dev upr0")
+    try:
+        make_namespaces([n, p, q, o], links)
+        yield {"node": n, "pods": f"{p} {q}", "other": o}
+    finally:
+        delete_namespaces([n, p, q, o])
+
+
+@pytest.fixture(scope="module")
+def hostgw() -> Iterator[dict[str, str]]:
+    """No overlay at all (host-gw): a pod bridge and a default route only."""
+    n, p, o = f"{TAG}-hn", f"{TAG}-hp", f"{TAG}-ho"
+    links = [
+        f"-n {n} link add nlbr1 type bridge",
+        f"-n {n} link add vethhh01 type veth peer name eth0 netns {p}",
+        f"-n {n} link set vethhh01 master nlbr1",
+        f"-n {n} link add uph0 type veth peer name uph1 netns {o}",
+        f"-n {n} addr add 10.234.0.1/24 dev uph0",
+    ]
+    for dev in ("nlbr1", "vethhh01", "uph0"):
+        links.append(f"-n {n} link set {dev} up")
+    links.append(f"-n {n} route add default via 10.234.0.2 dev uph0")
+    try:
+        make_namespaces([n, p, o], links)
+        yield {"node": n, "pod": p, "other": o}
+    finally:
+        delete_namespaces([n, p, o])
+
+
+def captures(recs: list[list[str]]) -> list[dict[str, str]]:
+    keys = ("interface", "output", "filter", "rc", "error", "role", "skipped")
+    return [dict(zip(keys, r[1:8], strict=True)) for r in recs if r[0] == "P"]
+
+
+def udp_dports(pcap: bytes) -> list[int]:
+    """Destination ports of the IPv4/UDP packets in an Ethernet pcap."""
+    magic = struct.unpack("<I", pcap[:4])[0]
+    endian = "<" if magic in (0xA1B2C3D4, 0xA1B23C4D) else ">"
+    ports, offset = [], 24
+    while offset + 16 <= len(pcap):
+        caplen = struct.unpack(endian + "IIII", pcap[offset : offset + 16])[2]
+        frame = pcap[offset + 16 : offset + 16 + caplen]
+        offset += 16 + caplen
+        if len(frame) >= 42 and frame[12:14] == b"\x08\x00" and frame[23] == 17:
+            ihl = (frame[14] & 0x0F) * 4
+            ports.append(struct.unpack(">H", frame[14 + ihl + 2 : 14 + ihl + 4])[0])
+    return ports
+
+
+@pytest.mark.parametrize("shell", SHELLS, ids=["dash", "busybox"])
+def test_overlays_bridge_and_underlay_are_found_by_kind(bridged, shell):
+    node = bridged["node"]
+    # VXLAN packets to the peer VTEP for the whole window (inside the node namespace)
+    pinger = subprocess.Popen(
+        ["ip", "netns", "exec", node, "ping", "-q", "-c", "30", "-i", "0.1", "10.232.7.2"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        result = run(shell, render(), node, ScriptArgs(capture_seconds=2, node_netns=node))
+    finally:
+        pinger.kill()
+        pinger.wait()
+    assert result.returncode == 0, result.stderr
+    found = members(result.stdout)
+    recs = records(found)
+    by_iface = {c["interface"]: c for c in captures(recs)}
+    assert set(by_iface) == {"up0", "vxlan.ndl", "nlvx9", "nlbr0"}, captures(recs)
+    assert by_iface["vxlan.ndl"]["role"] == by_iface["nlvx9"]["role"] == "overlay"
+    assert by_iface["nlbr0"]["role"] == "bridge"
+    assert by_iface["nlbr0"]["output"] == "nlbr0.pcap"
+    underlay = by_iface["up0"]
+    assert underlay["role"] == "underlay" and underlay["output"] == "underlay-vxlan.pcap"
+    # both VXLAN devices' own ports, none named in the spec
+    assert underlay["filter"] == "(udp port 4789) or (udp port 8472)"
+    assert all(c["error"] == "-" and c["skipped"] == "-" for c in by_iface.values())
+    pcap = found["captures/underlay-vxlan.pcap"]
+    assert 4789 in udp_dports(pcap), "the ping's VXLAN packets were captured"
+    assert found["captures/vxlan.ndl.pcap"] and found["captures/nlbr0.pcap"]
+    for dev in ("up0", "vxlan.ndl", "nlvx9", "nlbr0"):
+        for cid, name in (("ethtool-k", "features"), ("ethtool-i", "driver")):
+            record = command(recs, cid, "-", dev)
+            assert record[4] == f"host/ethtool/{dev}/{name}.txt"
+    assert b"vxlan" in found["host/ethtool/vxlan.ndl/driver.txt"]
+
+
+@pytest.mark.parametrize("shell", SHELLS, ids=["dash", "busybox"])
+def test_routed_pods_have_no_bridge_capture_and_say_why(routed, shell):
+    node = routed["node"]
+    result = run(shell, render(), node, ScriptArgs(capture_seconds=1, node_netns=node))
+    assert result.returncode == 0, result.stderr
+    found = members(result.stdout)
+    recs = records(found)
+    by_role = {c["role"]: c for c in captures(recs)}
+    assert set(by_role) == {"underlay", "overlay", "bridge"}
+    assert by_role["overlay"]["interface"] == "nlvx0"
+    # no dev on the VXLAN device: the default route's device
+    assert by_role["underlay"]["interface"] == "upr0"
+    assert by_role["underlay"]["filter"] == "udp port 4790"
+    bridge = by_role["bridge"]
+    assert bridge["interface"] == "-" and bridge["output"] == "-"
+    assert "routed veths" in bridge["skipped"] and "2 on this node" in bridge["skipped"]
+    assert "upr0" not in bridge["skipped"], "the underlay is no pod"
+    assert not any(name.startswith("captures/") and "bridge" in name for name in found)
+    # both routed pods are collected as this node's
+    namespaces = sorted(r[3] for r in recs if r[0] == "N")
+    assert namespaces == sorted(routed["pods"].split())
+
+
+@pytest.mark.parametrize("shell", SHELLS, ids=["dash", "busybox"])
+def test_a_node_without_overlay_skips_overlay_and_underlay_filter(hostgw, shell):
+    node = hostgw["node"]
+    result = run(shell, render(), node, ScriptArgs(capture_seconds=1, node_netns=node))
+    assert result.returncode == 0, result.stderr
+    recs = records(members(result.stdout))
+    by_role = {c["role"]: c for c in captures(recs)}
+    assert by_role["bridge"]["interface"] == "nlbr1" and by_role["bridge"]["skipped"] == "-"
+    assert "no overlay device (of kind vxlan wireguard)" in by_role["overlay"]["skipped"]
+    assert "no VXLAN device" in by_role["underlay"]["skipped"]
+    assert not any(r[0] == "E" for r in recs), "a missing overlay is no error"
+
+
+def test_no_capture_means_no_capture_records(routed):
+    node = routed["node"]
+    result = run(["dash"], render(), node, ScriptArgs(node_netns=node))
+    assert result.returncode == 0, result.stderr
+    assert captures(records(members(result.stdout))) == []
