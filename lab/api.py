@@ -28,7 +28,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from needle.lab import batches, faults, keepalive, kube_objects, netns, preflight, topology
+from needle.lab import (
+    backends,
+    batches,
+    faults,
+    keepalive,
+    kube_objects,
+    netns,
+    nodefiles,
+    preflight,
+    topology,
+)
 from needle.lab.errors import LabError
 from needle.lab.state import (
     KUBE_DIR,
@@ -54,7 +64,6 @@ _UNDERLAY_SYSCTLS = {
     "net.bridge.bridge-nf-call-ip6tables": "0",
     "net.bridge.bridge-nf-call-arptables": "0",
 }
-_NODE_SYSCTLS = {"net.ipv4.ip_forward": "1"}
 Action = Callable[[], None]
 _ARCHITECTURES = {
     "x86_64": "amd64",
@@ -84,15 +93,18 @@ def up(
     underlay_mtu: int = topology.DEFAULT_UNDERLAY_MTU,
     *,
     rng: random.Random | None = None,
+    backend: str = backends.DEFAULT,
 ) -> LabState:
-    """Build lab `name`: an underlay switch, `nodes` nodes with flannel VXLAN, `pods` pods
-    on each, and the matching Kubernetes objects. Returns the LabState (status "up").
+    """Build lab `name`: an underlay switch, `nodes` nodes with the `backend` data plane
+    (see needle.lab.backends; default flannel VXLAN), `pods` pods on each, the matching
+    Kubernetes objects and node files. Returns the LabState (status "up").
 
     `rng` seeds MACs, veth names, pod names and uids (a seeded one gives a repeatable lab).
     Raises LabError if the lab is already up or busy, the host lacks something, or a step
     fails; a failed `up` removes what it made before raising and names the failing step.
     """
-    settings = topology.validate(name, nodes, pods, underlay_mtu)
+    backends.get(backend)
+    settings = topology.validate(name, nodes, pods, underlay_mtu, backend)
     preflight.check_tools()
     rng = rng or random.SystemRandom()
     with locked(settings.name) as directory:
@@ -130,6 +142,13 @@ def status(name: str = DEFAULT_NAME) -> LabState:
     return state
 
 
+def collect_shell(state: LabState, node: str) -> str:
+    """The shell to give the collector's netns transport for `node` (a node name), so the
+    collection also finds the node's CNI config and flannel subnet.env where a real node
+    keeps them (see needle.lab.nodefiles)."""
+    return nodefiles.shell(state, state.node(node))
+
+
 def missing_netns(state: LabState) -> list[str]:
     """Namespaces the state names for its nodes and pods that no longer exist."""
     present = netns.existing()
@@ -149,6 +168,7 @@ def fault(name: str, fault_name: str, node: str | None = None) -> FaultRecord:
         state = status(name)
         if state.status != STATUS_UP:
             raise LabError(f"lab {name!r} is not fully up; run `needle lab down --name {name}`")
+        faults.check_backend(spec, state.backend, name)
         target = state.node(node) if node else state.nodes[0]
         if any(f.fault == fault_name and f.node == target.name for f in state.faults):
             raise LabError(f"fault {fault_name} is already applied to {target.name}")
@@ -199,7 +219,9 @@ def _refuse_if_present(name: str) -> None:
 
 
 def _plan(settings: topology.Settings, directory: Path, rng: random.Random) -> LabState:
+    backend = backends.get(settings.backend)
     node_states = topology.plan_nodes(settings, rng)
+    backend.adjust_plan(node_states)
     underlay = topology.underlay_netns(settings.name)
     all_netns = [underlay] + [node.netns for node in node_states]
     all_netns += [pod.netns for node in node_states for pod in node.pods]
@@ -210,15 +232,17 @@ def _plan(settings: topology.Settings, directory: Path, rng: random.Random) -> L
         underlay_netns=underlay,
         status=STATUS_BUILDING,
         underlay_mtu=settings.underlay_mtu,
-        overlay_mtu=settings.overlay_mtu,
+        overlay_mtu=backend.overlay_mtu(settings.underlay_mtu),
         created=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         nodes=node_states,
         netns=all_netns,
+        backend=settings.backend,
     )
 
 
 def _build_steps(state: LabState, rng: random.Random) -> list[tuple[str, Action]]:
     """The build, as named steps: a failure reports the step's name."""
+    backend = backends.get(state.backend)
 
     def underlay() -> None:
         netns.run_parallel(
@@ -235,16 +259,20 @@ def _build_steps(state: LabState, rng: random.Random) -> list[tuple[str, Action]
 
     def nodes() -> None:
         netns.run_batches(
-            batches.node(node, peers(node), state.overlay_mtu) for node in state.nodes
+            batches.node(node, peers(node), state.overlay_mtu, state.backend)
+            for node in state.nodes
         )
 
     def finish_nodes_and_pods() -> None:
         jobs: list[Action] = []
         for node in state.nodes:
-            if len(state.nodes) > 1:
-                jobs.append(lambda n=node: netns.run_batch(batches.node_fdb(n, peers(n))))
-            jobs.append(lambda n=node: netns.set_sysctls(n.netns, _NODE_SYSCTLS, {}))
-            jobs += [lambda b=batch: netns.run_batch(b) for batch in batches.pods(node)]
+            fdb = batches.node_fdb(node, peers(node), state.backend)
+            if fdb is not None and len(state.nodes) > 1:
+                jobs.append(lambda b=fdb: netns.run_batch(b))
+            jobs.append(lambda n=node: netns.set_sysctls(n.netns, backend.node_sysctls(n), {}))
+            jobs += [
+                lambda b=batch: netns.run_batch(b) for batch in batches.pods(node, state.backend)
+            ]
         netns.run_parallel(jobs)
 
     def kube() -> None:
@@ -254,12 +282,13 @@ def _build_steps(state: LabState, rng: random.Random) -> list[tuple[str, Action]
             architecture=_ARCHITECTURES.get(platform.machine(), platform.machine()),
         )
         kube_objects.write(Path(state.kube_dir), kube_objects.build(state, facts, rng))
+        nodefiles.write(state, {node.name: backend.node_files(state, node) for node in state.nodes})
 
     return [
         ("create namespaces", lambda: netns.create(state.netns)),
         ("build underlay switch", underlay),
-        ("build nodes (ens3, cni0, flannel.1, routes, neighbours)", nodes),
-        ("program flannel FDB, sysctls and pods", finish_nodes_and_pods),
+        (backend.build_step, nodes),
+        (backend.finish_step, finish_nodes_and_pods),
         ("write Kubernetes objects", kube),
     ]
 

@@ -1,4 +1,4 @@
-"""`needle lab ...`: a Flannel VXLAN cluster built from network namespaces, with faults.
+"""`needle lab ...`: a Flannel-family cluster built from network namespaces, with faults.
 
 A thin shell over needle.lab.api; user errors are raised as LabError for the front door to print.
 """
@@ -11,15 +11,16 @@ import time
 from typing import Annotated
 
 import typer
-from needle.lab import api, faults, topology
+from needle.lab import api, backends, faults, topology
 from needle.lab.errors import LabError
 from needle.lab.state import STATUS_UP, LabState
-from needle.lab.terminal import make_console, plural, safe_text
+from needle.lab.terminal import did_you_mean, make_console, plural, safe_text
 from needle.lab.terminal import safe_markup as shown
 
 app = typer.Typer(
-    help="""A Flannel VXLAN cluster built from network namespaces on this host: learn the
-    topology, reproduce a fault, try needle without a cluster. Needs root.
+    help="""A Flannel cluster (VXLAN, DirectRouting, host-gw or Canal) built from network
+    namespaces on this host: learn the topology, reproduce a fault, try needle without a
+    cluster. Needs root.
 
     \b
     Examples:
@@ -56,25 +57,40 @@ def up(
         typer.Option(
             "--underlay-mtu",
             metavar="MTU",
-            help="MTU of the underlay (overlay MTU is 50 less).",
+            help="MTU of the underlay (the overlay MTU is less by the backend's encapsulation).",
         ),
     ] = topology.DEFAULT_UNDERLAY_MTU,
+    backend: Annotated[
+        str,
+        typer.Option(
+            "--backend",
+            metavar="|".join(backends.NAMES),
+            help="Data plane to build: flannel VXLAN (default), VXLAN with DirectRouting, "
+            "host-gw, or Canal (Calico CNI with flannel VXLAN, as RKE2 ships it).",
+        ),
+    ] = backends.DEFAULT,
 ) -> None:
-    """Build the lab: an underlay switch, nodes with cni0 and flannel.1, pods, kube objects.
+    """Build the lab: an underlay switch, nodes with the backend's devices and routes, pods,
+    kube objects.
 
     \b
     Examples:
     $ sudo needle lab up
     $ sudo needle lab up --nodes 3 --pods 2 --underlay-mtu 9000
-    $ sudo needle lab up --name lab2
+    $ sudo needle lab up --name lab2 --backend canal
     """
+    if backend not in backends.BACKENDS:
+        choices = ", ".join(backends.NAMES)
+        hint = did_you_mean(backend, backends.NAMES) or f"choose one of: {choices}"
+        raise LabError(f"unknown backend {backend!r}; {hint}")
     started = time.monotonic()
-    state = api.up(name=name, nodes=nodes, pods=pods, underlay_mtu=underlay_mtu)
+    state = api.up(name=name, nodes=nodes, pods=pods, underlay_mtu=underlay_mtu, backend=backend)
     elapsed = time.monotonic() - started
     typer.echo(
         f"lab {safe_text(state.name)} is up: {plural(len(state.nodes), 'node')}, "
         f"{plural(len(state.pods()), 'pod')}, underlay MTU {state.underlay_mtu}, "
         f"overlay MTU {state.overlay_mtu} ({elapsed:.2f}s)"
+        + ("" if state.backend == backends.DEFAULT else f"; backend {state.backend}")
     )
     typer.echo(safe_text(f"kube objects: {state.kube_dir}"))
     typer.echo(safe_text(f"next: needle lab status --name {state.name}; needle lab fault --help"))
@@ -92,6 +108,7 @@ def _format_text(state: LabState, missing: list[str]) -> str:
         f"created {shown(state.created)})",
         f"state dir:   {shown(str(state.state_dir))}",
         f"kube dir:    {shown(str(state.kube_dir))}",
+        f"backend:     {shown(state.backend)}",
         f"underlay:    netns {shown(state.underlay_netns)}, MTU {state.underlay_mtu}; "
         f"overlay MTU {state.overlay_mtu}",
         "",
@@ -101,7 +118,7 @@ def _format_text(state: LabState, missing: list[str]) -> str:
         lines.append(
             shown(
                 f"{node.name:<12} {node.netns:<24} {node.underlay_ip:<16} {node.pod_cidr:<15} "
-                f"{node.vtep_mac}"
+                f"{node.vtep_mac or '-'}"
             )
         )
     lines += ["", f"[bold]{'POD':<34} {'NODE':<12} {'NETNS':<24} {'IP':<15} HOST VETH[/]"]

@@ -10,129 +10,71 @@ lab's namespaces and state dir.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from needle.lab import keepalive, kube_objects, netns
+from needle.lab.backends import BACKENDS, NAMES
+from needle.lab.backends.base import Fault, Target
 from needle.lab.batches import Batch
 from needle.lab.errors import LabError
-from needle.lab.state import FaultRecord, LabState, NodeState, PodState, save
+from needle.lab.state import FaultRecord, save
 from needle.lab.terminal import did_you_mean
-from needle.lab.topology import VXLAN_OVERHEAD, pod_cidr, vtep_address
+from needle.lab.topology import pod_cidr
 
-
-@dataclass(frozen=True)
-class Target:
-    """Where a fault lands."""
-
-    state: LabState
-    node: NodeState
-
-    @property
-    def kube_dir(self) -> Path:
-        return Path(self.state.kube_dir)
-
-    def peer(self, fault: str) -> NodeState:
-        """The node after the target (wrapping round), for faults between two nodes."""
-        if len(self.state.nodes) < 2:
-            raise LabError(f"fault {fault} needs a lab with at least 2 nodes; run `up --nodes 2`")
-        index = self.state.nodes.index(self.node)
-        return self.state.nodes[(index + 1) % len(self.state.nodes)]
-
-    def pod(self, fault: str, *, last: bool = False) -> PodState:
-        """The node's first pod (or last: faults that remove a pod take the last, so one
-        that changes a pod and one that removes one do not collide on a 2-pod node)."""
-        if not self.node.pods:
-            raise LabError(f"fault {fault} needs a pod on {self.node.name}, which has none left")
-        return self.node.pods[-1 if last else 0]
-
-
-@dataclass(frozen=True)
-class Fault:
-    name: str
-    summary: str
-    """One line for `needle lab fault --help`."""
-    apply: Callable[[Target], FaultRecord]
+__all__ = ["CATALOGUE", "Fault", "Target", "help_text", "lookup"]
+ALL = NAMES
+"""Faults that make sense on every backend."""
+ENCAPSULATED = tuple(name for name in NAMES if BACKENDS[name].overhead)
+"""Backends whose pods get less than the uplink's MTU."""
 
 
 def _ip(netns_name: str, what: str, *lines: str) -> None:
     netns.run_batch(Batch("ip", netns_name, lines, what))
 
 
-def mtu_underlay(target: Target) -> FaultRecord:
-    node = target.node
-    mtu = target.state.overlay_mtu
-    _ip(node.netns, f"fault mtu-underlay on {node.name}", f"link set dev ens3 mtu {mtu}")
-    return FaultRecord(
-        fault="mtu-underlay",
-        message=(
-            f"{node.name}: ens3 MTU lowered from {target.state.underlay_mtu} to {mtu}, but "
-            f"flannel.1 (MTU {target.state.overlay_mtu}) needs "
-            f"{target.state.overlay_mtu + VXLAN_OVERHEAD} on the uplink; "
-            "VXLAN frames above that are dropped"
-        ),
-        node=node.name,
-        netns=node.netns,
-        interface="ens3",
-        before=str(target.state.underlay_mtu),
-        after=str(mtu),
-    )
-
-
 def mtu_pod(target: Target) -> FaultRecord:
     pod = target.pod("mtu-pod")
-    mtu = target.state.overlay_mtu + VXLAN_OVERHEAD
+    overlay = target.state.overlay_mtu
+    mtu = overlay + target.backend.overhead
     _ip(pod.netns, f"fault mtu-pod on {pod.ref}", f"link set dev eth0 mtu {mtu}")
     return FaultRecord(
         fault="mtu-pod",
         message=(
             f"pod {pod.ref} on {target.node.name}: eth0 MTU raised from "
-            f"{target.state.overlay_mtu} to {mtu}, above cni0/flannel.1 "
-            f"({target.state.overlay_mtu}); its larger packets are dropped at {pod.host_veth}"
+            f"{overlay} to {mtu}, above {target.backend.pod_mtu_devices} "
+            f"({overlay}); its larger packets are dropped at {pod.host_veth}"
         ),
         node=target.node.name,
         netns=pod.netns,
         pod=pod.ref,
         interface="eth0",
-        before=str(target.state.overlay_mtu),
+        before=str(overlay),
         after=str(mtu),
     )
 
 
 def route_missing(target: Target) -> FaultRecord:
     node, peer = target.node, target.peer("route-missing")
-    _ip(
-        node.netns,
-        f"fault route-missing on {node.name}",
-        f"route del {peer.pod_cidr} via {vtep_address(peer.pod_cidr)} dev flannel.1 onlink",
-    )
+    route = target.backend.peer_route(node, peer)
+    if route is None:
+        raise LabError(f"fault route-missing: {node.name} has no route to {peer.name} to delete")
+    _ip(node.netns, f"fault route-missing on {node.name}", f"route del {route.spec}")
+    how = route.spec.split(" ", 1)[1]
     return FaultRecord(
         fault="route-missing",
-        message=(
-            f"{node.name}: route to {peer.name}'s pod CIDR {peer.pod_cidr} "
-            f"(via {vtep_address(peer.pod_cidr)} dev flannel.1 onlink) deleted"
-        ),
+        message=f"{node.name}: route to {peer.name}'s pod CIDR {peer.pod_cidr} ({how}) deleted",
         node=node.name,
         peer_node=peer.name,
         netns=node.netns,
-        interface="flannel.1",
+        interface=route.dev,
         cidr=peer.pod_cidr,
-        before=f"{peer.pod_cidr} via {vtep_address(peer.pod_cidr)} dev flannel.1 onlink",
+        before=route.spec,
         after=None,
     )
 
 
 def _edit_node_object(target: Target, edit: Callable[[dict[str, Any]], None]) -> None:
-    path = target.kube_dir / kube_objects.NODES_FILE
-    document = kube_objects.read_list(path)
-    for item in document["items"]:
-        if item["metadata"]["name"] == target.node.name:
-            edit(item)
-            break
-    else:
-        raise LabError(f"{path} has no node {target.node.name}; was it edited by hand?")
-    kube_objects.write_list(path, document)
+    kube_objects.edit_node_object(target.kube_dir, target.node.name, edit)
 
 
 def podcidr_mismatch(target: Target) -> FaultRecord:
@@ -150,7 +92,8 @@ def podcidr_mismatch(target: Target) -> FaultRecord:
         fault="podcidr-mismatch",
         message=(
             f"{node.name}: spec.podCIDR in nodes.json changed from {node.pod_cidr} to {wrong}; "
-            f"its cni0 and the other nodes' routes still use {node.pod_cidr}"
+            f"{target.backend.pod_cidr_users} and the other nodes' routes still use "
+            f"{node.pod_cidr}"
         ),
         node=node.name,
         cidr=wrong,
@@ -195,7 +138,8 @@ def ip_forward_off(target: Target) -> FaultRecord:
 
 def veth_orphan(target: Target) -> FaultRecord:
     """What a pod whose CNI DEL never ran looks like: the pod object and the namespace's name
-    are gone, but something still holds the namespace, so the veth pair survives on cni0."""
+    are gone, but something still holds the namespace, so the veth pair (and on Canal its
+    /32 route) survives on the node."""
     state, node = target.state, target.node
     pod = target.pod("veth-orphan", last=True)
     holder = keepalive.hold_netns(state.name, pod.netns, f"holds the netns of orphaned {pod.ref}")
@@ -219,7 +163,7 @@ def veth_orphan(target: Target) -> FaultRecord:
         message=(
             f"{node.name}: pod {pod.ref} ({pod.ip}) deleted from pods.json and its namespace "
             f"{pod.netns} unnamed, but pid {holder.pid} keeps it alive, so host veth "
-            f"{pod.host_veth} stays on cni0"
+            f"{pod.host_veth} {target.backend.orphan_remains}"
         ),
         node=node.name,
         netns=node.netns,
@@ -230,26 +174,45 @@ def veth_orphan(target: Target) -> FaultRecord:
     )
 
 
+_GENERIC = (
+    Fault("mtu-pod", "a pod's eth0 MTU is above the overlay MTU", mtu_pod, ENCAPSULATED),
+    Fault(
+        "route-missing", "a node lacks the route to the next node's pod CIDR", route_missing, ALL
+    ),
+    Fault(
+        "podcidr-mismatch",
+        "a node's API podCIDR differs from the one its data plane uses (API only)",
+        podcidr_mismatch,
+        ALL,
+    ),
+    Fault("veth-orphan", "a pod is gone but its host veth stays on the node", veth_orphan, ALL),
+    Fault(
+        "duplicate-public-ip",
+        "two nodes share a flannel public-ip (API only)",
+        duplicate_public_ip,
+        ALL,
+    ),
+    Fault("ip-forward-off", "IP forwarding is off on a node", ip_forward_off, ALL),
+)
+_BACKEND_FAULTS = {fault.name: fault for backend in BACKENDS.values() for fault in backend.faults()}
+# The order `needle lab fault --help` lists them in: the original catalogue first.
 CATALOGUE: dict[str, Fault] = {
     fault.name: fault
     for fault in (
-        Fault("mtu-underlay", "a node's ens3 MTU has no room for VXLAN's 50 bytes", mtu_underlay),
-        Fault("mtu-pod", "a pod's eth0 MTU is above the overlay MTU", mtu_pod),
-        Fault("route-missing", "a node lacks the route to the next node's pod CIDR", route_missing),
-        Fault(
-            "podcidr-mismatch",
-            "a node's API podCIDR differs from its cni0 (API only)",
-            podcidr_mismatch,
-        ),
-        Fault("veth-orphan", "a pod is gone but its host veth stays on cni0", veth_orphan),
-        Fault(
-            "duplicate-public-ip",
-            "two nodes share a flannel public-ip (API only)",
-            duplicate_public_ip,
-        ),
-        Fault("ip-forward-off", "IP forwarding is off on a node", ip_forward_off),
+        _BACKEND_FAULTS["mtu-underlay"],
+        *_GENERIC,
+        *(fault for name, fault in _BACKEND_FAULTS.items() if name != "mtu-underlay"),
     )
 }
+
+
+def check_backend(fault: Fault, backend: str, lab: str) -> None:
+    """Refuse, in one line, a fault that makes no sense on the lab's data plane."""
+    if backend not in fault.backends:
+        raise LabError(
+            f"fault {fault.name} does not apply to lab {lab!r}, which runs the {backend} "
+            f"backend; it applies to: {', '.join(fault.backends)}"
+        )
 
 
 def lookup(name: str) -> Fault:
@@ -263,4 +226,11 @@ def lookup(name: str) -> Fault:
 def help_text() -> str:
     """The catalogue, one fault a line, for `needle lab fault --help`."""
     width = max(len(name) for name in CATALOGUE)
-    return "\n".join(f"{fault.name:<{width}}  {fault.summary}" for fault in CATALOGUE.values())
+    return "\n".join(
+        f"{fault.name:<{width}}  {fault.summary} [{_backends_text(fault.backends)}]"
+        for fault in CATALOGUE.values()
+    )
+
+
+def _backends_text(backends: tuple[str, ...]) -> str:
+    return "all backends" if set(backends) == set(NAMES) else ", ".join(backends)

@@ -10,18 +10,15 @@ from __future__ import annotations
 import json
 import random
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from needle.lab.errors import LabError
 from needle.lab.state import LabState, NodeState, PodState, write_atomic
-from needle.lab.topology import CLUSTER_CIDR, VNI, deployment_name, random_suffix
+from needle.lab.topology import deployment_name, random_suffix
 
-FLANNEL_NAMESPACE = "kube-flannel"
-FLANNEL_DAEMONSET = "kube-flannel-ds"
-FLANNEL_CONFIGMAP = "kube-flannel-cfg"
-FLANNEL_IMAGE = "docker.io/flannel/flannel:v0.25.6"
-FLANNEL_CNI_IMAGE = "docker.io/flannel/flannel-cni-plugin:v1.5.1-flannel2"
 APP_IMAGE = "registry.k8s.io/e2e-test-images/agnhost:2.52"
 KUBELET_VERSION = "v1.30.4"
 CONTAINERD_VERSION = "containerd://1.7.20"
@@ -31,36 +28,6 @@ NODES_FILE = "nodes.json"
 PODS_FILE = "pods.json"
 CONFIGMAPS_FILE = "configmaps.json"
 DAEMONSETS_FILE = "daemonsets.json"
-
-# As upstream kube-flannel.yml ships them.
-CNI_CONF = """{
-  "name": "cbr0",
-  "cniVersion": "0.3.1",
-  "plugins": [
-    {
-      "type": "flannel",
-      "delegate": {
-        "hairpinMode": true,
-        "isDefaultGateway": true
-      }
-    },
-    {
-      "type": "portmap",
-      "capabilities": {
-        "portMappings": true
-      }
-    }
-  ]
-}
-"""
-NET_CONF = f"""{{
-  "Network": "{CLUSTER_CIDR}",
-  "Backend": {{
-    "Type": "vxlan"
-  }}
-}}
-"""
-FLANNEL_LABELS = {"app": "flannel", "k8s-app": "flannel", "tier": "node"}
 
 
 @dataclass(frozen=True)
@@ -96,12 +63,14 @@ def as_list(items: list[dict[str, Any]]) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "List", "items": items, "metadata": {"resourceVersion": ""}}
 
 
-def vtep_annotation(mac: str) -> str:
-    """flannel.alpha.coreos.com/backend-data, byte for byte as flanneld writes it."""
-    return json.dumps({"VNI": VNI, "VtepMAC": mac}, separators=(",", ":"))
-
-
-def node_object(node: NodeState, index: int, facts: HostFacts, ids: _Ids) -> dict[str, Any]:
+def node_object(
+    node: NodeState,
+    index: int,
+    facts: HostFacts,
+    ids: _Ids,
+    cni_annotations: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """A Node as the API shows it; `cni_annotations` are the ones the CNI daemon writes."""
     labels = {
         "beta.kubernetes.io/arch": facts.architecture,
         "beta.kubernetes.io/os": "linux",
@@ -123,10 +92,7 @@ def node_object(node: NodeState, index: int, facts: HostFacts, ids: _Ids) -> dic
             "creationTimestamp": facts.created,
             "labels": labels,
             "annotations": {
-                "flannel.alpha.coreos.com/backend-data": vtep_annotation(node.vtep_mac),
-                "flannel.alpha.coreos.com/backend-type": "vxlan",
-                "flannel.alpha.coreos.com/kube-subnet-manager": "true",
-                "flannel.alpha.coreos.com/public-ip": node.underlay_ip,
+                **(cni_annotations or {}),
                 "kubeadm.alpha.kubernetes.io/cri-socket": "unix:///var/run/containerd/containerd.sock",
                 "node.alpha.kubernetes.io/ttl": "0",
                 "volumes.kubernetes.io/controller-managed-attach-detach": "true",
@@ -371,151 +337,69 @@ def app_pod_object(
     }
 
 
-def _flannel_pod_spec() -> dict[str, Any]:
-    """The pod template of upstream kube-flannel.yml's DaemonSet."""
-    return {
-        "affinity": {
-            "nodeAffinity": {
-                "requiredDuringSchedulingIgnoredDuringExecution": {
-                    "nodeSelectorTerms": [
-                        {
-                            "matchExpressions": [
-                                {"key": "kubernetes.io/os", "operator": "In", "values": ["linux"]}
-                            ]
-                        }
-                    ]
-                }
-            }
-        },
-        "containers": [
-            {
-                "name": "kube-flannel",
-                "image": FLANNEL_IMAGE,
-                "command": ["/opt/bin/flanneld"],
-                "args": ["--ip-masq", "--kube-subnet-mgr"],
-                "env": [
-                    {
-                        "name": "POD_NAME",
-                        "valueFrom": {
-                            "fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.name"}
-                        },
-                    },
-                    {
-                        "name": "POD_NAMESPACE",
-                        "valueFrom": {
-                            "fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.namespace"}
-                        },
-                    },
-                    {"name": "EVENT_QUEUE_DEPTH", "value": "5000"},
-                ],
-                "imagePullPolicy": "IfNotPresent",
-                "resources": {"requests": {"cpu": "100m", "memory": "50Mi"}},
-                "securityContext": {
-                    "privileged": False,
-                    "capabilities": {"add": ["NET_ADMIN", "NET_RAW"]},
-                },
-                "terminationMessagePath": "/dev/termination-log",
-                "terminationMessagePolicy": "File",
-                "volumeMounts": [
-                    {"name": "run", "mountPath": "/run/flannel"},
-                    {"name": "flannel-cfg", "mountPath": "/etc/kube-flannel/"},
-                    {"name": "xtables-lock", "mountPath": "/run/xtables.lock"},
-                ],
-            }
-        ],
-        "dnsPolicy": "ClusterFirst",
-        "hostNetwork": True,
-        "initContainers": [
-            {
-                "name": "install-cni-plugin",
-                "image": FLANNEL_CNI_IMAGE,
-                "command": ["cp"],
-                "args": ["-f", "/flannel", "/opt/cni/bin/flannel"],
-                "imagePullPolicy": "IfNotPresent",
-                "resources": {},
-                "terminationMessagePath": "/dev/termination-log",
-                "terminationMessagePolicy": "File",
-                "volumeMounts": [{"name": "cni-plugin", "mountPath": "/opt/cni/bin"}],
-            },
-            {
-                "name": "install-cni",
-                "image": FLANNEL_IMAGE,
-                "command": ["cp"],
-                "args": [
-                    "-f",
-                    "/etc/kube-flannel/cni-conf.json",
-                    "/etc/cni/net.d/10-flannel.conflist",
-                ],
-                "imagePullPolicy": "IfNotPresent",
-                "resources": {},
-                "terminationMessagePath": "/dev/termination-log",
-                "terminationMessagePolicy": "File",
-                "volumeMounts": [
-                    {"name": "cni", "mountPath": "/etc/cni/net.d"},
-                    {"name": "flannel-cfg", "mountPath": "/etc/kube-flannel/"},
-                ],
-            },
-        ],
-        "priorityClassName": "system-node-critical",
-        "restartPolicy": "Always",
-        "schedulerName": "default-scheduler",
-        "securityContext": {},
-        "serviceAccount": "flannel",
-        "serviceAccountName": "flannel",
-        "terminationGracePeriodSeconds": 30,
-        "tolerations": [{"effect": "NoSchedule", "operator": "Exists"}],
-        "volumes": [
-            {"name": "run", "hostPath": {"path": "/run/flannel", "type": ""}},
-            {"name": "cni-plugin", "hostPath": {"path": "/opt/cni/bin", "type": ""}},
-            {"name": "cni", "hostPath": {"path": "/etc/cni/net.d", "type": ""}},
-            {"name": "flannel-cfg", "configMap": {"name": FLANNEL_CONFIGMAP, "defaultMode": 420}},
-            {
-                "name": "xtables-lock",
-                "hostPath": {"path": "/run/xtables.lock", "type": "FileOrCreate"},
-            },
-        ],
-    }
+@dataclass(frozen=True)
+class KubeContext:
+    """What a backend needs to build its objects the way the rest of the lab does."""
+
+    facts: HostFacts
+    ids: _Ids
+    rng: random.Random
 
 
-def flannel_pod_object(
+# Every DaemonSet pod tolerates these (added by the DaemonSet controller).
+_DAEMONSET_TOLERATIONS = [
+    {"key": f"node.kubernetes.io/{taint}", "operator": "Exists", "effect": effect}
+    for taint, effect in (
+        ("not-ready", "NoExecute"),
+        ("unreachable", "NoExecute"),
+        ("disk-pressure", "NoSchedule"),
+        ("memory-pressure", "NoSchedule"),
+        ("pid-pressure", "NoSchedule"),
+        ("unschedulable", "NoSchedule"),
+        ("network-unavailable", "NoSchedule"),
+    )
+]
+
+
+def daemonset_pod_object(
     node: NodeState,
+    *,
+    daemonset: str,
+    namespace: str,
     daemonset_uid: str,
     revision: str,
-    facts: HostFacts,
-    ids: _Ids,
-    rng: random.Random,
+    labels: dict[str, str],
+    spec: dict[str, Any],
+    containers: list[tuple[str, str]],
+    init_containers: list[tuple[str, str]],
+    ctx: KubeContext,
 ) -> dict[str, Any]:
-    spec = _flannel_pod_spec()
+    """One hostNetwork pod of a CNI DaemonSet, pinned to `node` as the controller does.
+    `spec` is the DaemonSet's pod template spec (a fresh copy; it is changed here)."""
+    facts, ids = ctx.facts, ctx.ids
     # The DaemonSet controller pins each pod to its node with a matchFields term.
-    spec["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][
-        "nodeSelectorTerms"
-    ] = [{"matchFields": [{"key": "metadata.name", "operator": "In", "values": [node.name]}]}]
+    spec.setdefault("affinity", {}).setdefault("nodeAffinity", {})[
+        "requiredDuringSchedulingIgnoredDuringExecution"
+    ] = {
+        "nodeSelectorTerms": [
+            {"matchFields": [{"key": "metadata.name", "operator": "In", "values": [node.name]}]}
+        ]
+    }
     spec["nodeName"] = node.name
-    spec["tolerations"] = spec["tolerations"] + [
-        {"key": f"node.kubernetes.io/{taint}", "operator": "Exists", "effect": effect}
-        for taint, effect in (
-            ("not-ready", "NoExecute"),
-            ("unreachable", "NoExecute"),
-            ("disk-pressure", "NoSchedule"),
-            ("memory-pressure", "NoSchedule"),
-            ("pid-pressure", "NoSchedule"),
-            ("unschedulable", "NoSchedule"),
-            ("network-unavailable", "NoSchedule"),
-        )
-    ]
-    name = f"{FLANNEL_DAEMONSET}-{random_suffix(rng, 5)}"
+    spec["tolerations"] = spec.get("tolerations", []) + _DAEMONSET_TOLERATIONS
+    name = f"{daemonset}-{random_suffix(ctx.rng, 5)}"
     return {
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": {
             "name": name,
-            "generateName": f"{FLANNEL_DAEMONSET}-",
-            "namespace": FLANNEL_NAMESPACE,
+            "generateName": f"{daemonset}-",
+            "namespace": namespace,
             "uid": ids.uid(),
             "resourceVersion": ids.version(),
             "creationTimestamp": facts.created,
             "labels": {
-                **FLANNEL_LABELS,
+                **labels,
                 "controller-revision-hash": revision,
                 "pod-template-generation": "1",
             },
@@ -523,7 +407,7 @@ def flannel_pod_object(
                 {
                     "apiVersion": "apps/v1",
                     "kind": "DaemonSet",
-                    "name": FLANNEL_DAEMONSET,
+                    "name": daemonset,
                     "uid": daemonset_uid,
                     "controller": True,
                     "blockOwnerDeletion": True,
@@ -535,7 +419,8 @@ def flannel_pod_object(
             "phase": "Running",
             "conditions": _pod_conditions(facts.created),
             "containerStatuses": [
-                _container_status("kube-flannel", FLANNEL_IMAGE, facts.created, ids)
+                _container_status(container, image, facts.created, ids)
+                for container, image in containers
             ],
             "initContainerStatuses": [
                 {
@@ -551,10 +436,7 @@ def flannel_pod_object(
                         }
                     },
                 }
-                for init, image in (
-                    ("install-cni-plugin", FLANNEL_CNI_IMAGE),
-                    ("install-cni", FLANNEL_IMAGE),
-                )
+                for init, image in init_containers
             ],
             "hostIP": node.underlay_ip,
             "hostIPs": [{"ip": node.underlay_ip}],
@@ -567,31 +449,37 @@ def flannel_pod_object(
 
 
 def daemonset_object(
+    *,
+    name: str,
+    namespace: str,
     uid: str,
-    revision: str,
+    labels: dict[str, str],
+    selector: dict[str, str],
+    spec: dict[str, Any],
     nodes: int,
-    facts: HostFacts,
-    ids: _Ids,
+    ctx: KubeContext,
+    annotations: dict[str, str] | None = None,
 ) -> dict[str, Any]:
+    """A CNI DaemonSet running ready on all `nodes` nodes."""
     return {
         "apiVersion": "apps/v1",
         "kind": "DaemonSet",
         "metadata": {
-            "name": FLANNEL_DAEMONSET,
-            "namespace": FLANNEL_NAMESPACE,
+            "name": name,
+            "namespace": namespace,
             "uid": uid,
             "generation": 1,
-            "resourceVersion": ids.version(),
-            "creationTimestamp": facts.created,
-            "labels": FLANNEL_LABELS,
-            "annotations": {"deprecated.daemonset.template.generation": "1"},
+            "resourceVersion": ctx.ids.version(),
+            "creationTimestamp": ctx.facts.created,
+            "labels": labels,
+            "annotations": {"deprecated.daemonset.template.generation": "1", **(annotations or {})},
         },
         "spec": {
             "revisionHistoryLimit": 10,
-            "selector": {"matchLabels": {"app": "flannel", "k8s-app": "flannel"}},
+            "selector": {"matchLabels": selector},
             "template": {
-                "metadata": {"creationTimestamp": None, "labels": FLANNEL_LABELS},
-                "spec": _flannel_pod_spec(),
+                "metadata": {"creationTimestamp": None, "labels": labels},
+                "spec": spec,
             },
             "updateStrategy": {
                 "type": "RollingUpdate",
@@ -610,32 +498,43 @@ def daemonset_object(
     }
 
 
-def configmap_object(facts: HostFacts, ids: _Ids) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {
-            "name": FLANNEL_CONFIGMAP,
-            "namespace": FLANNEL_NAMESPACE,
-            "uid": ids.uid(),
-            "resourceVersion": ids.version(),
-            "creationTimestamp": facts.created,
-            "labels": FLANNEL_LABELS,
-        },
-        "data": {"cni-conf.json": CNI_CONF, "net-conf.json": NET_CONF},
+def configmap_object(
+    *,
+    name: str,
+    namespace: str,
+    labels: dict[str, str],
+    data: dict[str, str],
+    ctx: KubeContext,
+    annotations: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    metadata: dict[str, Any] = {
+        "name": name,
+        "namespace": namespace,
+        "uid": ctx.ids.uid(),
+        "resourceVersion": ctx.ids.version(),
+        "creationTimestamp": ctx.facts.created,
+        "labels": labels,
     }
+    if annotations:
+        metadata["annotations"] = annotations
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata, "data": data}
 
 
 def build(state: LabState, facts: HostFacts, rng: random.Random) -> dict[str, dict[str, Any]]:
     """File name -> List document, for every kind the lab writes."""
+    # Imported here: backends build their objects with this module's helpers.
+    from needle.lab.backends import get
+
+    backend = get(state.backend)
     ids = _Ids(rng)
-    daemonset_uid = ids.uid()
-    revision = ids.hex(10)[:10]
+    ctx = KubeContext(facts=facts, ids=ids, rng=rng)
     replicaset_uids: dict[str, str] = {}
-    nodes = [node_object(node, index, facts, ids) for index, node in enumerate(state.nodes)]
-    pods: list[dict[str, Any]] = []
-    for node in state.nodes:
-        pods.append(flannel_pod_object(node, daemonset_uid, revision, facts, ids, rng))
+    nodes = [
+        node_object(node, index, facts, ids, backend.node_annotations(node))
+        for index, node in enumerate(state.nodes)
+    ]
+    system = backend.system_objects(state, ctx)
+    pods: list[dict[str, Any]] = list(system.pods)
     for node in state.nodes:
         for slot, pod in enumerate(node.pods):
             rs_uid = replicaset_uids.setdefault(deployment_name(slot), ids.uid())
@@ -643,10 +542,8 @@ def build(state: LabState, facts: HostFacts, rng: random.Random) -> dict[str, di
     return {
         NODES_FILE: as_list(nodes),
         PODS_FILE: as_list(pods),
-        CONFIGMAPS_FILE: as_list([configmap_object(facts, ids)]),
-        DAEMONSETS_FILE: as_list(
-            [daemonset_object(daemonset_uid, revision, len(nodes), facts, ids)]
-        ),
+        CONFIGMAPS_FILE: as_list(system.configmaps),
+        DAEMONSETS_FILE: as_list(system.daemonsets),
     }
 
 
@@ -663,3 +560,47 @@ def write_list(path: Path, document: dict[str, Any]) -> None:
 def read_list(path: Path) -> dict[str, Any]:
     document: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     return document
+
+
+def edit_node_object(kube_dir: Path, node: str, edit: Callable[[dict[str, Any]], None]) -> None:
+    """Change one Node in nodes.json in place (faults that make the API disagree)."""
+    path = kube_dir / NODES_FILE
+    document = read_list(path)
+    for item in document["items"]:
+        if item["metadata"]["name"] == node:
+            edit(item)
+            break
+    else:
+        raise LabError(f"{path} has no node {node}; was it edited by hand?")
+    write_list(path, document)
+
+
+def move_node_address(kube_dir: Path, node: str, old_ip: str, new_ip: str) -> None:
+    """What the API shows once a node's address changed: its InternalIP, every annotation
+    holding the old address (flannel's public-ip), and hostIP (and hostNetwork pods' podIP)
+    of the pods on it."""
+
+    def edit(item: dict[str, Any]) -> None:
+        for address in item["status"]["addresses"]:
+            if address["address"] == old_ip:
+                address["address"] = new_ip
+        annotations = item["metadata"].get("annotations", {})
+        for key, value in annotations.items():
+            if value == old_ip:
+                annotations[key] = new_ip
+
+    edit_node_object(kube_dir, node, edit)
+    path = kube_dir / PODS_FILE
+    document = read_list(path)
+    for item in document["items"]:
+        if item["spec"].get("nodeName") != node:
+            continue
+        status = item["status"]
+        for key in ("hostIP", "podIP"):
+            if status.get(key) == old_ip:
+                status[key] = new_ip
+        for key in ("hostIPs", "podIPs"):
+            for entry in status.get(key, []):
+                if entry.get("ip") == old_ip:
+                    entry["ip"] = new_ip
+    write_list(path, document)

@@ -31,7 +31,7 @@ STATUS_UP = "up"
 
 @dataclass
 class PodState:
-    """One lab pod: a network namespace whose eth0 is a veth enslaved to its node's cni0."""
+    """One lab pod: a network namespace whose eth0 is a veth whose other end is on its node."""
 
     namespace: str
     """Kubernetes namespace of the pod object (lab pods live in "default")."""
@@ -42,7 +42,8 @@ class PodState:
     ip: str
     """Pod IP on eth0, e.g. "10.244.1.2"."""
     host_veth: str
-    """Node-side veth peer on cni0, "veth" + 8 hex digits as the CNI bridge plugin names it."""
+    """Node-side veth peer, named as the backend's CNI plugin names it ("veth" + 8 hex
+    digits for the bridge plugin, "cali" + 11 for Calico)."""
 
     @property
     def ref(self) -> str:
@@ -61,9 +62,10 @@ class NodeState:
     underlay_ip: str
     """Address of ens3 on the underlay (the node's InternalIP and flannel public-ip)."""
     pod_cidr: str
-    """Pod CIDR the data plane uses (cni0 address, peers' routes), e.g. "10.244.1.0/24"."""
+    """Pod CIDR the data plane uses (pod addresses, peers' routes), e.g. "10.244.1.0/24"."""
     vtep_mac: str
-    """MAC address of the node's flannel.1 VXLAN device (the VtepMAC flannel publishes)."""
+    """MAC address of the node's VXLAN device (the VtepMAC flannel publishes); "" on a
+    backend without one."""
     underlay_port: str
     """Name of the node's port on the underlay switch, inside the underlay namespace."""
     pods: list[PodState] = field(default_factory=list)
@@ -120,6 +122,8 @@ class LabState:
     """Every namespace the lab made or will make; `down` removes these."""
     faults: list[FaultRecord] = field(default_factory=list)
     processes: list[ProcessRecord] = field(default_factory=list)
+    backend: str = "vxlan"
+    """The data plane (`needle lab up --backend`): a name from needle.lab.backends."""
 
     def node(self, name: str) -> NodeState:
         """The node called `name` (a Kubernetes node name such as "lab-node-2")."""

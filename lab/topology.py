@@ -18,8 +18,6 @@ DEFAULT_NAME = "needle-lab"
 DEFAULT_NODES = 3
 DEFAULT_PODS = 2
 DEFAULT_UNDERLAY_MTU = 1500
-VXLAN_OVERHEAD = 50
-"""Outer Ethernet 14 + IPv4 20 + UDP 8 + VXLAN 8: flannel subtracts this from the uplink MTU."""
 
 MAX_NODES = 200
 MAX_PODS = 250
@@ -27,10 +25,13 @@ MIN_UNDERLAY_MTU = 1280
 MAX_UNDERLAY_MTU = 9216
 
 UNDERLAY_PREFIX = "192.168.122"
+UNDERLAY_PREFIX_LENGTH = 24
 UNDERLAY_GATEWAY = f"{UNDERLAY_PREFIX}.1"
+ROUTED_PREFIX = "192.168.123"
+"""A second underlay subnet, behind the router the underlay namespace becomes when a fault
+moves a node off its peers' link (the peer-off-link fault)."""
+ROUTED_GATEWAY = f"{ROUTED_PREFIX}.1"
 CLUSTER_CIDR = "10.244.0.0/16"
-VNI = 1
-VXLAN_PORT = 8472
 UNDERLAY_BRIDGE = "br-infra"
 POD_NAMESPACE = "default"
 
@@ -50,10 +51,7 @@ class Settings:
     nodes: int
     pods: int
     underlay_mtu: int
-
-    @property
-    def overlay_mtu(self) -> int:
-        return self.underlay_mtu - VXLAN_OVERHEAD
+    backend: str = "vxlan"
 
 
 def validate_name(name: str) -> str:
@@ -66,7 +64,9 @@ def validate_name(name: str) -> str:
     return name
 
 
-def validate(name: str, nodes: int, pods: int, underlay_mtu: int) -> Settings:
+def validate(
+    name: str, nodes: int, pods: int, underlay_mtu: int, backend: str = "vxlan"
+) -> Settings:
     validate_name(name)
     if not 1 <= nodes <= MAX_NODES:
         raise LabError(f"--nodes must be between 1 and {MAX_NODES}, not {nodes}")
@@ -77,7 +77,7 @@ def validate(name: str, nodes: int, pods: int, underlay_mtu: int) -> Settings:
             f"--underlay-mtu must be between {MIN_UNDERLAY_MTU} and {MAX_UNDERLAY_MTU}, "
             f"not {underlay_mtu}"
         )
-    return Settings(name=name, nodes=nodes, pods=pods, underlay_mtu=underlay_mtu)
+    return Settings(name=name, nodes=nodes, pods=pods, underlay_mtu=underlay_mtu, backend=backend)
 
 
 def underlay_netns(name: str) -> str:
@@ -119,12 +119,13 @@ def cidr_base(cidr: str) -> str:
 
 
 def gateway(cidr: str) -> str:
-    """cni0's address in a node's pod CIDR (the pods' default gateway)."""
+    """The first address of a node's pod CIDR (the pod bridge's address and the pods'
+    default gateway, on backends with a bridge)."""
     return f"{cidr_base(cidr)}.1"
 
 
 def vtep_address(cidr: str) -> str:
-    """flannel.1's address: the network address of the node's pod CIDR, as a /32."""
+    """The network address of the node's pod CIDR: flannel's VTEP address (a /32)."""
     return f"{cidr_base(cidr)}.0"
 
 

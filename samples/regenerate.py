@@ -1,7 +1,12 @@
 """Regenerate the sample bundles from the lab (run as root: `python samples/regenerate.py`).
 
-Each sample is a real collection of a 3-node, 2-pods-per-node lab: one healthy, and one
-per fault of `needle lab fault`, with a short capture while pods ping across nodes.
+Each sample is a real collection of a 3-node, 2-pods-per-node lab: for the default flannel
+VXLAN backend one healthy and one per fault (lab-healthy, lab-<fault>); for each other
+backend one healthy and one per fault made for it (lab-<backend>-healthy,
+lab-<backend>-<fault>); each with a short capture while pods ping across nodes.
+
+Name the samples to make (`python samples/regenerate.py lab-canal-healthy ...`, or
+`--list` to see them all); with no names it remakes every sample.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from pathlib import Path
 from needle.collector.collect import CollectOptions, collect
 from needle.collector.progress import Progress
 from needle.collector.transports.netns import NetnsTarget
-from needle.lab import api
+from needle.lab import api, backends
 from needle.lab.faults import CATALOGUE
 
 HERE = Path(__file__).resolve().parent
@@ -50,9 +55,31 @@ def traffic(state: api.LabState) -> list[subprocess.Popen[bytes]]:
     return pingers
 
 
-def sample(name: str, fault: str | None, output: Path) -> None:
+# The faults each non-default backend's samples show (those made for that data plane).
+BACKEND_FAULTS = {
+    "vxlan-directrouting": ("vxlan-route-no-fdb",),
+    "host-gw": ("route-missing", "route-wrong-nexthop", "peer-off-link"),
+    "canal": ("pod-route-missing", "proxy-arp-off", "veth-orphan"),
+}
+
+
+def scenarios() -> dict[str, tuple[str, str | None]]:
+    """Sample name -> (backend, fault or None), in the order they are made."""
+    found: dict[str, tuple[str, str | None]] = {"healthy": (backends.DEFAULT, None)}
+    found.update(
+        (fault, (backends.DEFAULT, fault))
+        for fault, spec in CATALOGUE.items()
+        if backends.DEFAULT in spec.backends
+    )
+    for backend, faults in BACKEND_FAULTS.items():
+        found[f"{backend}-healthy"] = (backend, None)
+        found.update((f"{backend}-{fault}", (backend, fault)) for fault in faults)
+    return {f"lab-{name}": scenario for name, scenario in found.items()}
+
+
+def sample(name: str, backend: str, fault: str | None, output: Path) -> None:
     lab_name = f"ndlsample-{os.getpid()}"
-    state = api.up(name=lab_name, nodes=3, pods=2)
+    state = api.up(name=lab_name, nodes=3, pods=2, backend=backend)
     try:
         if fault is not None:
             api.fault(lab_name, fault)
@@ -61,7 +88,7 @@ def sample(name: str, fault: str | None, output: Path) -> None:
         options = CollectOptions(
             output=output,
             kube_dir=Path(state.kube_dir),
-            targets=[NetnsTarget(netns=n.netns, node=n.name) for n in state.nodes],
+            targets=[target(state, n.name, n.netns) for n in state.nodes],
             capture_seconds=1,
             max_packets=200,
             command=[
@@ -84,16 +111,37 @@ def sample(name: str, fault: str | None, output: Path) -> None:
         api.down(lab_name)
 
 
+def target(state: api.LabState, node: str, netns: str) -> NetnsTarget:
+    """The default backend's samples are collected as they always were; the others through
+    the lab's collect shell, so their bundles hold the node's CNI config and subnet.env."""
+    if state.backend == backends.DEFAULT:
+        return NetnsTarget(netns=netns, node=node)
+    return NetnsTarget(netns=netns, node=node, shell=api.collect_shell(state, node))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--only", help="regenerate only this sample (healthy or a fault name)")
+    parser.add_argument(
+        "names", nargs="*", metavar="SAMPLE", help="samples to make, e.g. lab-canal-healthy"
+    )
+    parser.add_argument("--only", help="make only this sample (healthy, a fault, lab-NAME)")
+    parser.add_argument("--list", action="store_true", help="list the sample names and exit")
     args = parser.parse_args()
-    scenarios: list[tuple[str, str | None]] = [("healthy", None)]
-    scenarios += [(fault, fault) for fault in CATALOGUE]
-    for name, fault in scenarios:
-        if args.only and args.only != name:
-            continue
-        sample(name, fault, HERE / f"lab-{name}.tar.gz")
+    known = scenarios()
+    if args.list:
+        print("\n".join(known))
+        return 0
+    wanted = list(args.names)
+    if args.only:
+        wanted.append(args.only if args.only.startswith("lab-") else f"lab-{args.only}")
+    unknown = [name.removesuffix(".tar.gz") for name in wanted]
+    unknown = [name for name in unknown if name not in known]
+    if unknown:
+        parser.error(f"unknown sample {', '.join(unknown)}; see --list")
+    selected = [name.removesuffix(".tar.gz") for name in wanted] or list(known)
+    for name in selected:
+        backend, fault = known[name]
+        sample(name, backend, fault, HERE / f"{name}.tar.gz")
     return 0
 
 
