@@ -42,8 +42,8 @@ class PodState:
     ip: str
     """Pod IP on eth0, e.g. "10.244.1.2"."""
     host_veth: str
-    """Node-side veth peer, named as the backend's CNI plugin names it ("veth" + 8 hex
-    digits for the bridge plugin, "cali" + 11 for Calico)."""
+    """Node-side veth peer, named as the backend's CNI plugin names it (the bridge plugin:
+    "veth" + 8 hex digits; Calico: its own prefix + 11)."""
 
     @property
     def ref(self) -> str:
