@@ -201,10 +201,15 @@ def looks_like_json(data: bytes | bytearray | memoryview | str) -> bool:
     return text[:1] in ("[", "{")
 
 
-def records_from_json(data: bytes, convert: Callable[[dict[str, Any]], R | None]) -> Parsed[R]:
+def records_from_json(
+    data: bytes | str,
+    convert: Callable[[dict[str, Any]], R | None],
+    pairs_hook: PairsHook | None = None,
+) -> Parsed[R]:
     """The shared shape of every ``-j`` parser: each object of the arrays becomes a record
-    through `convert`, or an ``unparsed`` fragment when it cannot."""
-    arrays = read_json_arrays(data)
+    through `convert`, or an ``unparsed`` fragment when it cannot. `pairs_hook` builds
+    each JSON object from its key/value pairs in order (json's ``object_pairs_hook``)."""
+    arrays = read_json_arrays(data, pairs_hook)
     records: list[R] = []
     unparsed = list(arrays.unparsed)
     for item in arrays.items:

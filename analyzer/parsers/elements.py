@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import orjson
-from needle.analyzer.parsers.common import Parsed, json_dumps_safe
+from needle.analyzer.parsers.common import Parsed, json_dumps_safe, records_from_json
 
 R = TypeVar("R")
 
@@ -43,6 +43,12 @@ class ElementMemo:
     def __init__(self, convert: Callable[[dict[str, Any]], Any]) -> None:
         self.convert = convert
         self.done: dict[bytes, Any] = {}
+
+    def records(self, data: bytes | str) -> Parsed[Any]:
+        """The records of a ``-j`` output, as ``common.records_from_json`` gives them, with
+        one record per distinct element when the output splits into elements."""
+        remembered = self.parse(data) if type(data) is bytes else None
+        return records_from_json(data, self.convert) if remembered is None else remembered
 
     def parse(self, data: bytes) -> Parsed[Any] | None:
         """The records of `data` when it is exactly one complete JSON array of objects
