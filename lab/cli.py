@@ -8,10 +8,11 @@ from __future__ import annotations
 import json
 import sys
 import time
+from pathlib import Path
 from typing import Annotated
 
 import typer
-from needle.lab import api, backends, faults, topology
+from needle.lab import api, backends, faults, nodefiles, topology
 from needle.lab.errors import LabError
 from needle.lab.state import STATUS_UP, LabState
 from needle.lab.terminal import did_you_mean, make_console, plural, safe_text
@@ -108,6 +109,8 @@ def _format_text(state: LabState, missing: list[str]) -> str:
         f"created {shown(state.created)})",
         f"state dir:   {shown(str(state.state_dir))}",
         f"kube dir:    {shown(str(state.kube_dir))}",
+        f"node files:  {shown(str(Path(state.state_dir) / nodefiles.NODES_DIR))}/<node>/root "
+        "(CNI config, subnet.env)",
         f"backend:     {shown(state.backend)}",
         f"underlay:    netns {shown(state.underlay_netns)}, MTU {state.underlay_mtu}; "
         f"overlay MTU {state.overlay_mtu}",

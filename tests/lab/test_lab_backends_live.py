@@ -441,3 +441,32 @@ def test_canal_veth_orphan_keeps_the_cali_veth_and_its_route(
     assert routes(node.netns)[pod.ip]["dev"] == pod.host_veth
     assert (record.interface, record.pod) == (pod.host_veth, pod.ref)
     assert "with its /32 route" in record.message
+
+
+def test_cli_up_with_a_backend_status_and_refused_fault() -> None:
+    from needle.lab.cli import app
+    from typer.testing import CliRunner
+
+    runner = CliRunner()
+    name = unique_name("cli")
+    env = {"NEEDLE_LAB_NAME": name}
+    try:
+        result = runner.invoke(
+            app, ["up", "--nodes", "2", "--pods", "1", "--backend", "host-gw"], env=env
+        )
+        assert result.exit_code == 0, result.output
+        assert f"lab {name} is up: 2 nodes, 2 pods, underlay MTU 1500, overlay MTU 1500" in (
+            result.output
+        )
+        assert "; backend host-gw" in result.output
+        result = runner.invoke(app, ["status"], env=env)
+        assert "backend:     host-gw" in result.output
+        assert f"/run/needle-lab/{name}/nodes/<node>/root" in result.output
+        data = json.loads(runner.invoke(app, ["status", "--format", "json"], env=env).output)
+        assert data["backend"] == "host-gw"
+        assert data["nodes"][0]["vtep_mac"] == ""
+        result = runner.invoke(app, ["fault", "mtu-underlay"], env=env)
+        assert isinstance(result.exception, LabError)
+        assert "runs the host-gw backend" in str(result.exception)
+    finally:
+        api.down(name)
