@@ -3,6 +3,7 @@ their secrets replaced on the node, and their absence (most nodes) is quiet."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -59,6 +60,31 @@ NET_CONF = (
     + '", "UDPEncap": false}}\n'
 )
 ENV = f"K3S_TOKEN={SECRETS[8]}\nK3S_URL=https://10.0.0.1:6443\n"
+CONFLIST = {
+    "name": "k8s-pod-network",
+    "cniVersion": "0.3.1",
+    "plugins": [
+        {
+            "type": "calico",
+            "mtu": 1450,
+            "etcd_key_file": "/etc/ndl/etcd.key",
+            "kubernetes": {"kubeconfig": "/etc/cni/net.d/calico-kubeconfig"},
+        },
+        {"type": "portmap", "snat": True, "capabilities": {"portMappings": True}},
+    ],
+}
+KUBECONFIG = """\
+apiVersion: v1
+kind: Config
+users:
+- name: calico
+  user:
+    token: eyJndl-service-account-token
+clusters:
+- name: local
+  cluster:
+    server: https://10.43.0.1:443
+"""
 
 
 @pytest.fixture(scope="module")
@@ -78,6 +104,9 @@ def files(tmp_path: Path) -> Path:
     (tmp_path / "etc" / "config.yaml.d" / "10-net.yaml").write_text(DROP_IN)
     (tmp_path / "etc" / "net-conf.json").write_text(NET_CONF)
     (tmp_path / "etc" / "k3s.env").write_text(ENV)
+    (tmp_path / "cni").mkdir()
+    (tmp_path / "cni" / "10-canal.conflist").write_text(json.dumps(CONFLIST, indent=2))
+    (tmp_path / "cni" / "calico-kubeconfig").write_text(KUBECONFIG)
     return tmp_path
 
 
@@ -114,6 +143,7 @@ commands:
      output: net-conf.json, redact: true}}
   - {{id: env, scope: host, kind: file, path: {root}/etc/k3s.env, output: k3s.env, redact: true}}
   - {{id: plain, scope: host, kind: file, path: {root}/etc/k3s.env, output: plain.env}}
+  - {{id: cni, scope: host, kind: glob, path: "{root}/cni/*", output: cni, redact: true}}
 """
 
 
@@ -147,6 +177,14 @@ def test_config_secrets_are_replaced_on_the_node(node, files, shell):
         assert secret.encode() not in redacted_stream, secret
     recs = records(found)
     assert command(recs, "cfg")[6] == "0" and command(recs, "env")[6] == "0"
+    # a CNI config stays JSON; only the secret-named value changed
+    conflist = json.loads(found["host/cni/10-canal.conflist"])
+    assert conflist["plugins"][0]["etcd_key_file"] == "<redacted>"
+    conflist["plugins"][0]["etcd_key_file"] = CONFLIST["plugins"][0]["etcd_key_file"]
+    assert conflist == CONFLIST
+    kubeconfig = found["host/cni/calico-kubeconfig"].decode()
+    assert "    token: <redacted>\n" in kubeconfig and b"eyJndl" not in result.stdout
+    assert "server: https://10.43.0.1:443" in kubeconfig
 
 
 def test_without_awk_a_file_to_redact_is_not_copied_at_all(node, files, tmp_path):

@@ -55,6 +55,7 @@ def test_builtin_spec_covers_what_a_node_snapshot_holds():
         "k3s-flannel-net-conf",
         "k3s-cni-config",
         "rancher-cmdline",
+        "cni-config",
     ):
         assert evidence[cid].optional and evidence[cid].redact, cid
 
