@@ -9,22 +9,23 @@ VTEP table: which remote node owns which MAC. ``state`` is ``permanent``, ``stat
 from __future__ import annotations
 
 from dataclasses import dataclass
-from sys import intern
 from typing import Any
 
 from needle.analyzer.parsers.common import (
     Parsed,
-    all_text,
     json_dumps_safe,
     looks_like_json,
-    records_from_json,
     records_from_lines,
-    shared,
-    shared_tuple,
     to_int,
     to_str,
 )
-from needle.analyzer.parsers.elements import ElementMemo
+from needle.analyzer.parsers.elements import (
+    ElementMemo,
+    all_text,
+    shared,
+    shared_text,
+    shared_tuple,
+)
 
 FDB_STATES = frozenset({"permanent", "static", "stale"})
 FDB_FLAGS = frozenset(
@@ -115,51 +116,18 @@ def _entry_from_tokens(tokens: list[str]) -> FdbEntry | None:
     return FdbEntry(**fields, flags=tuple(flags), extra=tuple(extra))
 
 
+# --- JSON form -------------------------------------------------------------------------
+
+
 def parse_bridge_fdb_json(data: bytes) -> Parsed[FdbEntry]:
     """The ``-j`` form. A cut-off file yields the entries before the cut."""
-    remembered = _ELEMENTS.parse(data) if type(data) is bytes else None
-    return records_from_json(data, _entry_from_json) if remembered is None else remembered
+    return _ELEMENTS.records(data)
 
 
 _JSON_HANDLED = frozenset(
     {"mac", "ifname", "dst", "vlan", "port", "vni", "src_vni", "via", "nhid", "master"}
     | {"flags", "state", "used"}
 )
-
-
-_JSON_PLAIN = frozenset({"mac", "ifname", "dst", "master", "flags", "state"})
-
-
-def _entry_from_json(obj: dict[str, Any]) -> FdbEntry | None:
-    return _plain_entry(obj) or _full_entry(obj)
-
-
-# every node's VXLAN device holds the same entry per peer
-_ELEMENTS = ElementMemo(_entry_from_json)
-
-
-def _plain_entry(obj: dict[str, Any]) -> FdbEntry | None:
-    if obj.keys() <= _JSON_PLAIN:
-        # the everyday entry, built directly: a VXLAN device holds one per peer
-        get = obj.get
-        mac, flags = get("mac"), get("flags", ())
-        text = (get("ifname"), get("dst"), get("master"), get("state"))
-        if (
-            type(mac) is str
-            and mac
-            and type(flags) is list
-            and all_text(flags)
-            and all_text([v for v in text if v is not None])
-        ):
-            return FdbEntry(
-                mac=intern(mac),
-                dev=shared(text[0]),
-                dst=shared(text[1]),
-                master=shared(text[2]),
-                flags=shared_tuple(flags),
-                state=intern(text[3] or ""),
-            )
-    return None
 
 
 def _full_entry(obj: dict[str, Any]) -> FdbEntry | None:
@@ -185,3 +153,42 @@ def _full_entry(obj: dict[str, Any]) -> FdbEntry | None:
         used=to_str(obj.get("used")),
         extra=tuple(extra),
     )
+
+
+# --- speed: a VXLAN device holds one entry per peer, the same on every node -------------
+
+_JSON_PLAIN = frozenset({"mac", "ifname", "dst", "master", "flags", "state"})
+
+
+def _plain_entry(obj: dict[str, Any]) -> FdbEntry | None:
+    """The everyday entry (only mac, ifname, dst, master, flags and state, each of the
+    usual JSON type) built directly, its strings shared; None for any other. When it gives
+    a record, it is _full_entry's (tests/parsers/test_parse_fast_paths.py)."""
+    if obj.keys() <= _JSON_PLAIN:
+        get = obj.get
+        mac, flags = get("mac"), get("flags", ())
+        text = (get("ifname"), get("dst"), get("master"), get("state"))
+        if (
+            type(mac) is str
+            and mac
+            and type(flags) is list
+            and all_text(flags)
+            and all_text([v for v in text if v is not None])
+        ):
+            return FdbEntry(
+                mac=shared_text(mac),
+                dev=shared(text[0]),
+                dst=shared(text[1]),
+                master=shared(text[2]),
+                flags=shared_tuple(flags),
+                state=shared_text(text[3] or ""),
+            )
+    return None
+
+
+def _entry_from_json(obj: dict[str, Any]) -> FdbEntry | None:
+    return _plain_entry(obj) or _full_entry(obj)
+
+
+# One record per distinct element, shared by every node that prints it (elements.py).
+_ELEMENTS = ElementMemo(_entry_from_json)

@@ -17,8 +17,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import lru_cache
-from sys import intern
 from typing import Any, Generic, TypeVar
 
 import orjson
@@ -236,32 +234,6 @@ def records_from_lines(data: bytes, convert: Callable[[list[str]], R | None]) ->
         else:
             records.append(record)
     return Parsed(tuple(records), tuple(unparsed))
-
-
-def all_text(values: list[Any] | tuple[Any, ...]) -> bool:
-    """Every element is a str (a plain loop: much cheaper than all() over a generator for
-    the one- or two-element lists of flags and states)."""
-    for value in values:  # noqa: SIM110 - the loop is the point (see above)
-        if type(value) is not str:
-            return False
-    return True
-
-
-def shared(value: str | None) -> str | None:
-    """The one copy of a string that repeats across records (device names, tables,
-    states, a peer's CIDR or MAC on every node): 10^6 records hold a few thousand distinct
-    values, and sharing them saves most of a large model's memory."""
-    return value if value is None else intern(value)
-
-
-def shared_tuple(values: list[str] | tuple[str, ...]) -> tuple[str, ...]:
-    """One copy of each distinct small tuple of words (flags, states)."""
-    return _canonical_tuple(tuple(values))
-
-
-@lru_cache(maxsize=4096)
-def _canonical_tuple(values: tuple[str, ...]) -> tuple[str, ...]:
-    return tuple(intern(v) for v in values)
 
 
 def json_object(data: bytes) -> dict[str, Any] | Parsed[Any]:

@@ -1,10 +1,17 @@
-"""Records of flat ``-j`` arrays, element by element, each distinct element converted once.
+"""Sharing what repeats across a cluster's nodes: the parsers' speed machinery.
 
 Why: a flannel cluster's nodes hold the same routes, FDB entries and neighbours (a
 route, an entry, a neighbour per peer, identical on every node), so a 1,000-node bundle's
-10^6 route elements are ~10^3 distinct texts. Splitting the array's bytes into elements
-and remembering what each text became makes the other 99.9% a dictionary hit, and the
-model shares one record per distinct element (records are read-only).
+10^6 route elements are ~10^3 distinct texts, naming a few thousand distinct devices,
+gateways and MACs. Two things here make that cheap, and nothing else in the parsers
+keeps state between calls:
+
+- ``ElementMemo``: the records of flat ``-j`` arrays, each distinct element converted
+  once. Splitting the array's bytes into elements and remembering what each text became
+  makes the other 99.9% a dictionary hit, and the model shares one record per distinct
+  element (records are read-only).
+- ``shared``, ``shared_text``, ``shared_tuple``: one copy of each repeated string or
+  small tuple of words in the records the quick readers build.
 
 Safe on any input: the split is on ``}, {`` between elements. A split in the wrong place
 (inside a string, or between two objects nested in one element) leaves a piece whose JSON
@@ -17,6 +24,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from functools import lru_cache
+from sys import intern
 from typing import Any, TypeVar
 
 import orjson
@@ -77,3 +86,33 @@ class ElementMemo:
             else:
                 records.append(found)
         return Parsed(tuple(records), tuple(unparsed))
+
+
+# One copy of a string that repeats across records (device names, tables, states, a
+# peer's CIDR or MAC on every node): 10^6 records hold a few thousand distinct values,
+# and sharing them saves most of a large model's memory.
+shared_text = intern
+
+
+def shared(value: str | None) -> str | None:
+    """``shared_text`` of a value that may be absent."""
+    return value if value is None else intern(value)
+
+
+def shared_tuple(values: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """One copy of each distinct small tuple of words (flags, states)."""
+    return _canonical_tuple(tuple(values))
+
+
+@lru_cache(maxsize=4096)
+def _canonical_tuple(values: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(intern(v) for v in values)
+
+
+def all_text(values: list[Any] | tuple[Any, ...]) -> bool:
+    """Every element is a str (a plain loop: much cheaper than all() over a generator for
+    the one- or two-element lists of flags and states)."""
+    for value in values:  # noqa: SIM110 - the loop is the point (see above)
+        if type(value) is not str:
+            return False
+    return True

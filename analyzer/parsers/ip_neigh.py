@@ -8,22 +8,23 @@ entry. NUD states are kept as printed (upper case, possibly several); ``router``
 from __future__ import annotations
 
 from dataclasses import dataclass
-from sys import intern
 from typing import Any
 
 from needle.analyzer.parsers.common import (
     Parsed,
-    all_text,
     json_dumps_safe,
     looks_like_json,
-    records_from_json,
     records_from_lines,
-    shared,
-    shared_tuple,
     to_int,
     to_str,
 )
-from needle.analyzer.parsers.elements import ElementMemo
+from needle.analyzer.parsers.elements import (
+    ElementMemo,
+    all_text,
+    shared,
+    shared_text,
+    shared_tuple,
+)
 
 NUD_STATES = frozenset(
     {"INCOMPLETE", "REACHABLE", "STALE", "DELAY", "PROBE", "FAILED", "NOARP", "PERMANENT", "NONE"}
@@ -108,51 +109,15 @@ def _neighbor_from_tokens(tokens: list[str]) -> Neighbor | None:
     return Neighbor(**fields, state=tuple(states), flags=tuple(flags), extra=tuple(extra))
 
 
-_JSON_KNOWN = frozenset({"dst", "dev", "lladdr", "state", "router", "proxy", "probes", "used"})
+# --- JSON form -------------------------------------------------------------------------
 
 
 def parse_ip_neigh_json(data: bytes) -> Parsed[Neighbor]:
     """The ``-j`` form. A cut-off file yields the entries before the cut."""
-    remembered = _ELEMENTS.parse(data) if type(data) is bytes else None
-    return records_from_json(data, _neighbor_from_json) if remembered is None else remembered
+    return _ELEMENTS.records(data)
 
 
-_JSON_PLAIN = frozenset({"dst", "dev", "lladdr", "state"})
-
-
-def _neighbor_from_json(obj: dict[str, Any]) -> Neighbor | None:
-    return _plain_neighbor(obj) or _full_neighbor(obj)
-
-
-# every node holds the same neighbour entry per peer VTEP
-_ELEMENTS = ElementMemo(_neighbor_from_json)
-
-
-def _plain_neighbor(obj: dict[str, Any]) -> Neighbor | None:
-    if obj.keys() <= _JSON_PLAIN:
-        # the everyday entry, built directly: nodes hold one per peer VTEP
-        dst, dev, lladdr, state = (
-            obj.get("dst"),
-            obj.get("dev"),
-            obj.get("lladdr"),
-            obj.get("state", ()),
-        )
-        if (
-            type(dst) is str
-            and dst
-            and (dev is None or type(dev) is str)
-            and (lladdr is None or type(lladdr) is str)
-            and type(state) is list
-            and all_text(state)
-        ):
-            return Neighbor(
-                dst=intern(dst),
-                dev=shared(dev),
-                lladdr=shared(lladdr),
-                state=shared_tuple(state),
-                family=_family(dst),
-            )
-    return None
+_JSON_KNOWN = frozenset({"dst", "dev", "lladdr", "state", "router", "proxy", "probes", "used"})
 
 
 def _full_neighbor(obj: dict[str, Any]) -> Neighbor | None:
@@ -186,3 +151,45 @@ def _full_neighbor(obj: dict[str, Any]) -> Neighbor | None:
         family=_family(dst),
         extra=tuple(extra),
     )
+
+
+# --- speed: nodes hold one entry per peer VTEP, the same on every node ------------------
+
+_JSON_PLAIN = frozenset({"dst", "dev", "lladdr", "state"})
+
+
+def _plain_neighbor(obj: dict[str, Any]) -> Neighbor | None:
+    """The everyday entry (only dst, dev, lladdr and state, each of the usual JSON type)
+    built directly, its strings shared; None for any other. When it gives a record, it is
+    _full_neighbor's (tests/parsers/test_parse_fast_paths.py)."""
+    if obj.keys() <= _JSON_PLAIN:
+        dst, dev, lladdr, state = (
+            obj.get("dst"),
+            obj.get("dev"),
+            obj.get("lladdr"),
+            obj.get("state", ()),
+        )
+        if (
+            type(dst) is str
+            and dst
+            and (dev is None or type(dev) is str)
+            and (lladdr is None or type(lladdr) is str)
+            and type(state) is list
+            and all_text(state)
+        ):
+            return Neighbor(
+                dst=shared_text(dst),
+                dev=shared(dev),
+                lladdr=shared(lladdr),
+                state=shared_tuple(state),
+                family=_family(dst),
+            )
+    return None
+
+
+def _neighbor_from_json(obj: dict[str, Any]) -> Neighbor | None:
+    return _plain_neighbor(obj) or _full_neighbor(obj)
+
+
+# One record per distinct element, shared by every node that prints it (elements.py).
+_ELEMENTS = ElementMemo(_neighbor_from_json)

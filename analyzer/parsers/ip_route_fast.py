@@ -12,11 +12,10 @@ general reader (tests/parsers/test_parse_robustness.py, test_parse_fast_paths.py
 
 from __future__ import annotations
 
-from sys import intern
 from types import MappingProxyType
 from typing import Any
 
-from needle.analyzer.parsers.common import all_text, shared, shared_tuple
+from needle.analyzer.parsers.elements import all_text, shared, shared_text, shared_tuple
 from needle.analyzer.parsers.ip_route_record import (
     METRIC_NAMES,
     NO_DETAIL,
@@ -221,7 +220,7 @@ _PLAIN_TEXT = ("type", "gateway", "dev", "table", "protocol", "scope", "prefsrc"
 
 def quick_json_route(obj: dict[str, Any]) -> Route | None:
     """The route of a ``-j`` element that has only the everyday keys, each of the usual
-    JSON type; None otherwise. Its strings are shared (``common.shared``): 10^6 routes
+    JSON type; None otherwise. Its strings are shared (``elements.shared``): 10^6 routes
     name a few thousand devices, gateways and tables."""
     if not obj.keys() <= _JSON_PLAIN:
         return None
@@ -238,14 +237,14 @@ def quick_json_route(obj: dict[str, Any]) -> Route | None:
     if not all_text(flags):
         return None
     return Route(
-        dst=intern(dst),
-        type=intern(get("type") or "unicast"),
-        table=intern(get("table") or "main"),
+        dst=shared_text(dst),
+        type=shared_text(get("type") or "unicast"),
+        table=shared_text(get("table") or "main"),
         dev=shared(get("dev")),
         gateway=shared(get("gateway")),
         src=shared(get("prefsrc")),
-        proto=intern(get("protocol") or "boot"),
-        scope=intern(get("scope") or "global"),
+        proto=shared_text(get("protocol") or "boot"),
+        scope=shared_text(get("scope") or "global"),
         metric=metric,
         flags=shared_tuple(flags),
         pref=shared(get("pref")),
