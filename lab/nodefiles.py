@@ -27,14 +27,26 @@ goes: overlayfs refuses a layer inside the directory it covers (/run/needle-lab 
 _SHELL = """#!/bin/sh
 # needle lab {lab}: the shell `needle collect` runs for {node} (netns transport, shell=).
 # `ip netns exec` gave this process a private mount namespace: nothing else sees these mounts.
+# Without overlayfs (or mount) the collection goes on, only without the node's files.
 root={root}
-mount -t overlay needle-lab -o "lowerdir=$root/etc:/etc" /etc || exit 71
-mount -t tmpfs -o mode=0755 needle-lab "/etc/{run_layer}" || exit 71
-cp -R "$root/run/." "/etc/{run_layer}/" || exit 71
-mount --rbind /run/netns "/etc/{hold}" || exit 71
-mount -t overlay needle-lab -o "lowerdir=/etc/{run_layer}:/run" /run || exit 71
-mount --rbind "/etc/{hold}" /run/netns || exit 71
-umount -l "/etc/{hold}" || exit 71
+if mount -t overlay needle-lab -o "lowerdir=$root/etc:/etc" /etc; then
+    if mount -t tmpfs -o mode=0755 needle-lab "/etc/{run_layer}" &&
+        cp -R "$root/run/." "/etc/{run_layer}/" &&
+        mount --rbind /run/netns "/etc/{hold}"; then
+        if mount -t overlay needle-lab -o "lowerdir=/etc/{run_layer}:/run" /run; then
+            # The pods' namespaces are mounts under /run/netns: put them back, or undo.
+            mount --rbind "/etc/{hold}" /run/netns || umount -l /run ||
+                {{ echo "needle lab: cannot restore /run/netns" >&2; exit 71; }}
+        else
+            echo "needle lab: {node}'s /run files are not shown" >&2
+        fi
+        umount -l "/etc/{hold}" 2>/dev/null
+    else
+        echo "needle lab: {node}'s /run files are not shown" >&2
+    fi
+else
+    echo "needle lab: {node}'s /etc and /run files are not shown (no overlayfs?)" >&2
+fi
 exec sh "$@"
 """
 
