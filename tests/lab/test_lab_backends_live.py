@@ -470,3 +470,32 @@ def test_cli_up_with_a_backend_status_and_refused_fault() -> None:
         assert "runs the host-gw backend" in str(result.exception)
     finally:
         api.down(name)
+
+
+@pytest.mark.parametrize(
+    ("backend", "step"),
+    [("host-gw", "program sysctls and pods"), ("canal", "program flannel FDB, sysctls and pods")],
+)
+def test_failed_up_of_a_backend_names_its_step_and_cleans_up(
+    monkeypatch: pytest.MonkeyPatch, backend: str, step: str
+) -> None:
+    from needle.lab.batches import Batch
+    from needle.lab.state import STATE_ROOT
+
+    name = unique_name("x")
+    real = netns.run_batch
+
+    def fail_on_pods(batch: Batch) -> None:
+        if batch.what.startswith("pod "):
+            raise netns.CommandError(f"{batch.what}: injected failure")
+        real(batch)
+
+    monkeypatch.setattr(netns, "run_batch", fail_on_pods)
+    pattern = topology.netns_pattern(name)
+    try:
+        with pytest.raises(LabError, match=rf"failed at step '{step}'.*injected failure"):
+            api.up(name=name, nodes=2, pods=1, backend=backend)
+        assert not [ns for ns in netns.existing() if pattern.match(ns)]
+        assert not (STATE_ROOT / name).exists()
+    finally:
+        api.down(name)
