@@ -5,6 +5,12 @@ Every parser takes the bytes the collector stored and returns ``Parsed[Record]``
 content and know nothing of bundles, rules or the model. Commands with a JSON form have
 ``parse_X_json`` and ``parse_X_text`` giving the same record type, and ``parse_X`` that
 picks by the first character of the output.
+
+Speed for bundles of 10^6 records lives apart from the readers, behind plain calls:
+``elements`` holds the only state kept between calls (one shared record per distinct
+``-j`` element, one copy of each repeated string), ``ip_route_fast`` the quicker readers
+of everyday routes (each gives the general reader's record or declines), and the quick
+builders of ``ip_neigh`` and ``bridge_fdb`` sit in one marked section of their modules.
 """
 
 from needle.analyzer.parsers.arp import ArpEntry, parse_arp
