@@ -12,9 +12,11 @@ Stable for tests of other parts (collector fixtures), e.g.::
 
 Every function raises needle.lab.errors.LabError with a one-line, actionable message on bad input
 or a host that cannot run the lab. All state lives in /run/needle-lab/<name>/ (mode 0700):
-state.json (LabState), kube/ (nodes.json, pods.json, configmaps.json, daemonsets.json) and
-a lock file. Namespaces are <name>-underlay, <name>-n<I> (node I), <name>-n<I>-p<K> (pod K
-of node I); nothing is created in the root namespace.
+state.json (LabState), kube/ (nodes.json, pods.json, configmaps.json, daemonsets.json),
+nodes/<node>/ (the files the backend's CNI leaves on a node, and the shell that shows them
+to a collection: `collect_shell`) and a lock file. `up(..., backend="canal")` picks the
+data plane (needle.lab.backends.NAMES). Namespaces are <name>-underlay, <name>-n<I>
+(node I), <name>-n<I>-p<K> (pod K of node I); nothing is created in the root namespace.
 """
 
 from __future__ import annotations

@@ -127,8 +127,13 @@ def peer_off_link(target: Target) -> FaultRecord:
     """
     state, node = target.state, target.node
     target.peer("peer-off-link")  # needs 2 nodes
-    if not same_subnet(node.underlay_ip, UNDERLAY_GATEWAY):
-        raise LabError(f"fault peer-off-link: {node.name} is already off its peers' link")
+    moved = [
+        other.name for other in state.nodes if not same_subnet(other.underlay_ip, UNDERLAY_GATEWAY)
+    ]
+    if moved:
+        # Two moved nodes would share the other subnet, and flanneld would route between
+        # them: a different picture from the one this fault promises.
+        raise LabError(f"fault peer-off-link: {', '.join(moved)} is already off the link")
     old_ip = node.underlay_ip
     new_ip = f"{ROUTED_PREFIX}.{old_ip.rsplit('.', 1)[1]}"
     peers = [peer for peer in state.nodes if peer is not node]
