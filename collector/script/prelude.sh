@@ -377,7 +377,7 @@ needle_in_ns() {
 #                       (routed pods), the underlay left out
 #   NEEDLE_VXLAN_PORTS  each VXLAN device's dstport, once each
 #   NEEDLE_UNDERLAY     the device the first VXLAN device with a `dev` rides on, else the
-#                       device of the IPv4 default route
+#                       device of the default route (IPv4, else IPv6)
 # From `ip -d -o link show`: one line per device in every iproute2 version, `\` where -d
 # breaks lines, the kind the first word of the third part. sh has no JSON parser; the
 # JSON form is collected raw for the analyzer, which decides for itself.
@@ -432,8 +432,10 @@ needle_discover_devices() {
         esac
     done <"$W/devs"
     rm -f "$W/devs"
-    if [ -z "$NEEDLE_UNDERLAY" ]; then
-        _words=$(ip -o route show default 2>/dev/null)
+    # no VXLAN device with a dev: the default route's device (IPv4, else IPv6)
+    for _family in -4 -6; do
+        [ -z "$NEEDLE_UNDERLAY" ] || break
+        _words=$(ip "$_family" -o route show default 2>/dev/null)
         set -f
         set -- $_words
         set +f
@@ -441,7 +443,7 @@ needle_discover_devices() {
             if [ "$1" = dev ]; then NEEDLE_UNDERLAY=$2; break; fi
             shift
         done
-    fi
+    done
     for _b in $_allbridges; do
         case $_podmasters in *" $_b "*) NEEDLE_BRIDGES="$NEEDLE_BRIDGES $_b" ;; esac
     done
