@@ -499,3 +499,39 @@ def test_failed_up_of_a_backend_names_its_step_and_cleans_up(
         assert not (STATE_ROOT / name).exists()
     finally:
         api.down(name)
+
+
+@pytest.mark.parametrize(
+    ("backend", "gone"),
+    [
+        ("vxlan-directrouting", ("10.244.2.0/24", "192.168.122.12", "ens3", ())),
+        ("canal", ("10.244.2.0/24", "10.244.2.0", "flannel.1", ("onlink",))),
+    ],
+)
+def test_route_missing_on_other_backends(
+    fresh: Callable[..., LabState], backend: str, gone: tuple
+) -> None:
+    state = fresh(backend)
+    node, peer = state.nodes[0], state.nodes[1]
+    before = snapshot(state)
+    api.fault(state.name, "route-missing")
+    removed, added = changes(before, snapshot(state))
+    dst, via, dev, flags = gone
+    assert removed == {route_item(node.netns, dst, via, dev, flags)}
+    assert added == set()
+    broken = pairs_touching(state, lambda a, b: {a, b} == {node.name, peer.name})
+    assert failures(probe.mesh(state, 500, dont_fragment=True)) == broken
+
+
+def test_canal_mtu_pod_is_dropped_at_the_cali_veth(fresh: Callable[..., LabState]) -> None:
+    state = fresh("canal")
+    pod = state.nodes[0].pods[0]
+    before = snapshot(state)
+    record = api.fault(state.name, "mtu-pod")
+    removed, added = changes(before, snapshot(state))
+    assert {item[0] for item in removed | added} == {pod.netns}
+    assert {item[2][:2] for item in added if item[1] == "link"} == {("eth0", 1500)}
+    assert pod.host_veth in record.message and "cali veth" in record.message
+    large = probe.mesh(state, 1460, dont_fragment=False)
+    expected = {key for key in large if pod.netns == key[0] or pod.ip == key[1]}
+    assert failures(large) == expected
