@@ -4,7 +4,9 @@ A fault picks its target node (the first, or the one asked for), a peer (the nex
 and a pod (the target node's first; its last for veth-orphan) deterministically, changes
 the data plane or the kube dir, and returns a FaultRecord saying exactly what changed.
 Faults are applied under the lab's lock by needle.lab.api; they never touch anything outside the
-lab's namespaces and state dir.
+lab's namespaces and state dir. Each declares the backends it applies to (api refuses it on
+a lab of another backend); the faults here work on any backend through its interface, and
+those that only make sense on one data plane live with it in needle.lab.backends.
 """
 
 from __future__ import annotations
