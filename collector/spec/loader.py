@@ -65,7 +65,7 @@ class Capture:
 class DeviceKinds:
     """Which link kinds make a device an overlay, and a bridge or a routed port a pod's."""
 
-    overlay: tuple[str, ...] = ("vxlan",)
+    overlay: tuple[str, ...] = ("vxlan", "wireguard")
     pod_ports: tuple[str, ...] = ("veth",)
 
 

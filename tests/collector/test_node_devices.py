@@ -211,3 +211,95 @@ def test_no_capture_means_no_capture_records(routed):
     result = run(["dash"], render(), node, ScriptArgs(node_netns=node))
     assert result.returncode == 0, result.stderr
     assert captures(records(members(result.stdout))) == []
+
+
+# `ip -d -o link show` as a node with WireGuard (no such kernel module needed), veths
+# named by nsid, old-iproute2 spacing, and a host bridge holding only the uplink.
+ETHER = "link/ether 0e:00:00:00:00:01 brd ff:ff:ff:ff:ff:ff"
+UP = "<BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc noqueue"
+WG = "<POINTOPOINT,NOARP,UP,LOWER_UP> mtu 1420 qdisc noqueue"
+CANNED_LINKS = "".join(
+    " \\    ".join(parts) + "\n"
+    for parts in [
+        ("1: lo: <LOOPBACK,UP> mtu 65536 state UNKNOWN", "link/loopback 00:00:00:00:00:00"),
+        (f"2: br-host: {UP} state UP mode DEFAULT", f"{ETHER} promiscuity 0", "bridge hello 2"),
+        (f"3: ens3: {UP} master br-host state UP", f"{ETHER} promiscuity 1", "bridge_slave"),
+        (f"4: flannel-wg: {WG} state UNKNOWN", "link/none  promiscuity 0", "wireguard x"),
+        (f"5: flannel-wg-v6: {WG} state UNKNOWN", "link/none  promiscuity 0", "wireguard x"),
+        (f"6: lxc12ab@if5: {UP} state UP", f"{ETHER} link-netnsid 0 promiscuity 0", "veth x"),
+        (f"7: lxc34cd@if5: {UP} state UP", f"{ETHER} link-netnsid 1 promiscuity 0", "veth x"),
+    ]
+)
+CANNED_ROUTE = "default via 192.0.2.1 dev br-host proto dhcp metric 100 \n"
+CAPTURE_ONLY = """
+commands:
+  - {id: nothing, scope: host, argv: ["true"], output: nothing.txt}
+devices: {overlay: [vxlan, wireguard], pod_ports: [veth]}
+captures:
+  - {devices: underlay, filter: "udp port {vxlan_dstport}", output: underlay-vxlan.pcap}
+  - {devices: overlay, output: "{interface}.pcap", max_devices: 1}
+  - {devices: bridge, output: "{interface}.pcap"}
+"""
+
+
+@pytest.fixture
+def canned_ip(tmp_path):
+    """A PATH whose `ip` prints CANNED_LINKS / CANNED_ROUTE; everything else is real."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (tmp_path / "links").write_text(CANNED_LINKS)
+    (tmp_path / "route").write_text(CANNED_ROUTE)
+    (bin_dir / "ip").write_text(
+        "#!/bin/sh\n"
+        'case "$*" in\n'
+        f'  *"-d -o link show"*) cat {tmp_path}/links ;;\n'
+        f'  *"-4 -o route show default"*) cat {tmp_path}/route ;;\n'
+        "  *) exit 1 ;;\n"
+        "esac\n"
+    )
+    (bin_dir / "ip").chmod(0o755)
+    return f"{bin_dir}:{os.environ.get('PATH', '/usr/bin:/bin')}"
+
+
+@pytest.fixture
+def empty_node():
+    """An empty namespace: none of the canned devices exists, so no tcpdump starts."""
+    name = f"{TAG}-en"
+    ip("netns", "add", name)
+    try:
+        yield name
+    finally:
+        delete_namespaces([name])
+
+
+@pytest.mark.parametrize("shell", SHELLS, ids=["dash", "busybox"])
+def test_wireguard_overlay_routed_veths_by_nsid_and_no_host_bridge(empty_node, canned_ip, shell):
+    from needle.collector.spec.loader import parse_spec
+
+    argv = ["ip", "netns", "exec", empty_node, "env", f"PATH={canned_ip}", *shell]
+    argv += ["-s", "--", *ScriptArgs(capture_seconds=1).argv()]
+    result = subprocess.run(
+        argv,
+        input=render(parse_spec(CAPTURE_ONLY)).encode(),
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    recs = captures(records(members(result.stdout)))
+    by_role: dict[str, list[dict[str, str]]] = {}
+    for capture in recs:
+        by_role.setdefault(capture["role"], []).append(capture)
+    # WireGuard is an overlay by kind; the second is over the per-role limit of 1
+    overlay = by_role["overlay"]
+    assert overlay[0]["interface"] == "flannel-wg" and "no interface" in overlay[0]["error"]
+    assert overlay[1]["skipped"] == "not captured (at most 1 per role): flannel-wg-v6"
+    # a bridge holding only the uplink is no pod bridge; the veths are routed pods
+    (bridge,) = by_role["bridge"]
+    assert (
+        "routed veths" in bridge["skipped"]
+        and "(2 on this node, e.g. lxc12ab)" in (bridge["skipped"])
+    )
+    # no VXLAN device: the underlay is the default route's, and nothing to filter for
+    (underlay,) = by_role["underlay"]
+    assert "no VXLAN device" in underlay["skipped"] and "br-host" in underlay["skipped"]
