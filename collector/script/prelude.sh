@@ -391,15 +391,20 @@ needle_discover_devices() {
         _n=${_n%%@*}
         _head=${_l%%\\*}
         _rest=${_l#*\\}
+        # the kind is the first part after link/ that names one we look for: an
+        # `altname` or XDP part may come before or after it, a `bridge_slave` after it
         _kind=
         _info=
-        case $_rest in *\\*)
-            _info=${_rest#*\\}
-            _info=${_info#"${_info%%[! ]*}"}
-            _kind=${_info%% *}
-            _info=" $_info "
-            ;;
-        esac
+        _segs=$_rest
+        while [ -z "$_kind" ]; do
+            case $_segs in *\\*) _segs=${_segs#*\\} ;; *) break ;; esac
+            _seg=${_segs%%\\*}
+            _seg=${_seg#"${_seg%%[! ]*}"}
+            [ -n "$_seg" ] || continue
+            case " bridge vxlan $NEEDLE_OVERLAY_KINDS $NEEDLE_POD_PORT_KINDS " in
+                *" ${_seg%% *} "*) _kind=${_seg%% *}; _info=" $_seg " ;;
+            esac
+        done
         [ -n "$_kind" ] || continue
         _master=
         case $_head in *" master "*) _master=${_head#* master }; _master=${_master%% *} ;; esac

@@ -214,10 +214,12 @@ def test_no_capture_means_no_capture_records(routed):
 
 
 # `ip -d -o link show` as a node with WireGuard (no such kernel module needed), veths
-# named by nsid, old-iproute2 spacing, and a host bridge holding only the uplink.
+# whose peer is named by nsid, a host bridge holding only the uplink, and a VXLAN device
+# with an XDP program and an altname.
 ETHER = "link/ether 0e:00:00:00:00:01 brd ff:ff:ff:ff:ff:ff"
 UP = "<BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc noqueue"
 WG = "<POINTOPOINT,NOARP,UP,LOWER_UP> mtu 1420 qdisc noqueue"
+VXLAN = "vxlan id 4096 local 192.0.2.10 dev br-host srcport 0 0 dstport 4789 nolearning"
 CANNED_LINKS = "".join(
     " \\    ".join(parts) + "\n"
     for parts in [
@@ -228,6 +230,8 @@ CANNED_LINKS = "".join(
         (f"5: flannel-wg-v6: {WG} state UNKNOWN", "link/none  promiscuity 0", "wireguard x"),
         (f"6: lxc12ab@if5: {UP} state UP", f"{ETHER} link-netnsid 0 promiscuity 0", "veth x"),
         (f"7: lxc34cd@if5: {UP} state UP", f"{ETHER} link-netnsid 1 promiscuity 0", "veth x"),
+        # an XDP program before the kind, an altname after it
+        (f"8: vxlan.calico: {UP} state UP", ETHER, "prog/xdp id 12", VXLAN, "altname vxc"),
     ]
 )
 CANNED_ROUTE = "default via 192.0.2.1 dev br-host proto dhcp metric 100 \n"
@@ -293,13 +297,15 @@ def test_wireguard_overlay_routed_veths_by_nsid_and_no_host_bridge(empty_node, c
     # WireGuard is an overlay by kind; the second is over the per-role limit of 1
     overlay = by_role["overlay"]
     assert overlay[0]["interface"] == "flannel-wg" and "no interface" in overlay[0]["error"]
-    assert overlay[1]["skipped"] == "not captured (at most 1 per role): flannel-wg-v6"
+    assert overlay[1]["skipped"] == (
+        "not captured (at most 1 per role): flannel-wg-v6 vxlan.calico"
+    )
     # a bridge holding only the uplink is no pod bridge; the veths are routed pods
     (bridge,) = by_role["bridge"]
     assert (
         "routed veths" in bridge["skipped"]
         and "(2 on this node, e.g. lxc12ab)" in (bridge["skipped"])
     )
-    # no VXLAN device: the underlay is the default route's, and nothing to filter for
+    # the VXLAN device's dev and port, found past its XDP part
     (underlay,) = by_role["underlay"]
-    assert "no VXLAN device" in underlay["skipped"] and "br-host" in underlay["skipped"]
+    assert (underlay["interface"], underlay["filter"]) == ("br-host", "udp port 4789")
