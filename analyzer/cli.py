@@ -7,9 +7,10 @@ import sys
 from collections.abc import Iterable
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from needle.analyzer.backends import CHOICES as BACKEND_CHOICES
 from needle.analyzer.bundle import Bundle, open_and_build
 from needle.analyzer.diff.document import diff_document
 from needle.analyzer.diff.render import render_markdown as render_diff_markdown
@@ -64,6 +65,20 @@ class ReportFormat(StrEnum):
     markdown = "markdown"
 
 
+BackendChoice = StrEnum("BackendChoice", {name: name for name in BACKEND_CHOICES})  # type: ignore[misc]
+
+BackendOption = Annotated[
+    BackendChoice | None,
+    typer.Option(
+        "--backend",
+        help="The data plane, instead of the one detected from the bundle: "
+        + ", ".join(BACKEND_CHOICES[:4])
+        + " (others are recognised, not analysed).",
+        show_choices=False,
+    ),
+]
+
+
 class FailOn(StrEnum):
     error = "error"
     warning = "warning"
@@ -93,6 +108,7 @@ def analyze(
         typer.Option("-o", "--output", metavar="FILE", help="Write the report here."),
     ] = None,
     rules: RulesOption = None,
+    backend: BackendOption = None,
     fail_on: Annotated[
         FailOn,
         typer.Option("--fail-on", help="Exit 1 when a finding is at or above this severity."),
@@ -114,7 +130,9 @@ def analyze(
         progress.step(f"reading {bundle_path}")
         catalog = load_catalog(rules or [])
         # each node's pod side is read by the worker process that checks the node
-        bundle, model = _open_model(bundle_path, pod_details=False, lazy_nodes=True)
+        bundle, model = _open_model(
+            bundle_path, pod_details=False, lazy_nodes=True, backend=_chosen(backend)
+        )
         with bundle:
             about = bundle.summary()
             # rules read routes, neighbours and FDBs as they need them, from the open
@@ -169,6 +187,7 @@ def diff(
     output_format: Annotated[ReportFormat, typer.Option("--format")] = ReportFormat.text,
     node: Annotated[str | None, typer.Option("--node", help="Only this node.")] = None,
     rules: RulesOption = None,
+    backend: BackendOption = None,
     fail_on_new: Annotated[
         FailOnNew | None,
         typer.Option(
@@ -200,7 +219,9 @@ def diff(
     _report_problems(problems)
     with signals_interrupt(), WorkProgress() as progress:
         progress.step(f"comparing {old_path} and {new_path}")
-        run = run_diff(old_path, new_path, [rule.doc for rule in compiled], node, show_all)
+        run = run_diff(
+            old_path, new_path, [rule.doc for rule in compiled], node, show_all, _chosen(backend)
+        )
     result = run.result
     document = diff_document(result, run.old_summary, run.new_summary, show_all)
     if output_format is ReportFormat.json:
@@ -250,6 +271,7 @@ def show(
     output_format: Annotated[
         ListFormat, typer.Option("--format", help="table (to read) or json (for scripts).")
     ] = ListFormat.table,
+    backend: BackendOption = None,
 ) -> None:
     """Browse a bundle offline: nodes, pods, links, routes, neigh, fdb, veths, mtu, captures.
 
@@ -263,7 +285,7 @@ def show(
     with signals_interrupt():
         with WorkProgress() as progress:
             progress.step(f"reading {bundle_path}")
-            bundle, model = _open_model(bundle_path)
+            bundle, model = _open_model(bundle_path, backend=_chosen(backend))
         with bundle:
             if node is not None and node not in model.nodes:
                 raise AnalyzerError(_unknown_node(node, bundle_path, sorted(model.nodes)))
@@ -287,7 +309,11 @@ def _unknown_node(node: str, bundle_path: Path, known: list[str]) -> str:
     return f"no node {node!r} in {bundle_path} (nodes: {', '.join(known) or 'none'})"
 
 
-def _open_model(path: Path, **build_options: bool) -> tuple[Bundle, Model]:
+def _chosen(backend: BackendChoice | None) -> str | None:
+    return None if backend is None else str(backend.value)
+
+
+def _open_model(path: Path, **build_options: Any) -> tuple[Bundle, Model]:
     """The bundle at `path` and its model, built while the manifest is still being
     validated (see open_and_build); the caller closes the bundle."""
     (bundle,), (model,) = open_and_build([path], lambda b: build_model(b, **build_options))

@@ -22,8 +22,9 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from needle.analyzer.backends import Backend, backend_of
 from needle.analyzer.bundle import Bundle
-from needle.analyzer.model.entities import VXLAN_DEVICE, Model, Node, Pod
+from needle.analyzer.model.entities import Model, Node, Pod
 from needle.analyzer.model.kube_objects import load_json
 
 # Kubernetes' generated suffixes use this alphabet (k8s.io/apimachinery rand.String and
@@ -172,8 +173,8 @@ def pair_leftovers(
     return pairs
 
 
-def device_roles(node: Node) -> dict[str, str]:
-    """Role -> host device name: `overlay` (flannel.1, else the only VXLAN device),
+def device_roles(node: Node, backend: Backend) -> dict[str, str]:
+    """Role -> host device name: `overlay` (the data plane's, else the only VXLAN device),
     `underlay` (the device holding the node's IP, else the one the overlay rides on),
     `bridge` (the master most host veths are enslaved to)."""
     host = node.host
@@ -181,7 +182,7 @@ def device_roles(node: Node) -> dict[str, str]:
         return {}
     interfaces = host.interfaces
     roles: dict[str, str] = {}
-    overlay = interfaces.get(VXLAN_DEVICE)
+    overlay = backend.overlay_interface(node)
     if overlay is None:
         vxlans = [i for i in interfaces.values() if i.kind == "vxlan"]
         overlay = vxlans[0] if len(vxlans) == 1 else None
@@ -215,7 +216,7 @@ def role_aliases(old: Model, new: Model, nodes: Iterable[str]) -> dict[str, dict
         before, after = old.nodes.get(name), new.nodes.get(name)
         if before is None or after is None or before.host is None or after.host is None:
             continue
-        was, now = device_roles(before), device_roles(after)
+        was, now = device_roles(before, backend_of(old)), device_roles(after, backend_of(new))
         for role, old_name in was.items():
             new_name = now.get(role)
             if (

@@ -131,13 +131,14 @@ def run_diff(
     docs: list[RuleDocument],
     only_node: str | None,
     show_all: bool = False,
+    backend: str | None = None,
 ) -> DiffRun:
     """The diff of two bundles; `show_all` lists per-boot and implied differences too."""
     cache = ParseCache()
 
     def build(bundle: Bundle) -> Model:
         # while the manifests are still being validated (open_and_build)
-        return build_model(bundle, lazy_nodes=True, cache=cache)
+        return build_model(bundle, lazy_nodes=True, cache=cache, backend=backend)
 
     (old_bundle, new_bundle), (old, new) = open_and_build([old_path, new_path], build)
     with old_bundle, new_bundle, paused_gc():

@@ -18,9 +18,10 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from needle.analyzer.backends import Backend, backend_of
 from needle.analyzer.diff.identity import NO_RELABEL, Relabel, device_roles, vtep_owners
 from needle.analyzer.model.dataplane import DetailLoader
-from needle.analyzer.model.entities import HOST, VXLAN_DEVICE, Interface, Model, Namespace, Node
+from needle.analyzer.model.entities import HOST, Interface, Model, Namespace, Node
 from needle.analyzer.parsers.ip_route import Route
 
 Key = tuple[str, ...]
@@ -201,10 +202,10 @@ def render_route(values: tuple[tuple[Any, ...], ...]) -> Any:
     }
 
 
-def _vtep_mac_is_own(node: Node) -> bool | None:
-    """Whether the VtepMAC annotation is the node's own flannel.1 MAC; None when the
-    bundle has no flannel.1 of the node to tell."""
-    device = node.host.interfaces.get(VXLAN_DEVICE) if node.host is not None else None
+def _vtep_mac_is_own(node: Node, backend: Backend) -> bool | None:
+    """Whether the VtepMAC annotation is the node's own overlay device's MAC; None when
+    the bundle has no overlay device of the node to tell."""
+    device = backend.overlay_interface(node)
     if device is None or not device.mac or node.api is None:
         return None
     return (node.api.vtep_mac or "").lower() == device.mac.lower()
@@ -213,6 +214,7 @@ def _vtep_mac_is_own(node: Node) -> bool | None:
 def cluster_snapshot(model: Model) -> Snapshot:
     """What the API says about nodes, and what the bundle lacks cluster-wide."""
     snap = Snapshot()
+    backend = backend_of(model)
     snap.missing_cluster = set(model.missing)
     for node in model.nodes.values():
         if node.api is not None:
@@ -224,7 +226,7 @@ def cluster_snapshot(model: Model) -> Snapshot:
                 "vtep_mac": api.vtep_mac,
                 "backend_type": api.backend_type,
                 # what the MAC means, which outlives a re-created flannel.1 (the MAC not)
-                "vtep_mac_is_own": _vtep_mac_is_own(node),
+                "vtep_mac_is_own": _vtep_mac_is_own(node, backend),
             }
         elif node.collected:
             snap.kinds["node"][(node.name,)] = {"in_api": False}
@@ -350,7 +352,10 @@ def node_snapshot(
     skip = unchanged.same if unchanged is not None else set()
     only_routes = unchanged.route_keys if unchanged is not None else {}
     owners: dict[str, str] | None = None  # VTEP MAC -> node: only if a table is compared
+    backend = backend_of(model)
     for node in model.nodes.values():
+        overlay = backend.overlay(node)
+        overlay_device = overlay.device if overlay is not None else None
         if nodes is not None and node.name not in nodes:
             continue
         if node.host is None or not node.collected:
@@ -380,7 +385,7 @@ def node_snapshot(
                     kinds["route"][(node.name, label, *map(str, key))] = values
         if (node.name, HOST, "neighbour") not in skip:
             for entry in node.host.neighbours:
-                if entry.dev == VXLAN_DEVICE:
+                if overlay_device is not None and entry.dev == overlay_device:
                     if owners is None:
                         owners = vtep_owners(model)
                     lladdr = (entry.lladdr or "").lower()
@@ -396,7 +401,7 @@ def node_snapshot(
         if (node.name, HOST, "fdb") not in skip:
             fdb: dict[str, list[str]] = defaultdict(list)
             for entry in node.fdb:
-                if entry.dev == VXLAN_DEVICE and entry.dst:
+                if overlay_device is not None and entry.dev == overlay_device and entry.dst:
                     fdb[entry.mac.lower()].append(entry.dst)
             for mac, destinations in fdb.items():
                 # an entry for a peer whose VTEP MAC changed is the same entry, under
@@ -408,18 +413,20 @@ def node_snapshot(
         if (node.name, HOST, "sysctl") not in skip:
             for sysctl_key, value in node.sysctls.items():
                 kinds["sysctl"][(node.name, _sysctl_label(sysctl_key, devices))] = value
-        _ethtool_facts(node, devices, kinds["ethtool"], ethtool_by_interface)
+        _ethtool_facts(node, backend, devices, kinds["ethtool"], ethtool_by_interface)
     return snap
 
 
-def _ethtool_facts(node: Node, devices: dict[str, str], facts: Facts, by_interface: bool) -> None:
+def _ethtool_facts(
+    node: Node, backend: Backend, devices: dict[str, str], facts: Facts, by_interface: bool
+) -> None:
     """ethtool -k per device; pods' host veths as one role (a feature "on", "off" or
     "mixed" over all of them) unless `by_interface`: their names are random, and a pod's
     veth has the features every veth of its node has. A veth in a role of its own (the
     underlay of a VM or of the lab is often one) stays a device of its own."""
     assert node.host is not None
     veths: dict[str, set[bool]] = defaultdict(set)
-    roles = set(device_roles(node).values()) if not by_interface else set()
+    roles = set(device_roles(node, backend).values()) if not by_interface else set()
     for name, interface in node.host.interfaces.items():
         if interface.features is None:
             continue

@@ -108,6 +108,8 @@ def _renewed(
         by_ifindex=namespace.by_ifindex,
         present={what for what in namespace.present if what not in DETAILS},
         sources={"links": links, "addresses": addresses},
+        duplicate_names=namespace.duplicate_names,
+        files=dict(namespace.files),
     )
     attach_details(renewed, outputs)
     return renewed

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from needle.analyzer.backends import Backend, detect
 from needle.analyzer.bundle.reader import Bundle
 from needle.analyzer.gcpause import paused_gc
 from needle.analyzer.model.dataplane import (
@@ -16,7 +17,6 @@ from needle.analyzer.model.dataplane import (
 )
 from needle.analyzer.model.entities import (
     HOST,
-    VXLAN_DEVICE,
     Model,
     Namespace,
     Node,
@@ -102,14 +102,14 @@ def _join_pods(model: Model, node: Node) -> None:
         namespace.pod = pod
 
 
-def _index(model: Model) -> None:
+def _index(model: Model, backend: Backend) -> None:
     for node in model.nodes.values():
         if node.api and node.api.pod_cidr:
             model.node_by_pod_cidr[node.api.pod_cidr] = node
         host = node.host
         if host is None:
             continue
-        vxlan = host.interfaces.get(VXLAN_DEVICE)
+        vxlan = backend.overlay_interface(node)
         if vxlan is not None and vxlan.mac:
             model.node_by_vtep_mac[vxlan.mac.lower()] = node
         if vxlan is not None and vxlan.link.vxlan and vxlan.link.vxlan.local:
@@ -124,14 +124,18 @@ def build_model(
     pod_details: bool = True,
     lazy_nodes: bool = False,
     cache: ParseCache | None = None,
+    backend: str | None = None,
 ) -> Model:
     """The model of `bundle`. Routes, neighbours and FDB entries are read when first used
     (keep the bundle open until then); `pod_details=False` leaves pod namespaces' routes
     and neighbours out altogether. With `lazy_nodes`, each node's pod side (namespaces,
     veths, pod joins) waits for `Model.load_nodes()`. A `cache` shared with
-    another bundle's build parses identical files once."""
+    another bundle's build parses identical files once. The data plane is detected from
+    the bundle (backends/detect.py) unless `backend` names it (--backend)."""
     with paused_gc():
         model = _build(bundle, pod_details, cache)
+        model.dataplane = detect(model, backend)
+        _index(model, model.dataplane.backend)
         if not lazy_nodes:
             model.load_nodes()
         return model
@@ -150,7 +154,6 @@ def _build(bundle: Bundle, pod_details: bool, cache: ParseCache | None) -> Model
     for record in manifest["nodes"]:
         node = model.nodes.setdefault(record["name"], Node(name=record["name"]))
         _load_node(bundle, record, node, pod_details, model, cache)
-    _index(model)
     return model
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from needle.analyzer.gcpause import paused_gc
 from needle.analyzer.model.kube_objects import ObjectProblem
@@ -22,9 +22,11 @@ from needle.analyzer.parsers.ip_link import Link
 from needle.analyzer.parsers.ip_neigh import Neighbor
 from needle.analyzer.parsers.ip_route import Route
 
+if TYPE_CHECKING:  # the backends read the model: only the type is needed here
+    from needle.analyzer.backends.detect import Detection
+
 PeerState = Literal["resolved", "missing", "not-veth"]
 HOST = "host"
-VXLAN_DEVICE = "flannel.1"  # the VXLAN device flannel creates
 
 
 @dataclass(slots=True, eq=False)
@@ -202,17 +204,17 @@ class Node:
     def namespaces(self) -> list[Namespace]:
         return ([self.host] if self.host else []) + list(self.pods_netns.values())
 
-    def mtu_chains(self) -> list[tuple[str, list[MtuHop]]]:
+    def mtu_chains(
+        self, vxlan: Interface | None, underlay: Interface | None
+    ) -> list[tuple[str, list[MtuHop]]]:
         """Per pod namespace with a paired veth (by its pod, else its name): the MTUs a
-        packet meets on its way out, pod eth0 to the underlay. Worked out when asked
-        (only `show mtu` does): 10^5 chains are not worth building for every analysis."""
+        packet meets on its way out, pod eth0 to the underlay, through the overlay
+        device `vxlan` if the data plane has one. Worked out when asked (only `show mtu`
+        does): 10^5 chains are not worth building for every analysis."""
         self.ensure_pod_side()
         host = self.host
         if host is None:
             return []
-        vxlan = host.interfaces.get(VXLAN_DEVICE)
-        underlay_name = vxlan.link.vxlan.dev if vxlan and vxlan.link.vxlan else None
-        underlay = host.interfaces.get(underlay_name or "")
         chains = []
         for namespace in self.pods_netns.values():
             for interface in namespace.interfaces.values():
@@ -261,6 +263,10 @@ class Model:
     nodes: dict[str, Node] = field(default_factory=dict)
     pods: list[Pod] = field(default_factory=list)
     net_conf: FlannelNetConf | None = None
+    # where net_conf came from: (bundle file, "namespace/name" of its config map)
+    net_conf_origin: tuple[str, str] | None = None
+    # the data plane detected (or chosen with --backend): backends.detect.Detection
+    dataplane: Detection | None = None
     created: str | None = None
     bundle_status: str | None = None
     # data the bundle lacks, by name ("cluster.nodes", "cluster.configmaps", ...) -> why

@@ -77,6 +77,8 @@ def _backend_data(
     if why is not None:
         problems.append(ObjectProblem("Node", name, field, why, file))
         return {}, None
+    if parsed is None:  # "null": what flanneld writes for backends with no data (host-gw)
+        return {}, None
     typed, found = validate(BackendData, parsed, "Node", name, file, prefix=field)
     problems.extend(found)
     if typed is None:
@@ -212,6 +214,7 @@ def load_cluster(bundle: Bundle, model: Model) -> tuple[list[NodeApi], list[Pod]
             parsed = parse_flannel_net_conf(text)
             if parsed.records:
                 model.net_conf = parsed.records[0]
+                model.net_conf_origin = (found[1], _name_of(item, index, found[1]))
                 break
     if model.net_conf is None and "cluster.configmaps" not in model.missing:
         unread = any(p.kind == "ConfigMap" and NET_CONF in p.field for p in problems)

@@ -15,6 +15,20 @@ def bundle_line(bundle: dict[str, Any]) -> str:
     )
 
 
+def dataplane_line(dataplane: dict[str, Any] | None) -> str | None:
+    """ "data plane: flannel vxlan (detected: cluster/configmaps.json)"; None when the
+    report predates data-plane detection."""
+    if not dataplane:
+        return None
+    how = {"option": "chosen with --backend", "detected": "detected"}.get(
+        dataplane["source"], "not detected"
+    )
+    files = sorted({item["file"] for item in dataplane.get("evidence", []) if item["file"]})
+    where = f": {', '.join(files[:3])}" if files and dataplane["source"] == "detected" else ""
+    verdict = "" if dataplane["analysed"] else "; recognised, not analysed"
+    return f"data plane: {dataplane['label']} ({how}{where}{verdict})"
+
+
 def severity_counts(summary: dict[str, int]) -> str:
     """ "1 error, 0 warnings, 3 info"."""
     return (
@@ -28,6 +42,9 @@ def rules_ran(coverage: dict[str, Any]) -> str:
     text = f"{plural(coverage['rules_run'], 'rule')} ran"
     if coverage["rules_skipped"]:
         text += f", {len(coverage['rules_skipped'])} skipped"
+    others = coverage.get("rules_not_applicable") or []
+    if others:
+        text += f", {plural(len(others), 'rule')} for other data planes not run"
     return text
 
 

@@ -23,9 +23,11 @@ def report_document(outcome: Outcome, bundle: dict[str, Any]) -> dict[str, Any]:
             "rules_run": len(outcome.rules_run),
             "rules_skipped": list(outcome.skipped),
             "rules_partial": list(outcome.partial),
+            "rules_not_applicable": list(outcome.not_applicable),
             "rules_invalid": [
                 {"rule": problem.source, "reason": str(problem)} for problem in outcome.problems
             ],
             "objects_invalid": list(outcome.objects_invalid),
+            "dataplane": outcome.dataplane,
         },
     }

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from needle.analyzer.report.counts import rules_ran, severity_counts
+from needle.analyzer.report.counts import dataplane_line, rules_ran, severity_counts
 from needle.analyzer.rules.engine import SEVERITIES
 from needle.analyzer.terminal import markdown_code, markdown_text, plural
 
@@ -35,6 +35,9 @@ def render_markdown(document: dict[str, Any]) -> str:
         f"**{severity_counts(summary)}.**",
         "",
     ]
+    dataplane = dataplane_line(document["coverage"].get("dataplane"))
+    if dataplane is not None:
+        lines += [markdown_text(dataplane[:1].upper() + dataplane[1:]) + ".", ""]
     if document["findings"]:
         lines += ["| severity | finding | rule |", "|---|---|---|"]
         lines += [

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, TextIO
 
-from needle.analyzer.report.counts import bundle_line, summary_line
+from needle.analyzer.report.counts import bundle_line, dataplane_line, summary_line
 from needle.analyzer.rules.engine import SEVERITIES
 from needle.analyzer.terminal import make_console
 from needle.analyzer.terminal import safe_markup as shown
@@ -22,6 +22,9 @@ def render_text(document: dict[str, Any], stream: TextIO, color: bool | None = N
     console = make_console(stream, color, soft_wrap=True)
     bundle = document["bundle"]
     console.print(f"needle analyzed {shown(bundle_line(bundle))}")
+    dataplane = dataplane_line(document["coverage"].get("dataplane"))
+    if dataplane is not None:
+        console.print(shown(dataplane))
     findings = document["findings"]
     for severity in SEVERITIES:
         group = [f for f in findings if f["severity"] == severity]

@@ -32,6 +32,7 @@ from needle.analyzer.rules.facts import (
     Collection,
     Fact,
     Home,
+    dataplane,
     netconf_fact,
     node_facts,
 )
@@ -122,6 +123,10 @@ class Outcome:
     findings: list[Finding] = field(default_factory=list)
     rules_run: list[str] = field(default_factory=list)
     skipped: list[dict[str, str]] = field(default_factory=list)
+    # rules written for other data planes than the cluster's (not run)
+    not_applicable: list[dict[str, str]] = field(default_factory=list)
+    # the data plane the rules judged (backends.detect.Detection.to_json())
+    dataplane: dict[str, Any] | None = None
     partial: list[dict[str, str]] = field(default_factory=list)
     problems: list[RuleProblem] = field(default_factory=list)
     # cluster objects' invalid fields (the model's objects_invalid), as report entries
@@ -289,7 +294,9 @@ class RuleResult:
     """One rule's result on one shard of the nodes (the whole cluster when unsharded)."""
 
     rule: str
-    status: str  # "run", "skipped" (no data for the whole rule) or "failed"
+    # "run", "skipped" (no data for the whole rule), "failed", or "not-applicable" (the
+    # rule is for other data planes)
+    status: str
     reason: str = ""
     # whether this shard had items the rule could check, and items at all
     had_items: bool = False
@@ -318,6 +325,7 @@ class Engine:
         self.collections: dict[str, Collection] = {"nodes": nodes}
         self.uses: dict[str, int] = {}
         self.netconf = netconf_fact(model)
+        self.backend = dataplane(model)
         self.data_by_node = {item["name"]: set(item["data"]) for item in self.node_items}
 
     def _collection(self, name: str) -> Collection:
@@ -389,6 +397,13 @@ class Engine:
         return results
 
     def _run_one(self, rule: CompiledRule) -> RuleResult:
+        backends = rule.doc.data.get("backends")
+        if backends and self.backend.name not in backends:
+            return RuleResult(
+                rule.id,
+                "not-applicable",
+                f"for {', '.join(map(str, backends))}; the cluster runs {self.backend.label}",
+            )
         needs = list(rule.doc.data.get("needs", []))
         missing = self._missing_cluster_data(needs)
         if missing is not None:
@@ -496,6 +511,10 @@ def merge_results(rule_ids: list[str], shards: list[list[RuleResult]], outcome: 
         for result in shard:
             by_rule[result.rule].append(result)
     for rule, results in by_rule.items():
+        other = next((r for r in results if r.status == "not-applicable"), None)
+        if other is not None:
+            outcome.not_applicable.append({"rule": rule, "reason": other.reason})
+            continue
         failed = next((r for r in results if r.status != "run"), None)
         if failed is not None:
             outcome.skipped.append({"rule": rule, "reason": failed.reason})
@@ -580,6 +599,8 @@ def compile_rules_with(
 def _evaluate(model: Model, docs: list[RuleDocument], workers: int) -> Outcome:
     outcome = Outcome()
     outcome.objects_invalid = [problem.to_json() for problem in model.objects_invalid]
+    dataplane(model)  # detected now if the model was built without it
+    outcome.dataplane = model.dataplane.to_json() if model.dataplane is not None else None
     # compiled here only to report broken rules; each shard compiles its own, bound to
     # its helpers (0.04 s for 20 rules)
     compiled, problems = compile_rules_with(docs, helper_signatures())

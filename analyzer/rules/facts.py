@@ -13,14 +13,13 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from needle.analyzer.backends import Backend, backend_of
+from needle.analyzer.backends.base import STANDARD_TUNNEL_PORTS, node_ip, off_segment_peers
 from needle.analyzer.model.dataplane import SOURCES
-from needle.analyzer.model.entities import VXLAN_DEVICE, Interface, Model, Namespace, Node
+from needle.analyzer.model.entities import Interface, Model, Namespace, Node
 from needle.analyzer.parsers.bridge_fdb import FdbEntry
 from needle.analyzer.parsers.ip_neigh import Neighbor
 
-BRIDGE = "cni0"
-DEFAULT_VXLAN_PORT = 8472
-DEFAULT_VNI = 1
 Fact = dict[str, Any]
 
 
@@ -34,12 +33,9 @@ class Collection:
     nodes: list[str | None]
 
 
-def _backend(model: Model, node: Node) -> str:
-    if model.net_conf is not None and model.net_conf.backend_type:
-        return model.net_conf.backend_type.lower()
-    if node.api is not None and node.api.backend_type:
-        return node.api.backend_type.lower()
-    return ""
+def dataplane(model: Model) -> Backend:
+    """The cluster's data plane (detected once, when the model was built)."""
+    return backend_of(model)
 
 
 def node_data(node: Node) -> list[str]:
@@ -92,10 +88,13 @@ def _udp_csum(options: tuple[str, ...]) -> str:
 
 def node_fact(model: Model, node: Node) -> Fact:
     api = node.api
-    vxlan = node.interface(VXLAN_DEVICE)
+    backend = dataplane(model)
+    overlay = backend.overlay(node)
+    vxlan = backend.overlay_interface(node)
     details = vxlan.link.vxlan if vxlan is not None else None
-    underlay = node.interface(details.dev) if details and details.dev else None
-    bridge = node.interface(BRIDGE)
+    underlay = backend.underlay_interface(node)
+    attach = backend.pod_attach()
+    bridge = node.interface(attach.bridge) if attach.bridge else None
     features = vxlan.features.features if vxlan is not None and vxlan.features else {}
     tx_checksum = features.get("tx-checksumming")
     return {
@@ -113,21 +112,27 @@ def node_fact(model: Model, node: Node) -> Fact:
         "public_ip": (api.public_ip if api else None) or "",
         "vtep_mac_annotation": (api.vtep_mac if api else None) or "",
         "backend_type_annotation": (api.backend_type if api else None) or "",
-        "backend": _backend(model, node),
-        "has_vxlan_device": vxlan is not None,
+        "backend": backend.name,
+        "overlay_device": overlay.device if overlay is not None else "",
+        "overlay_overhead": overlay.overhead if overlay is not None else 0,
+        "expected_vni": overlay.vni if overlay is not None and overlay.vni is not None else -1,
+        "expected_port": overlay.port if overlay is not None and overlay.port is not None else -1,
+        "has_overlay_device": vxlan is not None,
         "vtep_mac": (vxlan.mac or "").lower() if vxlan is not None else "",
-        "vxlan_kind": (vxlan.kind or "") if vxlan is not None else "",
+        "overlay_kind": (vxlan.kind or "") if vxlan is not None else "",
         "vxlan_vni": details.id if details and details.id is not None else -1,
         "vxlan_port": details.port if details and details.port is not None else -1,
         "vxlan_local": (details.local or "") if details else "",
         "vxlan_dev": (details.dev or "") if details else "",
-        "vxlan_mtu": _mtu(vxlan),
+        "overlay_mtu": _mtu(vxlan),
         "vxlan_addresses": vxlan.ipv4 if vxlan is not None else [],
         "underlay_dev": underlay.name if underlay is not None else "",
         "underlay_mtu": _mtu(underlay),
-        "has_cni0": bridge is not None,
-        "cni0_mtu": _mtu(bridge),
-        "cni0_addresses": [
+        "pod_attach": "routed" if attach.routed else "bridge",
+        "bridge": attach.bridge or "",
+        "has_bridge": bridge is not None,
+        "bridge_mtu": _mtu(bridge),
+        "bridge_addresses": [
             f"{a.local}/{a.prefixlen}" for a in bridge.addresses if a.family == "inet"
         ]
         if bridge is not None
@@ -139,8 +144,12 @@ def node_fact(model: Model, node: Node) -> Fact:
         ),
         "tx_checksum": ("on" if tx_checksum.enabled else "off") if tx_checksum else "",
         "tx_checksum_fixed": bool(tx_checksum.fixed) if tx_checksum else False,
-        "vxlan_features_file": node.outputs.get(f"ethtool-k:{VXLAN_DEVICE}", ""),
+        "vxlan_features_file": node.outputs.get(f"ethtool-k:{vxlan.name}", "") if vxlan else "",
         "vxlan_udp_csum": _udp_csum(details.options) if details else "",
+        # unknown (-1) and 0 (the kernel's default) count as standard
+        "vxlan_port_standard": details is None
+        or details.port in (None, 0)
+        or details.port in STANDARD_TUNNEL_PORTS,
         "kernel": node.kernel or "",
         "uname_file": node.outputs.get("uname", ""),
         "underlay_driver": (underlay.driver.driver or "")
@@ -164,12 +173,13 @@ def _nodes(model: Model, home: Home = None) -> Iterator[Node]:
 
 
 def pod_facts(model: Model, home: Home = None) -> Collection:
+    backend = dataplane(model)
     items, nodes = [], []
     for pod in model.pods:
         if home is not None and (pod.node or "") not in home:
             continue
         node = model.nodes.get(pod.node or "")
-        vxlan = node.interface(VXLAN_DEVICE) if node else None
+        ceiling, ceiling_mtu = backend.pod_mtu_ceiling(node) if node else ("", 0)
         bridge = None
         if node is not None and pod.host_veth is not None and pod.host_veth.master:
             bridge = node.interface(pod.host_veth.master)
@@ -192,7 +202,15 @@ def pod_facts(model: Model, home: Home = None) -> Collection:
                 "veth_mtu": _mtu(pod.host_veth),
                 "bridge": bridge.name if bridge else "",
                 "bridge_mtu": _mtu(bridge),
-                "overlay_mtu": _mtu(vxlan),
+                "ceiling_device": ceiling,
+                "ceiling_role": "overlay"
+                if backend.overlay(node) is not None
+                else "underlay"
+                if node
+                else "",
+                "ceiling_mtu": ceiling_mtu,
+                "veth_proxy_arp": _proxy_arp(node, pod.host_veth) if node else "",
+                "routes_file": node.outputs.get("routes", "") if node else "",
                 "links_file": pod.netns.files.get("links", "") if pod.netns else "",
                 "impossible_mtus": impossible_mtus(pod.netns),
                 "duplicate_devices": duplicate_devices(pod.netns),
@@ -202,7 +220,15 @@ def pod_facts(model: Model, home: Home = None) -> Collection:
     return Collection("pod", items, nodes)
 
 
+def _proxy_arp(node: Node, veth: Interface | None) -> str:
+    """net.ipv4.conf.<veth>.proxy_arp on the node ("" when not collected)."""
+    if veth is None:
+        return ""
+    return node.sysctls.get(f"net.ipv4.conf.{veth.name.replace('.', '/')}.proxy_arp", "")
+
+
 def veth_facts(model: Model, home: Home = None) -> Collection:
+    attach = dataplane(model).pod_attach()
     items, nodes = [], []
     for node in _nodes(model, home):
         if node.host is None:
@@ -210,6 +236,11 @@ def veth_facts(model: Model, home: Home = None) -> Collection:
         for veth in node.host.interfaces.values():
             if veth.kind != "veth":
                 continue
+            if attach.bridge is not None:
+                attaches_pod = veth.master == attach.bridge
+            else:  # routed: the CNI's own veths, on no bridge
+                prefix = attach.veth_prefix or ""
+                attaches_pod = not veth.master and veth.name.startswith(prefix)
             namespace = node.pods_netns.get(veth.peer.netns) if veth.peer else None
             items.append(
                 {
@@ -217,6 +248,9 @@ def veth_facts(model: Model, home: Home = None) -> Collection:
                     "name": veth.name,
                     "master": veth.master or "",
                     "mtu": _mtu(veth),
+                    "proxy_arp": _proxy_arp(node, veth),
+                    "attaches_pod": attaches_pod,
+                    "sysctl_file": node.outputs.get("sysctl", ""),
                     "peer_state": veth.peer_state,
                     "peer": veth.peer.name if veth.peer else "",
                     "peer_netns": (namespace.name or namespace.id) if namespace else "",
@@ -232,7 +266,7 @@ MacOwners = dict[str, tuple[str, str, str]]  # VTEP MAC -> (node, public IP, int
 
 
 def _mac_owners(model: Model) -> MacOwners:
-    """Each VTEP MAC's owner: the node whose flannel.1 has it, else the node whose
+    """Each VTEP MAC's owner: the node whose overlay device has it, else the node whose
     VtepMAC annotation says it."""
     owners: MacOwners = {}
     for mac, owner in (
@@ -252,13 +286,15 @@ def fdb_facts(model: Model, home: Home = None) -> Collection:
     """FDB entries on each node's VXLAN device, with the peer that owns the MAC."""
     owners = _mac_owners(model)
     unknown = ("", "", "")
+    device = _overlay_device(model)
 
     def facts_of(entry: FdbEntry) -> Fact | None:
-        if entry.dev != VXLAN_DEVICE or not entry.dst:
+        if device is None or entry.dev != device or not entry.dst:
             return None
         mac = entry.mac.lower()
         peer, public_ip, internal_ip = owners.get(mac, unknown)
         return {
+            "dev": device,
             "mac": mac,
             "dst": entry.dst,
             "state": entry.state,
@@ -277,14 +313,25 @@ def _vtep_owners(model: Model) -> VtepOwners:
     """Each VTEP address's owner (its pod CIDR's network address, or an address on its
     flannel.1), worked out once per node rather than per entry."""
     owners: VtepOwners = {}
+    backend = dataplane(model)
     for node in model.nodes.values():
-        vxlan = node.interface(VXLAN_DEVICE)
+        vxlan = backend.overlay_interface(node)
         owner = (node.name, (vxlan.mac or "").lower() if vxlan is not None else "")
         if node.api and node.api.pod_cidr:
             owners[node.api.pod_cidr.split("/")[0]] = owner
         for address in vxlan.ipv4 if vxlan is not None else []:
             owners.setdefault(address, owner)
     return owners
+
+
+def _overlay_device(model: Model) -> str | None:
+    """The overlay device's name, the same on every node (flannel names it after the
+    VNI); None for a data plane without one."""
+    backend = dataplane(model)
+    for node in model.nodes.values():
+        overlay = backend.overlay(node)
+        return overlay.device if overlay is not None else None
+    return None
 
 
 def _neighbours(node: Node) -> Sequence[Neighbor]:
@@ -296,12 +343,14 @@ def neigh_facts(model: Model, home: Home = None) -> Collection:
     (its pod CIDR's network address) they resolve."""
     owners = _vtep_owners(model)
     unknown = ("", "")
+    device = _overlay_device(model)
 
     def facts_of(entry: Neighbor) -> Fact | None:
-        if entry.dev != VXLAN_DEVICE:
+        if device is None or entry.dev != device:
             return None
         peer, peer_mac = owners.get(entry.dst, unknown)
         return {
+            "dev": device,
             "dst": entry.dst,
             "lladdr": (entry.lladdr or "").lower(),
             "state": list(entry.state),
@@ -379,7 +428,13 @@ COLLECTION_INPUTS: dict[str, Callable[[Model, Home], object]] = {
 def node_facts(model: Model) -> Collection:
     items = [node_fact(model, node) for node in _nodes(model)]
     overlaps = _pod_cidr_overlaps(items)
+    backend = dataplane(model)
+    nodes = list(model.nodes.values())
+    off_segment = off_segment_peers(nodes, backend) if backend.needs_one_segment else {}
+    with_ip = sum(1 for node in nodes if node_ip(node))
     for item in items:
+        item["off_segment_peers"] = off_segment.get(item["name"], [])
+        item["peers_with_ip"] = with_ip - (1 if item["public_ip"] or item["internal_ip"] else 0)
         network = _network(item["pod_cidr"])
         item["pod_cidr_network"] = str(network.network_address) if network else ""
         item["pod_cidr_overlaps"] = overlaps.get(item["name"], [])
@@ -416,10 +471,12 @@ def _pod_cidr_overlaps(items: list[Fact]) -> dict[str, list[str]]:
 
 def netconf_fact(model: Model) -> Fact:
     conf = model.net_conf
+    backend = dataplane(model)
+    overlay = next((backend.overlay(node) for node in model.nodes.values()), None)
     return {
         "present": conf is not None,
         "network": (conf.network or "") if conf else "",
         "backend_type": (conf.backend_type or "").lower() if conf else "",
-        "vni": conf.vni if conf and conf.vni is not None else DEFAULT_VNI,
-        "port": conf.port if conf and conf.port else DEFAULT_VXLAN_PORT,
+        "vni": overlay.vni if overlay is not None and overlay.vni is not None else -1,
+        "port": overlay.port if overlay is not None and overlay.port is not None else -1,
     }

@@ -9,14 +9,12 @@ from __future__ import annotations
 import ipaddress
 from functools import lru_cache
 
+from needle.analyzer.backends import Backend, ExpectedRoute, backend_of
+from needle.analyzer.backends.flannel import ENCAP_OVERHEAD, ENCAP_OVERHEAD_IPV6
 from needle.analyzer.model.entities import Model, normalize_cidr
 from needle.analyzer.parsers.ip_route import Route
 from needle.analyzer.parsers.uname import kernel_version
 from needle.analyzer.rules.cel_adapter import HelperFunction
-
-# Bytes each flannel backend adds to a packet (outer headers).
-ENCAP_OVERHEAD = {"vxlan": 50, "ipip": 20, "wireguard": 60, "host-gw": 0, "udp": 28, "ipsec": 73}
-ENCAP_OVERHEAD_IPV6 = {"vxlan": 70, "ipip": 40, "wireguard": 80, "host-gw": 0, "udp": 48}
 
 
 @lru_cache(maxsize=65536)
@@ -80,6 +78,9 @@ def encap_overhead(backend: str, ipv6: bool) -> int:
     return table.get(backend.lower(), 0)
 
 
+_UNSET = object()
+
+
 class ModelHelpers:
     """Lookups bound to one model."""
 
@@ -93,6 +94,11 @@ class ModelHelpers:
         # peer, parsed once): each is described once, by identity (the route is kept
         # with its text, so its id cannot be reused)
         self._described: dict[int, tuple[Route, str]] = {}
+        # the route the data plane should hold, by (what it depends on in the node, peer):
+        # for most backends the node side is one value for the whole cluster
+        self._expected: dict[tuple[object, str], ExpectedRoute | None] = {}
+        self._context: dict[str, object] = {}
+        self._off_link: dict[tuple[object, str], bool] = {}
 
     def _main_index(self, node: str) -> dict[str, tuple[Route, ...]]:
         index = self._main.get(node)
@@ -177,6 +183,76 @@ class ModelHelpers:
             known = self._described[id(route)] = (route, "; ".join(legs))
         return known[1]
 
+    def _expected_route(self, node: str, peer: str) -> ExpectedRoute | None:
+        key = (self._node_context(node), peer)
+        if key not in self._expected:
+            here, there = self.model.nodes.get(node), self.model.nodes.get(peer)
+            self._expected[key] = (
+                self._backend.expected_route(self.model, here, there)
+                if here is not None and there is not None
+                else None
+            )
+        return self._expected[key]
+
+    @property
+    def _backend(self) -> Backend:
+        return backend_of(self.model)
+
+    def _node_context(self, node: str) -> object:
+        context = self._context.get(node, _UNSET)
+        if context is _UNSET:
+            found = self.model.nodes.get(node)
+            context = self._context[node] = (
+                self._backend.route_context(found) if found is not None else ("", node)
+            )
+        return context
+
+    def peer_off_link(self, node: str, peer: str) -> bool:
+        """Whether the data plane needs `peer` on `node`'s L2 segment (host-gw) and the
+        bundle shows it is not."""
+        key = (self._node_context(node), peer)
+        known = self._off_link.get(key)
+        if known is None:
+            here, there = self.model.nodes.get(node), self.model.nodes.get(peer)
+            known = self._off_link[key] = (
+                here is not None and there is not None and self._backend.peer_off_link(here, there)
+            )
+        return known
+
+    def expected_route(self, node: str, peer: str) -> str:
+        """The route the data plane programs on `node` for `peer`'s pod CIDR, as
+        route_via() prints one ("" when it programs none, or cannot say)."""
+        expected = self._expected_route(node, peer)
+        return expected.text() if expected is not None else ""
+
+    def expected_route_dev(self, node: str, peer: str) -> str:
+        expected = self._expected_route(node, peer)
+        return expected.dev if expected is not None else ""
+
+    def has_peer_route(self, node: str, peer: str) -> bool:
+        """A main-table route on `node` for `peer`'s pod CIDR, or none possible: the data
+        plane needs the peer on the node's segment and it is not (its own finding). One
+        call per pair."""
+        there = self.model.nodes.get(peer)
+        cidr = there.pod_cidr if there is not None else None
+        if not cidr:
+            return True
+        return self.has_route(node, cidr, "") or self.peer_off_link(node, peer)
+
+    def route_as_expected(self, node: str, peer: str) -> bool:
+        """Whether `node`'s route for `peer`'s pod CIDR is the one its data plane
+        programs: true when there is none (that is a missing route, another finding)
+        or the data plane does not say which it would be. One call per pair (10^6)."""
+        there = self.model.nodes.get(peer)
+        cidr = there.pod_cidr if there is not None else None
+        if not cidr:
+            return True
+        held = self.route_via(node, cidr)
+        if not held:
+            return True
+        expected = self._expected_route(node, peer)
+        return expected is None or held == expected.text()
+
     def functions(self) -> list[HelperFunction]:
         return [
             HelperFunction("has_route", ("string", "string", "string"), "bool", self.has_route),
@@ -185,6 +261,15 @@ class ModelHelpers:
             HelperFunction("route_gateway", ("string", "string"), "string", self.route_gateway),
             HelperFunction("route_onlink", ("string", "string"), "bool", self.route_onlink),
             HelperFunction("route_via", ("string", "string"), "string", self.route_via),
+            HelperFunction("expected_route", ("string", "string"), "string", self.expected_route),
+            HelperFunction(
+                "expected_route_dev", ("string", "string"), "string", self.expected_route_dev
+            ),
+            HelperFunction("peer_off_link", ("string", "string"), "bool", self.peer_off_link),
+            HelperFunction("has_peer_route", ("string", "string"), "bool", self.has_peer_route),
+            HelperFunction(
+                "route_as_expected", ("string", "string"), "bool", self.route_as_expected
+            ),
             HelperFunction("cidr_contains", ("string", "string"), "bool", cidr_contains),
             HelperFunction("cidrs_overlap", ("string", "string"), "bool", cidrs_overlap),
             HelperFunction("cidr_network", ("string",), "string", cidr_network),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
+from needle.analyzer.backends import backend_of
 from needle.analyzer.model.entities import HOST, Interface, Model, Namespace, Node
 
 Row = dict[str, object]
@@ -25,12 +26,11 @@ def _netns_label(namespace: Namespace) -> str:
 
 
 def nodes_view(model: Model, only: str | None) -> Iterator[Row]:
+    backend = backend_of(model)
     for node in _nodes(model, only):
         api = node.api
-        vxlan = node.interface("flannel.1")
-        underlay = None
-        if vxlan is not None and vxlan.link.vxlan and vxlan.link.vxlan.dev:
-            underlay = node.interface(vxlan.link.vxlan.dev)
+        vxlan = backend.overlay_interface(node)
+        underlay = backend.underlay_interface(node)
         yield (
             {
                 "node": node.name,
@@ -40,7 +40,7 @@ def nodes_view(model: Model, only: str | None) -> Iterator[Row]:
                 "public_ip": api.public_ip if api else None,
                 "vtep_mac_api": api.vtep_mac if api else None,
                 "vtep_mac": vxlan.mac if vxlan else None,
-                "flannel_mtu": vxlan.mtu if vxlan else None,
+                "overlay_mtu": vxlan.mtu if vxlan else None,
                 "underlay": f"{underlay.name}/{underlay.mtu}" if underlay else None,
                 "pod_netns": len(node.pods_netns),
                 "errors": len(node.errors),
@@ -192,6 +192,7 @@ def veths_view(model: Model, only: str | None) -> Iterator[Row]:
 
 
 def mtu_view(model: Model, only: str | None) -> Iterator[Row]:
+    backend = backend_of(model)
     yield from (
         {
             "node": node.name,
@@ -200,7 +201,9 @@ def mtu_view(model: Model, only: str | None) -> Iterator[Row]:
             "hops": [{"where": h.where, "interface": h.interface, "mtu": h.mtu} for h in hops],
         }
         for node in _nodes(model, only)
-        for label, hops in node.mtu_chains()
+        for label, hops in node.mtu_chains(
+            backend.overlay_interface(node), backend.underlay_interface(node)
+        )
     )
 
 

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from needle.analyzer.backends import backend_of
 from needle.analyzer.bundle import open_bundle
 from needle.analyzer.diff.snapshot import namespace_labels, node_snapshot, pod_facts
 from needle.analyzer.model import Model, build_model
@@ -63,7 +64,16 @@ def _everything(model, names):
         pod_facts(model, names),
         namespace_labels(model, names),
         dict(snapshot.kinds),
-        [(n, model.nodes[n].mtu_chains()) for n in sorted(names)],
+        [
+            (
+                n,
+                model.nodes[n].mtu_chains(
+                    backend_of(model).overlay_interface(model.nodes[n]),
+                    backend_of(model).underlay_interface(model.nodes[n]),
+                ),
+            )
+            for n in sorted(names)
+        ],
     )
 
 

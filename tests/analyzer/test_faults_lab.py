@@ -30,7 +30,7 @@ EXPECTED = {
         },
     ),
     "podcidr-mismatch": (
-        "flannel.node.cni0-podcidr-mismatch",
+        "flannel.node.bridge-podcidr-mismatch",
         {"node": "lab-node-1", "interface": "cni0"},
     ),
     "veth-orphan": ("flannel.veth.orphaned", {"node": "lab-node-1"}),

@@ -24,8 +24,8 @@ title: An example rule
 severity: warning
 for_each: nodes
 where: "node.collected"
-assert: "node.vxlan_mtu >= 1450"
-message: "{node.name} has flannel.1 MTU {node.vxlan_mtu}"
+assert: "node.overlay_mtu >= 1450"
+message: "{node.name} has overlay MTU {node.overlay_mtu}"
 subject: {node: node.name}
 remediation: raise it on {node.name}
 """
@@ -44,7 +44,7 @@ def healthy_model():
 
 
 def test_cel_syntax_error_is_named_by_line_and_column():
-    doc = parse_rule(RULE.replace('"node.vxlan_mtu >= 1450"', '"node.vxlan_mtu >= "'), "r.yaml")
+    doc = parse_rule(RULE.replace('"node.overlay_mtu >= 1450"', '"node.overlay_mtu >= "'), "r.yaml")
     _, problems = compile_rules([doc])
     (problem,) = problems
     assert problem.source == "r.yaml" and problem.line == 6
@@ -59,7 +59,7 @@ def test_cel_type_error_is_caught_at_compile_time():
 
 
 def test_unknown_helper_and_collection_are_named():
-    doc = parse_rule(RULE.replace("node.vxlan_mtu >= 1450", "no_such_helper(node.name)"), "h")
+    doc = parse_rule(RULE.replace("node.overlay_mtu >= 1450", "no_such_helper(node.name)"), "h")
     assert "undeclared reference" in compile_rules([doc])[1][0].message
     doc = parse_rule(RULE.replace("for_each: nodes", "for_each: planets"), "c")
     assert "unknown collection 'planets'" in compile_rules([doc])[1][0].message
@@ -133,8 +133,16 @@ def test_analyze_json_is_the_report_contract():
     assert set(finding["subject"]) == {"node", "peer_node", "netns", "pod", "interface", "cidr"}
     # the tx checksum offload rule is quiet on the lab's current kernel
     assert report["summary"] == {"error": 1, "warning": 0, "info": 0}
-    assert report["coverage"]["rules_run"] == len(load_catalog().rules)
-    assert report["coverage"]["rules_skipped"] == []
+    # every rule ran but those written for other data planes, which say so
+    coverage = report["coverage"]
+    others = {entry["rule"] for entry in coverage["rules_not_applicable"]}
+    assert coverage["rules_run"] == len(load_catalog().rules) - len(others)
+    assert coverage["rules_skipped"] == []
+    catalog = load_catalog().rules
+    assert others == {
+        rule for rule, doc in catalog.items() if "vxlan" not in doc.data.get("backends", ["vxlan"])
+    }
+    assert coverage["dataplane"]["backend"] == "vxlan" and coverage["dataplane"]["analysed"]
 
 
 @pytest.mark.parametrize(
@@ -164,7 +172,7 @@ def test_markdown_and_text_and_output_file(tmp_path):
 def test_user_rules_override_builtins_and_broken_ones_are_reported(tmp_path):
     (tmp_path / "override.yaml").write_text(
         RULE.replace("custom.node.example", "flannel.route.peer-podcidr-missing").replace(
-            "node.vxlan_mtu >= 1450", "false"
+            "node.overlay_mtu >= 1450", "false"
         )
     )
     (tmp_path / "broken.yaml").write_text(RULE.replace('"node.collected"', '"(("'))
@@ -210,9 +218,9 @@ def test_messages_render_fields_lists_and_flags_and_an_absent_field_fails_the_ru
 ):
     """Field placeholders are looked up without CEL: what they render, and how a
     missing field fails, must be what CEL gives."""
-    shown = RULE.replace("node.vxlan_mtu >= 1450", "false").replace(
-        '"{node.name} has flannel.1 MTU {node.vxlan_mtu}"',
-        "\"{node.name} {node.vxlan_mtu} {node.collected} {node.data} {node.name + '!'}\"",
+    shown = RULE.replace("node.overlay_mtu >= 1450", "false").replace(
+        '"{node.name} has overlay MTU {node.overlay_mtu}"',
+        "\"{node.name} {node.overlay_mtu} {node.collected} {node.data} {node.name + '!'}\"",
     )
     # helpers called on fields are called directly too
     shown = shown.replace(

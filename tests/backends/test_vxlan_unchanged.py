@@ -1,0 +1,35 @@
+"""A Flannel VXLAN bundle gives the same findings through the backend interface as it
+gave before it: every sample's findings (rule, severity, message, subject, evidence)
+against those recorded on the commit before the interface (record_findings.py)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from record_findings import findings_of
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+RECORDED = json.loads((HERE / "findings-before-backends.json").read_text())
+# rule ids that named a device and were renamed with the interface
+RENAMED = {"flannel.node.cni0-podcidr-mismatch": "flannel.node.bridge-podcidr-mismatch"}
+
+
+def _as_before(finding: dict[str, object]) -> dict[str, object]:
+    return {**finding, "rule": RENAMED.get(str(finding["rule"]), finding["rule"])}
+
+
+@pytest.mark.parametrize("sample", sorted(RECORDED))
+def test_a_vxlan_sample_gives_the_findings_it_gave_before(sample):
+    assert (REPO / "samples" / sample).exists()
+    expected = [_as_before(finding) for finding in RECORDED[sample]]
+    assert findings_of(REPO / "samples" / sample) == expected
+
+
+def test_the_record_covers_every_fault_sample():
+    """A fault sample must find something, or the comparison proves little."""
+    assert RECORDED["lab-healthy.tar.gz"] == []
+    assert all(findings for name, findings in RECORDED.items() if name != "lab-healthy.tar.gz")
+    assert len(RECORDED) >= 8
