@@ -214,6 +214,7 @@ function whole(s,    i, pre, tail, q) {
     if (substr(s, 1, 2) == "- ") { pre = pre "- "; s = substr(s, 3) }
     tail = ""
     if (s ~ /[ \t]\\$/) { tail = " \\"; sub(/[ \t]+\\$/, "", s) }
+    if (match(s, /[],}]+$/) && RSTART > 1) { tail = substr(s, RSTART) tail; s = substr(s, 1, RSTART - 1) }
     q = substr(s, 1, 1)
     if ((q == "\"" || q == "\047") && length(s) > 1 && substr(s, length(s), 1) == q)
         return pre q "<redacted>" q tail
@@ -223,9 +224,9 @@ function flags(s,    n, w, i, out, f, changed, ind) {
     n = split(s, w, /[ \t]+/)
     changed = 0
     for (i = 1; i <= n; i++) {
-        f = w[i]; gsub(/["\047]/, "", f)
+        f = w[i]; gsub(/[]["\047,]/, "", f)
         if (f !~ /^--?[A-Za-z][A-Za-z0-9_.-]*$/ || !sens(f)) continue
-        nf = w[i + 1]; gsub(/["\047]/, "", nf)
+        nf = w[i + 1]; gsub(/[]["\047,]/, "", nf)
         if (i < n && w[i + 1] != "\\" && nf !~ /^--/) {
             if (w[i + 1] != "<redacted>") { w[i + 1] = whole(w[i + 1]); changed = 1 }
         } else if (i == n || w[i + 1] == "\\") PENDING = 1

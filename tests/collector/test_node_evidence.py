@@ -31,6 +31,7 @@ SECRETS = [
     "ndl-block-secret-1",
     "ndl-flag-token",
     "ndl-env-token",
+    "ndl-flow-token",
 ]
 
 CONFIG = f"""\
@@ -53,6 +54,7 @@ DROP_IN = f"""\
 kubelet-arg:
   - --token={SECRETS[7]}
 flannel-iface: eth1
+kube-proxy-arg: ["--token", "{SECRETS[9]}", "--v=2"]
 """
 NET_CONF = (
     '{"Network": "10.42.0.0/16", "Backend": {"Type": "ipsec", "PSK": "'
@@ -167,6 +169,7 @@ def test_config_secrets_are_replaced_on_the_node(node, files, shell):
     assert "secret: |\n  <redacted>\n" in config
     drop_in = found["host/k3s/config.yaml.d/10-net.yaml"].decode()
     assert "--token=<redacted>" in drop_in and "flannel-iface: eth1" in drop_in
+    assert 'kube-proxy-arg: ["--token", "<redacted>", "--v=2"]' in drop_in
     net_conf = found["host/net-conf.json"].decode()
     assert '"PSK": "<redacted>"' in net_conf and '"Type": "ipsec"' in net_conf
     assert found["host/k3s.env"] == b"K3S_TOKEN=<redacted>\nK3S_URL=https://10.0.0.1:6443\n"
