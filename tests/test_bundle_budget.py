@@ -141,6 +141,8 @@ def test_the_defaults_leave_headroom_for_a_1000_node_bundle():
     assert limits.max_manifest_bytes >= 1.4 * 171_230_595
     assert limits.max_read_bytes >= 4 * 571e6
     assert limits.max_files_read >= 4 * 453_006
+    # bench/read_budget.py: such a diff parses 8,474,016 records in one process
+    assert limits.max_records >= 3.5 * 8_474_016
     budget = ReadBudget(limits)
     for _ in range(453_006):
         budget.take("b", "f", 1261)  # that diff: within
