@@ -143,14 +143,23 @@ needle_run() {
     [ "$_rc" -eq 0 ] && [ -s "$_file" ]
 }
 
-# needle_file ID SCOPE OUT READER PATH...: copy the first of the PATHs that exists with
-# READER (cat, or needle_redacted for files that may hold secrets).
+# needle_copy ID SCOPE OUT REDACT PATH: copy one file, with its secrets replaced when
+# REDACT is 1 (cat is enough otherwise; no tool to be missing).
+needle_copy() {
+    if [ "$4" = 1 ]; then
+        needle_run "$1" "$2" - "$3" 10 "$NEEDLE_DEFAULT_BLOCKS" needle_redacted "$5"
+    else
+        needle_run "$1" "$2" - "$3" 10 "$NEEDLE_DEFAULT_BLOCKS" cat "$5"
+    fi
+}
+
+# needle_file ID SCOPE OUT REDACT PATH...: copy the first of the PATHs that exists.
 needle_file() {
-    _fid=$1 _fscope=$2 _fout=$3 _freader=$4
+    _fid=$1 _fscope=$2 _fout=$3 _fredact=$4
     shift 4
     for _fpath in "$@"; do
         if [ -e "$_fpath" ]; then
-            needle_run "$_fid" "$_fscope" - "$_fout" 10 "$NEEDLE_DEFAULT_BLOCKS" "$_freader" "$_fpath"
+            needle_copy "$_fid" "$_fscope" "$_fout" "$_fredact" "$_fpath"
             return
         fi
     done
@@ -158,18 +167,17 @@ needle_file() {
     return 1
 }
 
-# needle_glob ID SCOPE OUTDIR READER PATTERN...: copy every regular file matching the
+# needle_glob ID SCOPE OUTDIR REDACT PATTERN...: copy every regular file matching the
 # first PATTERN that matches one (alternatives, as needle_file's paths).
 needle_glob() {
-    _gid=$1 _gscope=$2 _gout=$3 _greader=$4
+    _gid=$1 _gscope=$2 _gout=$3 _gredact=$4
     shift 4
     _found=0
     for _gpattern in "$@"; do
         for _g in $_gpattern; do
             [ -f "$_g" ] || continue
             _found=1
-            needle_run "$_gid" "$_gscope" - "$_gout/${_g##*/}" 10 "$NEEDLE_DEFAULT_BLOCKS" \
-                "$_greader" "$_g"
+            needle_copy "$_gid" "$_gscope" "$_gout/${_g##*/}" "$_gredact" "$_g"
         done
         [ "$_found" = 1 ] && return 0
     done

@@ -64,14 +64,14 @@ def _invocation(command: Command) -> str:
     blocks = max(1, command.max_bytes // BLOCK)
     out = _output_path(command)
     paths = command.path if isinstance(command.path, tuple) else (command.path or "",)
-    reader = "needle_redacted" if command.redact else "cat"
+    redact = "1" if command.redact else "0"
     if command.kind == "file":
         words = " ".join(_word(path) for path in paths)
-        return f"needle_file {command.id} {_scope_field(command)} {out} {reader} {words}"
+        return f"needle_file {command.id} {_scope_field(command)} {out} {redact} {words}"
     if command.kind == "glob":
         # quoted here, expanded by the node's shell inside needle_glob
         patterns = " ".join(f"'{path}'" for path in paths)
-        return f"needle_glob {command.id} {_scope_field(command)} {out} {reader} {patterns}"
+        return f"needle_glob {command.id} {_scope_field(command)} {out} {redact} {patterns}"
     if command.kind == "cmdline":
         names = " ".join(shlex.quote(name) for name in command.names)
         return f"needle_cmdlines {command.id} {_scope_field(command)} {out} {names}"
