@@ -23,6 +23,7 @@ from needle.analyzer.diff.identity import NO_RELABEL, Relabel, device_roles, vte
 from needle.analyzer.model.dataplane import DetailLoader
 from needle.analyzer.model.entities import HOST, Interface, Model, Namespace, Node
 from needle.analyzer.parsers.ip_route import Route
+from needle.analyzer.rules.facts import pod_facts as rule_pod_facts
 
 Key = tuple[str, ...]
 Facts = dict[Key, Any]
@@ -236,23 +237,23 @@ def cluster_snapshot(model: Model) -> Snapshot:
 def pod_facts(
     model: Model, nodes: Collection[str] | None = None, relabel: Relabel = NO_RELABEL
 ) -> Facts:
-    """Each pod (on `nodes`, all when None) and whether its namespace and veth were found:
-    read after the pod's node's pod side is loaded. Keyed by the ref of the pod it is
-    paired with (`relabel`), so a pod re-created under a generated name is one pod."""
+    """Each pod (on `nodes`, all when None) and whether its namespace and veth were found,
+    from the facts rules read of it (rules/facts.py): read after the pod's node's pod
+    side is loaded. Keyed by the ref of the pod it is paired with (`relabel`), so a pod
+    re-created under a generated name is one pod."""
     return {
-        (relabel.pod(pod.ref),): {
-            "node": pod.node,
-            "ip": pod.ip,
-            "host_network": pod.host_network,
-            "netns": pod.netns is not None,
-            "host_veth": pod.host_veth is not None,
+        (relabel.pod(item["ref"]),): {
+            "node": item["node"] or None,
+            "ip": item["ip"] or None,
+            "host_network": item["host_network"],
+            "netns": item["netns_found"],
+            "host_veth": bool(item["host_veth"]),
             # per-boot
-            "name": pod.name,
-            "netns_id": pod.netns.id if pod.netns is not None else None,
-            "host_veth_name": pod.host_veth.name if pod.host_veth is not None else None,
+            "name": item["name"],
+            "netns_id": item["netns_id"] or None,
+            "host_veth_name": item["host_veth"] or None,
         }
-        for pod in model.pods
-        if nodes is None or (pod.node or "") in nodes
+        for item in rule_pod_facts(model, frozenset(nodes) if nodes is not None else None).items
     }
 
 

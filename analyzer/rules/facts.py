@@ -174,12 +174,15 @@ def _nodes(model: Model, home: Home = None) -> Iterator[Node]:
 
 def pod_facts(model: Model, home: Home = None) -> Collection:
     backend = dataplane(model)
+    ceilings: dict[str, tuple[str, int, str]] = {}  # per node: its pods share one
     items, nodes = [], []
     for pod in model.pods:
         if home is not None and (pod.node or "") not in home:
             continue
         node = model.nodes.get(pod.node or "")
-        ceiling, ceiling_mtu = backend.pod_mtu_ceiling(node) if node else ("", 0)
+        ceiling, ceiling_mtu, ceiling_role = ceilings.get(pod.node or "") or ceilings.setdefault(
+            pod.node or "", _ceiling(backend, node)
+        )
         bridge = None
         if node is not None and pod.host_veth is not None and pod.host_veth.master:
             bridge = node.interface(pod.host_veth.master)
@@ -196,6 +199,7 @@ def pod_facts(model: Model, home: Home = None) -> Collection:
                 "netns_found": pod.netns is not None,
                 "netns": (pod.netns.name or pod.netns.id) if pod.netns else "",
                 "netns_dir": pod.netns.dir if pod.netns else "",
+                "netns_id": pod.netns.id if pod.netns else "",
                 "eth0": pod.eth0.name if pod.eth0 else "",
                 "eth0_mtu": _mtu(pod.eth0),
                 "host_veth": pod.host_veth.name if pod.host_veth else "",
@@ -203,11 +207,7 @@ def pod_facts(model: Model, home: Home = None) -> Collection:
                 "bridge": bridge.name if bridge else "",
                 "bridge_mtu": _mtu(bridge),
                 "ceiling_device": ceiling,
-                "ceiling_role": "overlay"
-                if backend.overlay(node) is not None
-                else "underlay"
-                if node
-                else "",
+                "ceiling_role": ceiling_role,
                 "ceiling_mtu": ceiling_mtu,
                 "veth_proxy_arp": _proxy_arp(node, pod.host_veth) if node else "",
                 "routes_file": node.outputs.get("routes", "") if node else "",
@@ -218,6 +218,14 @@ def pod_facts(model: Model, home: Home = None) -> Collection:
         )
         nodes.append(pod.node)
     return Collection("pod", items, nodes)
+
+
+def _ceiling(backend: Backend, node: Node | None) -> tuple[str, int, str]:
+    """The device bounding the MTU of a pod on `node`, its MTU, and its role."""
+    if node is None:
+        return "", 0, ""
+    device, mtu = backend.pod_mtu_ceiling(node)
+    return device, mtu, "overlay" if backend.overlay(node) is not None else "underlay"
 
 
 def _proxy_arp(node: Node, veth: Interface | None) -> str:

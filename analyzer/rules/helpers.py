@@ -86,9 +86,8 @@ class ModelHelpers:
 
     def __init__(self, model: Model) -> None:
         self.model = model
-        # per node, its main-table unicast routes by destination, and how `ip route`
-        # would describe each (route_via): pair rules ask 10^6 times, for ~10^3 nodes
-        self._main: dict[str, dict[str, tuple[Route, ...]]] = {}
+        # per node, how `ip route` would describe each main-table route (route_via):
+        # pair rules ask 10^6 times, for ~10^3 nodes
         self._via: dict[str, dict[str, str]] = {}
         # a node's routes are mostly records it shares with every other node (one per
         # peer, parsed once): each is described once, by identity (the route is kept
@@ -101,17 +100,8 @@ class ModelHelpers:
         self._off_link: dict[tuple[object, str], bool] = {}
 
     def _main_index(self, node: str) -> dict[str, tuple[Route, ...]]:
-        index = self._main.get(node)
-        if index is None:
-            index = self._main[node] = {}
-            found = self.model.nodes.get(node)
-            host = found.host if found is not None else None
-            for route in host.routes if host is not None else ():
-                if route.table == "main" and route.type == "unicast":
-                    key = normalize_cidr(route.dst)
-                    held = index.get(key)
-                    index[key] = (route,) if held is None else (*held, route)
-        return index
+        index = self.model.route_index.get(node)
+        return index if index is not None else self.model.main_routes(node)
 
     def _main_routes(self, node: str, cidr: str) -> tuple[Route, ...]:
         return self._main_index(node).get(cidr if "/" in cidr else normalize_cidr(cidr), ())
@@ -123,9 +113,9 @@ class ModelHelpers:
     def has_route(self, node: str, cidr: str, dev: str) -> bool:
         """A main-table unicast route for exactly `cidr` on `node` (through `dev`, if given)."""
         # _main_routes() spelled out: pair rules call this 10^6 times
-        index = self._main.get(node)
+        index = self.model.route_index.get(node)
         if index is None:
-            index = self._main_index(node)
+            index = self.model.main_routes(node)
         routes = index.get(cidr if "/" in cidr else normalize_cidr(cidr), ())
         if not dev:
             return bool(routes)

@@ -96,7 +96,7 @@ def _check_joins(state, model):
         for other in state.nodes:
             if other is lab_node:
                 continue
-            (route,) = model.routes_to(lab_node.name, other.pod_cidr)
+            (route,) = model.main_routes(lab_node.name)[other.pod_cidr]
             assert route.dev == "flannel.1" and "onlink" in route.flags
             assert route.gateway == other.pod_cidr.split("/")[0]
     joined = [pod for pod in model.pods if pod.netns is not None]
