@@ -13,8 +13,15 @@ import struct
 import subprocess
 from collections.abc import Iterator
 
+import jsonschema
 import pytest
+from needle.analyzer.bundle import open_bundle
+from needle.analyzer.bundle.manifest import manifest_schema
+from needle.collector.collect import CollectOptions, collect
+from needle.collector.progress import Progress
 from needle.collector.script.render import ScriptArgs, render
+from needle.collector.spec.loader import parse_spec
+from needle.collector.transports.netns import NetnsTarget
 from test_node_script import SHELLS, command, members, records, run
 
 pytestmark = [pytest.mark.root, pytest.mark.tools("dash", "busybox", "tcpdump", "nsenter")]
@@ -278,8 +285,6 @@ def empty_node():
 
 @pytest.mark.parametrize("shell", SHELLS, ids=["dash", "busybox"])
 def test_wireguard_overlay_routed_veths_by_nsid_and_no_host_bridge(empty_node, canned_ip, shell):
-    from needle.collector.spec.loader import parse_spec
-
     argv = ["ip", "netns", "exec", empty_node, "env", f"PATH={canned_ip}", *shell]
     argv += ["-s", "--", *ScriptArgs(capture_seconds=1).argv()]
     result = subprocess.run(
@@ -309,3 +314,27 @@ def test_wireguard_overlay_routed_veths_by_nsid_and_no_host_bridge(empty_node, c
     # the VXLAN device's dev and port, found past its XDP part
     (underlay,) = by_role["underlay"]
     assert (underlay["interface"], underlay["filter"]) == ("br-host", "udp port 4789")
+
+
+def test_capture_roles_reach_the_manifest_and_validate(routed, tmp_path):
+    options = CollectOptions(
+        output=tmp_path / "b.tar.gz",
+        targets=[NetnsTarget(netns=routed["node"], node="routed-node")],
+        capture_seconds=1,
+    )
+    with Progress(live=False) as progress:
+        collect(options, progress)
+    with open_bundle(options.output) as bundle:
+        manifest = bundle.manifest
+        jsonschema.validate(manifest, manifest_schema())
+        (node,) = manifest["nodes"]
+        by_role = {c["role"]: c for c in node["captures"]}
+        assert set(by_role) == {"underlay", "overlay", "bridge"}
+        bridge = by_role["bridge"]
+        assert bridge["interface"] == "" and bridge["file"] is None and bridge["error"] is None
+        assert bridge["skipped"].startswith("no pod bridge: pods attach through routed veths")
+        underlay = by_role["underlay"]
+        assert underlay["interface"] == "upr0" and underlay["filter"] == "udp port 4790"
+        assert underlay["skipped"] is None and underlay["file"].endswith("underlay-vxlan.pcap")
+        assert by_role["overlay"]["file"].endswith("/captures/nlvx0.pcap")
+        assert node["status"] == "ok", node["errors"]
