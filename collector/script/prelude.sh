@@ -563,14 +563,20 @@ needle_collect_namespaces() {
 
 # ---- captures ----------------------------------------------------------------------
 
-# needle_capture ROLE MAX OUT_PRE OUT_SUF EACH FILTER_PRE FILTER_SUF BY_PORT
+# needle_capture ROLE MAX OUT_PRE OUT_SUF EACH FILTER_PRE FILTER_SUF EXPAND
 # Capture on the devices discovered for ROLE (overlay, bridge, underlay), at most MAX:
 # into OUT_PRE<device>OUT_SUF for each (EACH=1), or into OUT_PRE on the first only.
-# BY_PORT=1: the filter is FILTER_PRE<port>FILTER_SUF for each VXLAN dstport, or-ed, so
-# it follows the port the node's VXLAN devices really use. A role with nothing to
-# capture is recorded with the reason (a routed-pod node has no bridge, by design).
+# EXPAND names what the filter is made of, so it follows the node, not a data plane:
+#   vxlan_dstport  FILTER_PRE<port>FILTER_SUF for each VXLAN device's dstport, or-ed
+#   pod_net        FILTER_PRE<net>FILTER_SUF for each pod bridge's IPv4 network, or-ed
+#   -              FILTER_PRE as it is
+# A role with nothing to capture is recorded with the reason (a routed-pod node has no
+# bridge, a host-gw node no VXLAN port), not as an error.
 needle_capture() {
-    _role=$1 _max=$2 _opre=$3 _osuf=$4 _each=$5 _fpre=$6 _fsuf=$7 _byport=$8
+    _role=$1 _max=$2 _opre=$3 _osuf=$4 _each=$5 _fpre=$6 _fsuf=$7 _expand=$8
+    # a skipped capture keeps its filter as the spec wrote it, to tell it from others
+    _template=$_fpre$_fsuf
+    [ "$_expand" = - ] || _template="$_fpre{$_expand}$_fsuf"
     case $_role in
         overlay) _devs=$NEEDLE_OVERLAY ;;
         bridge) _devs=$NEEDLE_BRIDGES ;;
@@ -592,22 +598,34 @@ needle_capture() {
             underlay) _why="no underlay device (no VXLAN device with a dev, no default route)" ;;
             *) _why="unknown device role $_role" ;;
         esac
-        needle_capture_skipped "$_role" "$_why"
+        needle_capture_skipped "$_role" "$_why" "$_template"
         return
     fi
     _filter=$_fpre$_fsuf
-    if [ "$_byport" = 1 ]; then
+    case $_expand in
+        vxlan_dstport)
+            _vals=$NEEDLE_VXLAN_PORTS
+            _why="no VXLAN device on this node: no encapsulation port to filter $_devs for"
+            ;;
+        pod_net)
+            needle_pod_nets
+            _vals=$NEEDLE_POD_NETS
+            _why="no pod bridge with an IPv4 network on this node: no pod network to filter $_devs for"
+            ;;
+        *) _vals=- ;;
+    esac
+    if [ "$_vals" != - ]; then
+        if [ -z "$_vals" ]; then
+            needle_capture_skipped "$_role" "$_why" "$_template"
+            return
+        fi
         _filter=
-        for _p in $NEEDLE_VXLAN_PORTS; do
-            _filter="$_filter${_filter:+ or }($_fpre$_p$_fsuf)"
+        _terms=0
+        for _v in $_vals; do
+            _filter="$_filter${_filter:+ or }($_fpre$_v$_fsuf)"
+            _terms=$((_terms + 1))
         done
-        case $NEEDLE_VXLAN_PORTS in
-            "") needle_capture_skipped "$_role" \
-                    "no VXLAN device on this node: no encapsulation port to filter $_devs for"
-                return ;;
-            *" "*" "*) ;;
-            *) _filter=$_fpre${NEEDLE_VXLAN_PORTS# }$_fsuf ;;  # one port: no parentheses
-        esac
+        [ "$_terms" -gt 1 ] || _filter=$_fpre${_vals# }$_fsuf  # one term: no parentheses
     fi
     _count=0
     _over=
@@ -621,11 +639,57 @@ needle_capture() {
             _max=0
         fi
     done
-    [ -z "$_over" ] || needle_capture_skipped "$_role" "not captured (at most $2 per role):$_over"
+    [ -z "$_over" ] ||
+        needle_capture_skipped "$_role" "not captured (at most $2 per role):$_over" "$_filter"
 }
 
-needle_capture_skipped() {  # ROLE REASON
-    printf -- '-\t-\t-\t-\t%s\t%s\n' "$1" "$2" >>"$W/captures"
+# The IPv4 networks of the pod bridges (10.244.1.1/24 on a bridge: 10.244.1.0/24): this
+# node's pods, whose packets cross the underlay unencapsulated under host-gw or direct
+# routing.
+needle_pod_nets() {
+    NEEDLE_POD_NETS=
+    for _b in $NEEDLE_BRIDGES; do
+        _words=$(ip -4 -o addr show dev "$_b" 2>/dev/null)
+        set -f
+        set -- $_words
+        set +f
+        while [ $# -gt 1 ]; do
+            if [ "$1" = inet ] && needle_network "$2"; then
+                case " $NEEDLE_POD_NETS " in
+                    *" $NEEDLE_NET "*) ;;
+                    *) NEEDLE_POD_NETS="$NEEDLE_POD_NETS $NEEDLE_NET" ;;
+                esac
+            fi
+            shift
+        done
+    done
+}
+
+# needle_network A.B.C.D/LEN: NEEDLE_NET is its network, A.B.C.D masked to LEN bits
+# (tcpdump refuses `net` with host bits set).
+needle_network() {
+    _len=${1#*/}
+    _a=${1%/*}
+    _o1=${_a%%.*}
+    _a=${_a#*.}
+    _o2=${_a%%.*}
+    _a=${_a#*.}
+    _o3=${_a%%.*}
+    _o4=${_a#*.}
+    for _o in "$_len" "$_o1" "$_o2" "$_o3" "$_o4"; do
+        case $_o in ''|*[!0-9]*) return 1 ;; esac
+        [ "$_o" -le 255 ] || return 1
+    done
+    [ "$_len" -le 32 ] || return 1
+    _ip=$(( ((_o1 * 256 + _o2) * 256 + _o3) * 256 + _o4 ))
+    _mask=0
+    [ "$_len" -eq 0 ] || _mask=$(( (4294967295 << (32 - _len)) & 4294967295 ))
+    _ip=$(( _ip & _mask ))
+    NEEDLE_NET="$(( (_ip >> 24) & 255 )).$(( (_ip >> 16) & 255 )).$(( (_ip >> 8) & 255 )).$(( _ip & 255 ))/$_len"
+}
+
+needle_capture_skipped() {  # ROLE REASON FILTER
+    printf -- '-\t-\t%s\t-\t%s\t%s\n' "${3:--}" "$1" "$2" >>"$W/captures"
 }
 
 # needle_capture_start IFACE OUTPUT FILTER ROLE: tcpdump in the background, bounded by

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
-from needle.collector.spec.loader import PORT_PLACEHOLDER, Capture, Command, Spec, default_spec
+from needle.collector.spec.loader import Capture, Command, Spec, default_spec
 
 BLOCK = 512  # `ulimit -f` counts 512-byte blocks in POSIX sh
 
@@ -103,8 +103,8 @@ def _function(
 
 def _capture_start(capture: Capture) -> str:
     out_pre, _, out_suf = capture.output.partition("{interface}")
-    by_port = PORT_PLACEHOLDER in capture.filter
-    filter_pre, _, filter_suf = capture.filter.partition(PORT_PLACEHOLDER)
+    placeholder = capture.placeholder
+    filter_pre, _, filter_suf = capture.filter.partition(placeholder or "\0")
     words = [
         capture.devices,
         str(capture.max_devices),
@@ -113,7 +113,7 @@ def _capture_start(capture: Capture) -> str:
         "1" if capture.per_device else "0",
         filter_pre,
         filter_suf,
-        "1" if by_port else "0",
+        placeholder.strip("{}") if placeholder else "-",
     ]
     return "        needle_capture " + " ".join(shlex.quote(word) for word in words)
 

@@ -20,8 +20,9 @@ Role = Literal["overlay", "bridge", "underlay"]
 SCOPES = ("host", "netns", "interface")
 KINDS = ("command", "file", "glob", "sysctl", "cmdline")
 ROLES = ("overlay", "bridge", "underlay")
-# What a capture filter may say about the node: the VXLAN devices' own dstport.
-PORT_PLACEHOLDER = "{vxlan_dstport}"
+# What a capture filter may say about the node, found on it: each VXLAN device's own
+# dstport, each pod bridge's IPv4 network.
+FILTER_PLACEHOLDERS = ("{vxlan_dstport}", "{pod_net}")
 _ID = re.compile(r"^[a-z0-9][a-z0-9.-]*$")
 # Output names become paths inside the bundle; {interface} is filled in on the node.
 _OUTPUT = re.compile(r"^(?!/)(?!.*(^|/)\.\.?(/|$))[A-Za-z0-9._{}/-]+$")
@@ -55,6 +56,10 @@ class Capture:
     filter: str
     output: str  # with {interface}: one file per device; without: the first device only
     max_devices: int = 4
+
+    @property
+    def placeholder(self) -> str | None:
+        return next((p for p in FILTER_PLACEHOLDERS if p in self.filter), None)
 
     @property
     def per_device(self) -> bool:
@@ -221,8 +226,11 @@ def _capture(entry: object, where: str) -> Capture:
     bpf = entry.get("filter") or ""
     if not isinstance(bpf, str) or "'" in bpf or "\t" in bpf or "\n" in bpf:
         raise _fail(where, "filter must be one line of text without single quotes")
-    if bpf.count(PORT_PLACEHOLDER) > 1 or "{" in bpf.replace(PORT_PLACEHOLDER, ""):
-        raise _fail(where, f"filter may hold {PORT_PLACEHOLDER} once and no other placeholder")
+    used = [p for p in FILTER_PLACEHOLDERS if p in bpf]
+    rest = bpf.replace(used[0], "", 1) if used else bpf
+    if len(used) > 1 or "{" in rest or "}" in rest:
+        names = " or ".join(FILTER_PLACEHOLDERS)
+        raise _fail(where, f"filter may hold one placeholder ({names}), once")
     max_devices = entry.get("max_devices", 4)
     if not isinstance(max_devices, int) or isinstance(max_devices, bool) or max_devices <= 0:
         raise _fail(where, "max_devices must be a positive whole number")

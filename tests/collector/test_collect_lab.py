@@ -107,10 +107,19 @@ def test_pcaps_hold_vxlan_when_traffic_flows(lab3x2, tmp_path):
         pinger.wait()
     with open_bundle(bundle_path) as bundle:
         node = next(n for n in bundle.manifest["nodes"] if n["name"] == lab3x2.nodes[0].name)
-        captures = {c["interface"]: c for c in node["captures"]}
-        assert set(captures) == {"ens3", "flannel.1", "cni0"}
-        underlay = captures["ens3"]
+        # found by kind: the lab's flannel.1 (vxlan), cni0 (bridge), ens3 (flannel.1's dev)
+        captures = {c["file"].rpartition("/")[2]: c for c in node["captures"]}
+        assert {(name, c["interface"], c["role"]) for name, c in captures.items()} == {
+            ("underlay-vxlan.pcap", "ens3", "underlay"),
+            ("flannel.1.pcap", "flannel.1", "overlay"),
+            ("cni0.pcap", "cni0", "bridge"),
+            ("underlay-pods.pcap", "ens3", "underlay"),
+        }
+        assert not any(c["skipped"] for c in captures.values())
+        underlay = captures["underlay-vxlan.pcap"]
         assert underlay["filter"] == "udp port 8472" and underlay["error"] is None
+        pods = captures["underlay-pods.pcap"]
+        assert pods["filter"].startswith("net ") and pods["error"] is None
         assert underlay["packets_captured"] > 0 and underlay["packets_dropped_by_kernel"] == 0
         pcap = bundle.read_bytes(underlay["file"])
         assert 8472 in udp_dports(pcap)

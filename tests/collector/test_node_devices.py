@@ -54,6 +54,7 @@ def bridged() -> Iterator[dict[str, str]]:
         f"-n {n} link add nlbr0 type bridge",
         f"-n {n} link add vethbb01 type veth peer name eth0 netns {p}",
         f"-n {n} link set vethbb01 master nlbr0",
+        f"-n {n} addr add 10.244.7.1/24 dev nlbr0",
         f"-n {n} link add up0 type veth peer name up1 netns {o}",
         f"-n {n} addr add 10.231.0.1/24 dev up0",
         f"-n {o} addr add 10.231.0.2/24 dev up1",
@@ -107,6 +108,7 @@ def hostgw() -> Iterator[dict[str, str]]:
         f"-n {n} link add nlbr1 type bridge",
         f"-n {n} link add vethhh01 type veth peer name eth0 netns {p}",
         f"-n {n} link set vethhh01 master nlbr1",
+        f"-n {n} addr add 10.244.9.129/25 dev nlbr1",
         f"-n {n} link add uph0 type veth peer name uph1 netns {o}",
         f"-n {n} addr add 10.234.0.1/24 dev uph0",
     ]
@@ -123,6 +125,16 @@ def hostgw() -> Iterator[dict[str, str]]:
 def captures(recs: list[list[str]]) -> list[dict[str, str]]:
     keys = ("interface", "output", "filter", "rc", "error", "role", "skipped")
     return [dict(zip(keys, r[1:8], strict=True)) for r in recs if r[0] == "P"]
+
+
+def taken(recs: list[list[str]]) -> dict[str, dict[str, str]]:
+    """The captures attempted, by output file."""
+    return {c["output"]: c for c in captures(recs) if c["skipped"] == "-"}
+
+
+def skipped(recs: list[list[str]]) -> dict[tuple[str, str], str]:
+    """Why each capture not taken was skipped, by (role, filter as the spec wrote it)."""
+    return {(c["role"], c["filter"]): c["skipped"] for c in captures(recs) if c["skipped"] != "-"}
 
 
 def udp_dports(pcap: bytes) -> list[int]:
@@ -157,16 +169,27 @@ def test_overlays_bridge_and_underlay_are_found_by_kind(bridged, shell):
     assert result.returncode == 0, result.stderr
     found = members(result.stdout)
     recs = records(found)
-    by_iface = {c["interface"]: c for c in captures(recs)}
-    assert set(by_iface) == {"up0", "vxlan.ndl", "nlvx9", "nlbr0"}, captures(recs)
-    assert by_iface["vxlan.ndl"]["role"] == by_iface["nlvx9"]["role"] == "overlay"
-    assert by_iface["nlbr0"]["role"] == "bridge"
-    assert by_iface["nlbr0"]["output"] == "nlbr0.pcap"
-    underlay = by_iface["up0"]
-    assert underlay["role"] == "underlay" and underlay["output"] == "underlay-vxlan.pcap"
+    by_output = taken(recs)
+    assert {(c["role"], c["interface"]) for c in by_output.values()} == {
+        ("underlay", "up0"),
+        ("overlay", "vxlan.ndl"),
+        ("overlay", "nlvx9"),
+        ("bridge", "nlbr0"),
+    }
+    assert set(by_output) == {
+        "underlay-vxlan.pcap",
+        "vxlan.ndl.pcap",
+        "nlvx9.pcap",
+        "nlbr0.pcap",
+        "underlay-pods.pcap",
+    }
     # both VXLAN devices' own ports, none named in the spec
-    assert underlay["filter"] == "(udp port 4789) or (udp port 8472)"
-    assert all(c["error"] == "-" and c["skipped"] == "-" for c in by_iface.values())
+    assert by_output["underlay-vxlan.pcap"]["filter"] == "(udp port 4789) or (udp port 8472)"
+    # the pods' own network, as the bridge holds it
+    assert by_output["underlay-pods.pcap"]["filter"] == "net 10.244.7.0/24"
+    assert by_output["underlay-pods.pcap"]["interface"] == "up0"
+    assert all(c["error"] == "-" and c["rc"] == "0" for c in by_output.values())
+    assert skipped(recs) == {}
     pcap = found["captures/underlay-vxlan.pcap"]
     assert 4789 in udp_dports(pcap), "the ping's VXLAN packets were captured"
     assert found["captures/vxlan.ndl.pcap"] and found["captures/nlbr0.pcap"]
@@ -184,16 +207,18 @@ def test_routed_pods_have_no_bridge_capture_and_say_why(routed, shell):
     assert result.returncode == 0, result.stderr
     found = members(result.stdout)
     recs = records(found)
-    by_role = {c["role"]: c for c in captures(recs)}
-    assert set(by_role) == {"underlay", "overlay", "bridge"}
-    assert by_role["overlay"]["interface"] == "nlvx0"
+    by_output = taken(recs)
+    assert set(by_output) == {"nlvx0.pcap", "underlay-vxlan.pcap"}
     # no dev on the VXLAN device: the default route's device
-    assert by_role["underlay"]["interface"] == "upr0"
-    assert by_role["underlay"]["filter"] == "udp port 4790"
-    bridge = by_role["bridge"]
+    assert by_output["underlay-vxlan.pcap"]["interface"] == "upr0"
+    assert by_output["underlay-vxlan.pcap"]["filter"] == "udp port 4790"
+    why = skipped(recs)
+    assert set(why) == {("bridge", "-"), ("underlay", "net {pod_net}")}
+    assert "routed veths" in why["bridge", "-"] and "2 on this node" in why["bridge", "-"]
+    assert "upr0" not in why["bridge", "-"], "the underlay is no pod"
+    assert "no pod bridge with an IPv4 network" in why["underlay", "net {pod_net}"]
+    bridge = next(c for c in captures(recs) if c["role"] == "bridge")
     assert bridge["interface"] == "-" and bridge["output"] == "-"
-    assert "routed veths" in bridge["skipped"] and "2 on this node" in bridge["skipped"]
-    assert "upr0" not in bridge["skipped"], "the underlay is no pod"
     assert not any(name.startswith("captures/") and "bridge" in name for name in found)
     # both routed pods are collected as this node's
     namespaces = sorted(r[3] for r in recs if r[0] == "N")
@@ -206,10 +231,15 @@ def test_a_node_without_overlay_skips_overlay_and_underlay_filter(hostgw, shell)
     result = run(shell, render(), node, ScriptArgs(capture_seconds=1, node_netns=node))
     assert result.returncode == 0, result.stderr
     recs = records(members(result.stdout))
-    by_role = {c["role"]: c for c in captures(recs)}
-    assert by_role["bridge"]["interface"] == "nlbr1" and by_role["bridge"]["skipped"] == "-"
-    assert "no overlay device (of kind vxlan wireguard)" in by_role["overlay"]["skipped"]
-    assert "no VXLAN device" in by_role["underlay"]["skipped"]
+    by_output = taken(recs)
+    assert set(by_output) == {"nlbr1.pcap", "underlay-pods.pcap"}
+    # host-gw: the pods' packets cross the underlay as they are; host bits masked off
+    assert by_output["underlay-pods.pcap"]["filter"] == "net 10.244.9.128/25"
+    assert by_output["underlay-pods.pcap"]["interface"] == "uph0"
+    why = skipped(recs)
+    assert set(why) == {("overlay", "-"), ("underlay", "udp port {vxlan_dstport}")}
+    assert "no overlay device (of kind vxlan wireguard)" in why["overlay", "-"]
+    assert "no VXLAN device" in why["underlay", "udp port {vxlan_dstport}"]
     assert not any(r[0] == "E" for r in recs), "a missing overlay is no error"
 
 
@@ -250,6 +280,7 @@ captures:
   - {devices: underlay, filter: "udp port {vxlan_dstport}", output: underlay-vxlan.pcap}
   - {devices: overlay, output: "{interface}.pcap", max_devices: 1}
   - {devices: bridge, output: "{interface}.pcap"}
+  - {devices: underlay, filter: "net {pod_net}", output: underlay-pods.pcap}
 """
 
 
@@ -312,8 +343,9 @@ def test_wireguard_overlay_routed_veths_by_nsid_and_no_host_bridge(empty_node, c
         and "(2 on this node, e.g. lxc12ab)" in (bridge["skipped"])
     )
     # the VXLAN device's dev and port, found past its XDP part
-    (underlay,) = by_role["underlay"]
-    assert (underlay["interface"], underlay["filter"]) == ("br-host", "udp port 4789")
+    underlay = by_role["underlay"]
+    assert (underlay[0]["interface"], underlay[0]["filter"]) == ("br-host", "udp port 4789")
+    assert underlay[1]["filter"] == "net {pod_net}" and "no pod bridge" in underlay[1]["skipped"]
 
 
 def test_capture_roles_reach_the_manifest_and_validate(routed, tmp_path):
@@ -328,13 +360,13 @@ def test_capture_roles_reach_the_manifest_and_validate(routed, tmp_path):
         manifest = bundle.manifest
         jsonschema.validate(manifest, manifest_schema())
         (node,) = manifest["nodes"]
-        by_role = {c["role"]: c for c in node["captures"]}
-        assert set(by_role) == {"underlay", "overlay", "bridge"}
-        bridge = by_role["bridge"]
+        roles = [c["role"] for c in node["captures"]]
+        assert roles == ["underlay", "overlay", "bridge", "underlay"]
+        underlay, overlay, bridge, pods = node["captures"]
         assert bridge["interface"] == "" and bridge["file"] is None and bridge["error"] is None
         assert bridge["skipped"].startswith("no pod bridge: pods attach through routed veths")
-        underlay = by_role["underlay"]
         assert underlay["interface"] == "upr0" and underlay["filter"] == "udp port 4790"
         assert underlay["skipped"] is None and underlay["file"].endswith("underlay-vxlan.pcap")
-        assert by_role["overlay"]["file"].endswith("/captures/nlvx0.pcap")
+        assert overlay["file"].endswith("/captures/nlvx0.pcap")
+        assert pods["filter"] == "net {pod_net}" and pods["skipped"] and pods["file"] is None
         assert node["status"] == "ok", node["errors"]

@@ -44,7 +44,10 @@ def test_builtin_spec_covers_what_a_node_snapshot_holds():
         ("underlay", "underlay-vxlan.pcap"),
         ("overlay", "{interface}.pcap"),
         ("bridge", "{interface}.pcap"),
+        ("underlay", "underlay-pods.pcap"),
     ]
+    filters = [c.filter for c in spec.captures]
+    assert filters == ["udp port {vxlan_dstport}", "", "", "net {pod_net}"]
     assert spec.devices.overlay == ("vxlan", "wireguard")
     evidence = {c.id: c for c in spec.in_scope("host")}
     for cid in (
