@@ -28,7 +28,10 @@ from needle.analyzer.errors import AnalyzerError
 
 if TYPE_CHECKING:  # the model imports the backends (build.py): types only here
     from needle.analyzer.model.entities import Model
+    from needle.analyzer.parsers.flannel import FlannelNetConf
 
+# the k3s/RKE2 settings that name a data plane
+RANCHER_KEYS = ("flannel-backend", "cni")
 # what --backend takes
 CHOICES = ("vxlan", "vxlan-directrouting", "host-gw", "canal", *sorted(UNANALYSED))
 
@@ -58,6 +61,11 @@ class Detection:
 
 
 UNKNOWN = Backend(name="unknown", label="unknown data plane", analysed=False)
+# RKE2's `cni:` choices other than Canal, recognised and not analysed
+OTHER_CNIS = {
+    "calico": Backend(name="calico", label="Calico (RKE2 cni)", analysed=False),
+    "cilium": Backend(name="cilium", label="Cilium (RKE2 cni)", analysed=False),
+}
 
 
 def _clues(model: Model) -> tuple[list[Evidence], dict[str, bool]]:
@@ -65,6 +73,26 @@ def _clues(model: Model) -> tuple[list[Evidence], dict[str, bool]]:
     evidence: list[Evidence] = []
     seen = {"canal": False, "flannel-cni": False, "routed-veths": False, "overlay": False}
     conf = model.net_conf
+    if conf is None:  # k3s: flannel runs inside k3s, its net-conf.json is a node file
+        for node in model.nodes.values():
+            if node.net_conf is not None:
+                evidence.append(
+                    Evidence(
+                        node.outputs.get("k3s_net_conf", ""),
+                        f"k3s flannel net-conf.json on {node.name}: Backend.Type "
+                        f"{node.net_conf.backend_type or '(none)'}"
+                        + (", DirectRouting true" if node.net_conf.direct_routing else ""),
+                    )
+                )
+                break
+    for node in model.nodes.values():
+        flags = {key: node.rancher[key] for key in RANCHER_KEYS if key in node.rancher}
+        if flags:
+            shown = ", ".join(f"{key} {value}" for key, value in flags.items())
+            evidence.append(Evidence(node.outputs.get("rancher", ""), f"{node.name}: {shown}"))
+            if flags.get("cni") == "canal":
+                seen["canal"] = True
+            break
     if conf is not None:
         file, name = model.net_conf_origin or ("cluster/configmaps.json", "")
         evidence.append(
@@ -120,8 +148,21 @@ def _annotated_type(model: Model) -> tuple[str | None, list[Evidence]]:
     return kind, [Evidence("cluster/nodes.json", detail)]
 
 
+def _net_conf(model: Model) -> FlannelNetConf | None:
+    """flannel's net-conf.json: its config map's, else k3s's on a node."""
+    if model.net_conf is not None:
+        return model.net_conf
+    return next((n.net_conf for n in model.nodes.values() if n.net_conf is not None), None)
+
+
+def _flag(model: Model, key: str) -> str | None:
+    """A k3s/RKE2 setting as most nodes have it."""
+    counts = Counter(n.rancher[key] for n in model.nodes.values() if key in n.rancher)
+    return counts.most_common(1)[0][0].lower() if counts else None
+
+
 def _backend(kind: str, model: Model, canal_seen: bool) -> Backend:
-    conf = model.net_conf
+    conf = _net_conf(model)
     vni = conf.vni if conf is not None else None
     port = conf.port if conf is not None else None
     direct = bool(conf.direct_routing) if conf is not None else False
@@ -148,8 +189,14 @@ def detect(model: Model, choice: str | None = None) -> Detection:
         backend = _backend(choice, model, canal_seen=False)
         return Detection(backend, "option", (Evidence("", f"--backend {choice}"), *evidence))
     kind = None
-    if model.net_conf is not None and model.net_conf.backend_type:
-        kind = model.net_conf.backend_type.lower()
+    conf = _net_conf(model)
+    cni = _flag(model, "cni")
+    if conf is not None and conf.backend_type:
+        kind = conf.backend_type.lower()
+    elif _flag(model, "flannel-backend") is not None:
+        kind = _flag(model, "flannel-backend")
+    elif cni in OTHER_CNIS:  # RKE2 with another CNI than Canal: not flannel at all
+        return Detection(OTHER_CNIS[cni], "detected", tuple(evidence))
     else:
         kind, annotated = _annotated_type(model)
         evidence.extend(annotated)

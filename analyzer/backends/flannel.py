@@ -171,6 +171,7 @@ UNANALYSED = {
     "aws-vpc": "flannel aws-vpc",
     "tencentvpc": "flannel tencentvpc",
     "extension": "flannel extension",
+    "none": "no flannel (k3s --flannel-backend=none)",
 }
 
 

@@ -45,7 +45,7 @@ def _load_node(
         if path is not None:
             node.outputs[what] = path
     for (netns, command_id, interface), found in outputs.index.items():
-        if netns == HOST and command_id in ("ethtool-k", "ethtool-i") and interface:
+        if netns == HOST and command_id in ("ethtool-k", "ethtool-i", "ethtool") and interface:
             node.outputs[f"{command_id}:{interface}"] = found[0][0]
         elif netns == HOST and command_id == "uname":
             node.outputs["uname"] = found[0][0]

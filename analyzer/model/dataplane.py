@@ -13,31 +13,15 @@ from typing import Any, TypeVar
 
 from needle.analyzer.bundle.reader import Bundle
 from needle.analyzer.model.entities import HOST, Interface, Namespace, Node
+from needle.analyzer.model.sources import BY_KIND, SOURCES
 from needle.analyzer.parsers.bridge_fdb import parse_bridge_fdb
-from needle.analyzer.parsers.cni import parse_cni_config
 from needle.analyzer.parsers.common import Parsed
-from needle.analyzer.parsers.ethtool import parse_ethtool_i, parse_ethtool_k
-from needle.analyzer.parsers.flannel import parse_flannel_subnet_env
 from needle.analyzer.parsers.ip_addr import parse_ip_addr
 from needle.analyzer.parsers.ip_link import parse_ip_link
 from needle.analyzer.parsers.ip_neigh import parse_ip_neigh
 from needle.analyzer.parsers.ip_route import parse_ip_route
-from needle.analyzer.parsers.sysctl import parse_sysctl
-from needle.analyzer.parsers.uname import parse_uname
 
 R = TypeVar("R")
-
-# Each piece of data, by the command ids that may hold it, best form first.
-SOURCES = {
-    "links": ("ip-link", "ip-link-text"),
-    "addresses": ("ip-addr", "ip-addr-text"),
-    "routes": ("ip-route", "ip-route-text"),
-    "routes6": ("ip-route6", "ip-route6-text"),
-    "neighbours": ("ip-neigh", "ip-neigh-text"),
-    "fdb": ("bridge-fdb", "bridge-fdb-text"),
-    "sysctl": ("sysctl-net",),
-    "subnet_env": ("flannel-subnet-env",),
-}
 
 OutputKey = tuple[str, str, str | None]  # (netns id or "host", command id, interface)
 Output = tuple[str, bool]  # (bundle path, whether the command exited 0)
@@ -239,6 +223,7 @@ def fill_details(namespace: Namespace, outputs: LazyOutputs) -> None:
 
 
 def fill_host_extras(node: Node, outputs: NodeOutputs, lazy: bool = True) -> None:
+    """What only the host namespace has (sources.py, scopes host, files, interface)."""
     fdb = FdbLoader(LazyOutputs.of(outputs, HOST, ("fdb",)))
     if fdb.outputs.paths["fdb"]:
         node.present.add("fdb")
@@ -246,42 +231,80 @@ def fill_host_extras(node: Node, outputs: NodeOutputs, lazy: bool = True) -> Non
             node.load_fdb = fdb
         else:
             fdb(node)
-    sysctl = outputs.parsed(HOST, "sysctl", parse_sysctl)
+    sysctl = _parsed(outputs, "sysctl")
     node.sources["sysctl"] = sysctl
     if sysctl is not None:
         node.present.add("sysctl")
         # the node script writes /proc/sys paths; rules speak sysctl's dotted names
         node.sysctls.update({_dotted(e.key): e.value for e in sysctl.records})
-    uname = outputs.raw(HOST, "uname")
-    if uname is not None:
-        parsed_uname = outputs.parse(parse_uname, uname)
-        if parsed_uname.records:
-            node.present.add("uname")
-            node.kernel = parsed_uname.records[0].release
-    subnet = outputs.parsed(HOST, "subnet_env", parse_flannel_subnet_env)
+    uname = _parsed(outputs, "uname")
+    if uname is not None and uname.records:
+        node.present.add("uname")
+        node.kernel = uname.records[0].release
+    subnet = _parsed(outputs, "subnet_env")
     if subnet is not None and subnet.records:
         node.present.add("subnet_env")
         node.subnet_env = subnet.records[0]
-    for path in outputs.paths("cni-config"):
-        data = outputs.bundle.read_records(path)
-        if data:
-            parsed = parse_cni_config(data)
-            if parsed.records:
-                node.cni_configs[path.rsplit("/", 1)[-1]] = parsed.records[0]
+    net_conf = _parsed(outputs, "k3s_net_conf")
+    if net_conf is not None and net_conf.records:
+        node.present.add("k3s_net_conf")
+        node.net_conf = net_conf.records[0]
+    rules = _parsed(outputs, "rules")
+    if rules is not None and node.host is not None:
+        node.host.present.add("rules")
+        node.host.rules.extend(rules.records)
+    ports = _parsed(outputs, "bridge_ports")
+    if ports is not None:
+        node.present.add("bridge_ports")
+        node.bridge_ports.update((port.name, port) for port in ports.records)
+    for path, data in _files(outputs, "cni"):
+        parsed = outputs.parse(BY_KIND["cni"].parser, data)
+        if parsed.records:
+            node.cni_configs[path.rsplit("/", 1)[-1]] = parsed.records[0]
+    # a process's flags win over its config files, as k3s and RKE2 read them
+    for kind in ("rancher_config", "rancher_cmdline"):
+        for path, data in _files(outputs, kind):
+            settings = outputs.parse(BY_KIND[kind].parser, data).records
+            if settings:
+                node.rancher.update((setting.key, setting.value) for setting in settings)
+                node.outputs["rancher"] = path
     host = node.host
     if host is None:
         return
     for name, interface in host.interfaces.items():
-        driver = outputs.raw(HOST, "ethtool-i", name)
-        if driver:
+        driver = _parsed(outputs, "driver", name)
+        if driver is not None:
             node.present.add("ethtool")
-            parsed_driver = parse_ethtool_i(driver)
-            interface.driver = parsed_driver.records[0] if parsed_driver.records else None
-        features = outputs.raw(HOST, "ethtool-k", name)
-        if features:
+            interface.driver = driver.records[0] if driver.records else None
+        features = _parsed(outputs, "features", name)
+        if features is not None:
             node.present.add("ethtool")
-            parsed_features = parse_ethtool_k(features)
-            interface.features = parsed_features.records[0] if parsed_features.records else None
+            interface.features = features.records[0] if features.records else None
+        settings = _parsed(outputs, "settings", name)
+        if settings is not None and settings.records:
+            interface.settings = settings.records[0]
+
+
+def _parsed(outputs: NodeOutputs, kind: str, interface: str | None = None) -> Parsed[Any] | None:
+    """The host's `kind` (sources.py), parsed from its best form (None when absent)."""
+    source = BY_KIND[kind]
+    for command_id in source.commands:
+        data = outputs.raw(HOST, command_id, interface)
+        if data is not None:
+            return outputs.parse(source.parser, data)
+    return None
+
+
+def _files(outputs: NodeOutputs, kind: str) -> list[tuple[str, bytes]]:
+    """Every file a `files` source's commands wrote (a glob's matches, one per process),
+    with its bytes, counted as records to parse."""
+    found = []
+    for command_id in BY_KIND[kind].commands:
+        for path in outputs.paths(command_id):
+            data = outputs.bundle.read_records(path)
+            if data:
+                found.append((path, data))
+    return found
 
 
 def _dotted(key: str) -> str:

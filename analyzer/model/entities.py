@@ -15,12 +15,14 @@ from typing import TYPE_CHECKING, Literal
 from needle.analyzer.gcpause import paused_gc
 from needle.analyzer.model.kube_objects import ObjectProblem
 from needle.analyzer.parsers.bridge_fdb import FdbEntry
-from needle.analyzer.parsers.ethtool import EthtoolDriver, EthtoolFeatures
+from needle.analyzer.parsers.bridge_link import BridgePort
+from needle.analyzer.parsers.ethtool import EthtoolDriver, EthtoolFeatures, EthtoolSettings
 from needle.analyzer.parsers.flannel import FlannelNetConf, FlannelSubnetEnv
 from needle.analyzer.parsers.ip_addr import Address
 from needle.analyzer.parsers.ip_link import Link
 from needle.analyzer.parsers.ip_neigh import Neighbor
 from needle.analyzer.parsers.ip_route import Route
+from needle.analyzer.parsers.ip_rule import Rule
 
 if TYPE_CHECKING:  # the backends read the model: only the type is needed here
     from needle.analyzer.backends.detect import Detection
@@ -41,6 +43,7 @@ class Interface:
     peer_state: PeerState = "not-veth"
     driver: EthtoolDriver | None = None
     features: EthtoolFeatures | None = None
+    settings: EthtoolSettings | None = None  # `ethtool IFACE`: speed, duplex, link
 
     @property
     def name(self) -> str:
@@ -87,6 +90,7 @@ class Namespace:
     by_ifindex: dict[int, Interface] = field(default_factory=dict)
     loaded_routes: list[Route] = field(default_factory=list)
     loaded_neighbours: list[Neighbor] = field(default_factory=list)
+    rules: list[Rule] = field(default_factory=list)  # policy routing (`ip rule`), host only
     # reads this namespace's routes and neighbours on first use (pod namespaces: a large
     # bundle has 10^5 of them, and only `show` and `diff` look at their routes)
     load_details: Callable[[Namespace], None] | None = field(default=None, repr=False)
@@ -172,7 +176,11 @@ class Node:
     sysctls: dict[str, str] = field(default_factory=dict)
     kernel: str | None = None  # the kernel release, as `uname -r` prints it
     subnet_env: FlannelSubnetEnv | None = None
+    net_conf: FlannelNetConf | None = None  # k3s's own net-conf.json (no config map)
     cni_configs: dict[str, object] = field(default_factory=dict)
+    # k3s/RKE2 settings that decide pod networking (flannel-backend, cni, ...)
+    rancher: dict[str, str] = field(default_factory=dict)
+    bridge_ports: dict[str, BridgePort] = field(default_factory=dict)  # by port name
     captures: list[dict[str, object]] = field(default_factory=list)
     outputs: dict[str, str] = field(default_factory=dict)  # data kind -> bundle path
     present: set[str] = field(default_factory=set)  # fdb, sysctl, ethtool, subnet_env, ...

@@ -13,8 +13,6 @@ of everyday routes (each gives the general reader's record or declines), and the
 builders of ``ip_neigh`` and ``bridge_fdb`` sit in one marked section of their modules.
 """
 
-from needle.analyzer.parsers.arp import ArpEntry, parse_arp
-from needle.analyzer.parsers.brctl import BrctlBridge, parse_brctl_show
 from needle.analyzer.parsers.bridge_fdb import (
     FdbEntry,
     parse_bridge_fdb,
@@ -44,7 +42,6 @@ from needle.analyzer.parsers.flannel import (
     parse_flannel_net_conf,
     parse_flannel_subnet_env,
 )
-from needle.analyzer.parsers.ifconfig import IfconfigAddress, IfconfigInterface, parse_ifconfig
 from needle.analyzer.parsers.ip_addr import (
     Address,
     InterfaceAddresses,
@@ -65,12 +62,6 @@ from needle.analyzer.parsers.ip_neigh import (
     parse_ip_neigh_json,
     parse_ip_neigh_text,
 )
-from needle.analyzer.parsers.ip_netns import (
-    Netns,
-    parse_ip_netns,
-    parse_ip_netns_json,
-    parse_ip_netns_text,
-)
 from needle.analyzer.parsers.ip_route import (
     Nexthop,
     Route,
@@ -84,15 +75,11 @@ from needle.analyzer.parsers.ip_rule import (
     parse_ip_rule_json,
     parse_ip_rule_text,
 )
-from needle.analyzer.parsers.proc_net_route import ProcRoute, parse_proc_net_route
-from needle.analyzer.parsers.route_n import RouteEntry, parse_route_n
 from needle.analyzer.parsers.sysctl import SysctlEntry, parse_sysctl
 from needle.analyzer.parsers.uname import Uname, parse_uname
 
 __all__ = [
     "Address",
-    "ArpEntry",
-    "BrctlBridge",
     "BridgePort",
     "CniConfig",
     "CniPlugin",
@@ -103,23 +90,16 @@ __all__ = [
     "FdbEntry",
     "FlannelNetConf",
     "FlannelSubnetEnv",
-    "IfconfigAddress",
-    "IfconfigInterface",
     "InterfaceAddresses",
     "Link",
     "Neighbor",
-    "Netns",
     "Nexthop",
     "Parsed",
-    "ProcRoute",
     "Route",
-    "RouteEntry",
     "Rule",
     "SysctlEntry",
     "Uname",
     "Vxlan",
-    "parse_arp",
-    "parse_brctl_show",
     "parse_bridge_fdb",
     "parse_bridge_fdb_json",
     "parse_bridge_fdb_text",
@@ -132,7 +112,6 @@ __all__ = [
     "parse_ethtool_k",
     "parse_flannel_net_conf",
     "parse_flannel_subnet_env",
-    "parse_ifconfig",
     "parse_ip_addr",
     "parse_ip_addr_json",
     "parse_ip_addr_text",
@@ -142,17 +121,12 @@ __all__ = [
     "parse_ip_neigh",
     "parse_ip_neigh_json",
     "parse_ip_neigh_text",
-    "parse_ip_netns",
-    "parse_ip_netns_json",
-    "parse_ip_netns_text",
     "parse_ip_route",
     "parse_ip_route_json",
     "parse_ip_route_text",
     "parse_ip_rule",
     "parse_ip_rule_json",
     "parse_ip_rule_text",
-    "parse_proc_net_route",
-    "parse_route_n",
     "parse_sysctl",
     "parse_uname",
 ]

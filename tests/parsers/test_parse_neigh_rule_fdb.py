@@ -8,7 +8,6 @@ import pytest
 from needle.analyzer.parsers.bridge_fdb import FdbEntry, parse_bridge_fdb
 from needle.analyzer.parsers.bridge_link import parse_bridge_link
 from needle.analyzer.parsers.ip_neigh import Neighbor, parse_ip_neigh
-from needle.analyzer.parsers.ip_netns import Netns, parse_ip_netns
 from needle.analyzer.parsers.ip_rule import Rule, parse_ip_rule
 
 DATA = Path(__file__).parent / "data" / "lab"
@@ -103,26 +102,6 @@ def test_rule_actions():
         "443",
         "static",
     )
-
-
-@pytest.mark.parametrize("name", ["a__ip-j-netns-list.json", "a__ip-netns-list.txt"])
-def test_netns_ids_as_seen_from_the_node(name):
-    assert parse_ip_netns(lab(name)).records == (
-        Netns("ndlparse-d"),
-        Netns("ndlparse-c", 0),
-        Netns("ndlparse-b", 1),
-        Netns("ndlparse-a"),
-    )
-
-
-def test_netns_list_from_the_root_namespace():
-    assert [n.name for n in parse_ip_netns(lab("root__ip-j-netns-list.json")).records] == [
-        "ndlparse-d",
-        "ndlparse-c",
-        "ndlparse-b",
-        "ndlparse-a",
-    ]
-    assert parse_ip_netns(lab("root__ip-netns-list.txt")).clean
 
 
 @pytest.mark.parametrize("name", ["a__bridge-d-j-fdb-show.json", "a__bridge-fdb-show.txt"])

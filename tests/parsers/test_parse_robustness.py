@@ -194,7 +194,8 @@ def test_any_json_whole_or_cut(name, parse, value, cut):
     check(parse(document[:cut]))
 
 
-JSON_SAMPLES = sorted((DATA / "lab").glob("*.json"))
+# `ip netns list` is collected for people only (the manifest lists the namespaces)
+JSON_SAMPLES = sorted(p for p in (DATA / "lab").glob("*.json") if "netns" not in p.name)
 
 
 @pytest.mark.parametrize("path", JSON_SAMPLES, ids=[p.name for p in JSON_SAMPLES])
@@ -212,10 +213,9 @@ def test_every_cut_of_a_real_json_output_keeps_the_records_before_it(path):
         parse = parsers.parse_ip_link_json
     elif "neigh" in name:
         parse = parsers.parse_ip_neigh_json
-    elif "rule" in name:
-        parse = parsers.parse_ip_rule_json
     else:
-        parse = parsers.parse_ip_netns_json
+        assert "rule" in name, name
+        parse = parsers.parse_ip_rule_json
     raw = path.read_bytes()
     whole = parse(raw)
     assert whole.clean and whole.records

@@ -144,20 +144,14 @@ cap $A a__bridge-d-j-fdb-show.json bridge -d -j fdb show
 cap $A a__bridge-d-j-link.json bridge -d -j link
 cap $A a__bridge-d-link.txt bridge -d link
 cap $A a__ip-rule.txt ip rule
-cap $A a__ip-netns-list.txt ip netns list
 cap $A a__ip-d-s-j-link.json ip -d -s -j link
 cap $A a__ip-d-s-link.txt ip -d -s link
-cap $A a__ip-j-netns-list.json ip -j netns list
 cap $A a__ip-6-route-show-table-all.txt ip -6 route show table all
 cap $A a__ip-d-route-show-table-all.txt ip -d route show table all
 cap $A a__ip-route-show-cache.txt ip route show cache
 cap $A a__ip-6-route-show-cache.txt ip -6 route show cache
 cap $A a__ip-neigh.txt ip neigh
 cap $A a__bridge-fdb-show.txt bridge fdb show
-cap $A a__brctl-show.txt brctl show
-cap $A a__route-n.txt route -n
-cap $A a__arp-n.txt arp -n
-cap $A a__arp-a.txt arp -a
 cap $A a__ethtool-i_vethpod1.txt ethtool -i vethpod1
 cap $A a__ethtool-k_vethpod1.txt ethtool -k vethpod1
 cap $A a__ethtool_vethpod1.txt ethtool vethpod1
@@ -168,9 +162,4 @@ cap $A a__busybox-ip-addr.txt busybox ip addr
 cap $A a__busybox-ip-link.txt busybox ip link
 cap $A a__busybox-ip-route.txt busybox ip route
 cap $A a__busybox-ip-neigh.txt busybox ip neigh
-cap $A a__busybox-route-n.txt busybox route -n
-cap $A a__busybox-arp-n.txt busybox arp -n
-cap $A a__busybox-brctl-show.txt busybox brctl show
-ip -j netns list >"$OUT/root__ip-j-netns-list.json"
-ip netns list >"$OUT/root__ip-netns-list.txt"
 for ns in $A $B $C $D; do ip netns del $ns; done
