@@ -104,7 +104,9 @@ def _function(
 def _capture_start(capture: Capture) -> str:
     out_pre, _, out_suf = capture.output.partition("{interface}")
     placeholder = capture.placeholder
-    filter_pre, _, filter_suf = capture.filter.partition(placeholder or "\0")
+    filter_pre, filter_suf = capture.filter, ""
+    if placeholder:
+        filter_pre, _, filter_suf = capture.filter.partition(placeholder)
     words = [
         capture.devices,
         str(capture.max_devices),
