@@ -744,7 +744,7 @@ needle_stop_captures() {
             _tries=0
             # The rc file never comes when a signal to our process group ended the
             # capture's wrapper too; then tcpdump's own exit is enough.
-            while [ ! -s "$W/cap/$_out.rc" ] && [ "$_tries" -lt 40 ]; do
+            while [ ! -s "$W/cap/$_out.rc" ] && [ "$_tries" -lt 50 ]; do
                 [ -n "$_p" ] && ! kill -0 "$_p" 2>/dev/null && break
                 needle_short_sleep
                 _tries=$((_tries + 1))
