@@ -260,6 +260,7 @@ def fill_host_extras(node: Node, outputs: NodeOutputs, lazy: bool = True) -> Non
     for path, data in _files(outputs, "cni"):
         parsed = outputs.parse(BY_KIND["cni"].parser, data)
         if parsed.records:
+            node.present.add("cni")
             node.cni_configs[path.rsplit("/", 1)[-1]] = parsed.records[0]
     # a process's flags win over its config files, as k3s and RKE2 read them
     for kind in ("rancher_config", "rancher_cmdline"):

@@ -1,6 +1,6 @@
 """The model's objects. Plain classes with slots: a 1,000-node bundle holds ~10^6 of them.
 
-Parsed records stay as the parsers made them (`Route`, `Neighbor`, `FdbEntry`, ...);
+Parsed records stay as the parsers made them (`Route`, `Neighbour`, `FdbEntry`, ...);
 the model adds the joins the raw outputs cannot hold on their own: which namespace an
 interface lives in, its veth peer across namespaces, the pod behind a namespace.
 """
@@ -20,7 +20,7 @@ from needle.analyzer.parsers.ethtool import EthtoolDriver, EthtoolFeatures, Etht
 from needle.analyzer.parsers.flannel import FlannelNetConf, FlannelSubnetEnv
 from needle.analyzer.parsers.ip_addr import Address
 from needle.analyzer.parsers.ip_link import Link
-from needle.analyzer.parsers.ip_neigh import Neighbor
+from needle.analyzer.parsers.ip_neigh import Neighbour
 from needle.analyzer.parsers.ip_route import Route
 from needle.analyzer.parsers.ip_rule import Rule
 
@@ -89,7 +89,7 @@ class Namespace:
     interfaces: dict[str, Interface] = field(default_factory=dict)
     by_ifindex: dict[int, Interface] = field(default_factory=dict)
     loaded_routes: list[Route] = field(default_factory=list)
-    loaded_neighbours: list[Neighbor] = field(default_factory=list)
+    loaded_neighbours: list[Neighbour] = field(default_factory=list)
     rules: list[Rule] = field(default_factory=list)  # policy routing (`ip rule`), host only
     # reads this namespace's routes and neighbours on first use (pod namespaces: a large
     # bundle has 10^5 of them, and only `show` and `diff` look at their routes)
@@ -121,7 +121,7 @@ class Namespace:
         return self.loaded_routes
 
     @property
-    def neighbours(self) -> list[Neighbor]:
+    def neighbours(self) -> list[Neighbour]:
         self._details()
         return self.loaded_neighbours
 

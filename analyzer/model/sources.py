@@ -113,3 +113,6 @@ BY_KIND: dict[str, Source] = {source.kind: source for source in TABLE}
 SOURCES: dict[str, tuple[str, ...]] = {
     source.kind: source.commands for source in TABLE if source.scope in ("netns", "host")
 }
+# what a rule may say it `needs: [node.X]`: each kind a node's data is read as, and
+# `ethtool` for any of its outputs
+NODE_DATA: frozenset[str] = frozenset(SOURCES) | {"ethtool", "cni"}

@@ -57,7 +57,7 @@ from needle.analyzer.parsers.ip_link import (
     parse_ip_link_text,
 )
 from needle.analyzer.parsers.ip_neigh import (
-    Neighbor,
+    Neighbour,
     parse_ip_neigh,
     parse_ip_neigh_json,
     parse_ip_neigh_text,
@@ -92,7 +92,7 @@ __all__ = [
     "FlannelSubnetEnv",
     "InterfaceAddresses",
     "Link",
-    "Neighbor",
+    "Neighbour",
     "Nexthop",
     "Parsed",
     "Route",

@@ -1,6 +1,6 @@
 """Parses ``ip neigh`` (``ip neigh show``; ``ip -s neigh``; busybox ``ip neigh``).
 
-Forms: the ``-j`` JSON form (``ip -j neigh``) and the text form. One ``Neighbor`` per
+Forms: the ``-j`` JSON form (``ip -j neigh``) and the text form. One ``Neighbour`` per
 entry. NUD states are kept as printed (upper case, possibly several); ``router`` and
 ``proxy`` are booleans; other flag words (``extern_learn``, ``offload`` ...) in ``flags``.
 """
@@ -35,7 +35,7 @@ NEIGH_FLAGS = frozenset({"extern_learn", "offload", "managed", "extern_valid", "
 # Not frozen: a frozen dataclass sets each field through object.__setattr__, which on
 # a 1,000-node bundle (10^6 records) costs more than parsing. Treat it as read-only.
 @dataclass(slots=True)
-class Neighbor:
+class Neighbour:
     """One neighbour (ARP / NDP) entry."""
 
     dst: str
@@ -52,7 +52,7 @@ class Neighbor:
     extra: tuple[str, ...] = ()
 
 
-def parse_ip_neigh(data: bytes) -> Parsed[Neighbor]:
+def parse_ip_neigh(data: bytes) -> Parsed[Neighbour]:
     """Either form: JSON when the output starts with ``[``, text otherwise."""
     if looks_like_json(data):
         return parse_ip_neigh_json(data)
@@ -65,12 +65,12 @@ def _family(dst: str) -> str | None:
     return "inet" if "." in dst else None
 
 
-def parse_ip_neigh_text(data: bytes) -> Parsed[Neighbor]:
+def parse_ip_neigh_text(data: bytes) -> Parsed[Neighbour]:
     """The text form: one entry per line, ``ADDR dev DEV lladdr MAC [router] STATE``."""
     return records_from_lines(data, _neighbor_from_tokens)
 
 
-def _neighbor_from_tokens(tokens: list[str]) -> Neighbor | None:
+def _neighbor_from_tokens(tokens: list[str]) -> Neighbour | None:
     dst = tokens[0]
     family = _family(dst)
     if family is None:
@@ -106,13 +106,13 @@ def _neighbor_from_tokens(tokens: list[str]) -> Neighbor | None:
         else:
             extra.append(tok)
         i += 1
-    return Neighbor(**fields, state=tuple(states), flags=tuple(flags), extra=tuple(extra))
+    return Neighbour(**fields, state=tuple(states), flags=tuple(flags), extra=tuple(extra))
 
 
 # --- JSON form -------------------------------------------------------------------------
 
 
-def parse_ip_neigh_json(data: bytes) -> Parsed[Neighbor]:
+def parse_ip_neigh_json(data: bytes) -> Parsed[Neighbour]:
     """The ``-j`` form. A cut-off file yields the entries before the cut."""
     return _ELEMENTS.records(data)
 
@@ -120,7 +120,7 @@ def parse_ip_neigh_json(data: bytes) -> Parsed[Neighbor]:
 _JSON_KNOWN = frozenset({"dst", "dev", "lladdr", "state", "router", "proxy", "probes", "used"})
 
 
-def _full_neighbor(obj: dict[str, Any]) -> Neighbor | None:
+def _full_neighbor(obj: dict[str, Any]) -> Neighbour | None:
     dst = to_str(obj.get("dst"))
     if not dst:
         return None
@@ -138,7 +138,7 @@ def _full_neighbor(obj: dict[str, Any]) -> Neighbor | None:
             flags.append(key)
         else:
             extra.append(f"{key}={json_dumps_safe(value)}")
-    return Neighbor(
+    return Neighbour(
         dst=dst,
         dev=to_str(obj.get("dev")),
         lladdr=to_str(obj.get("lladdr")),
@@ -158,7 +158,7 @@ def _full_neighbor(obj: dict[str, Any]) -> Neighbor | None:
 _JSON_PLAIN = frozenset({"dst", "dev", "lladdr", "state"})
 
 
-def _plain_neighbor(obj: dict[str, Any]) -> Neighbor | None:
+def _plain_neighbor(obj: dict[str, Any]) -> Neighbour | None:
     """The everyday entry (only dst, dev, lladdr and state, each of the usual JSON type)
     built directly, its strings shared; None for any other. When it gives a record, it is
     _full_neighbor's (tests/parsers/test_parse_fast_paths.py)."""
@@ -177,7 +177,7 @@ def _plain_neighbor(obj: dict[str, Any]) -> Neighbor | None:
             and type(state) is list
             and all_text(state)
         ):
-            return Neighbor(
+            return Neighbour(
                 dst=shared_text(dst),
                 dev=shared(dev),
                 lladdr=shared(lladdr),
@@ -187,7 +187,7 @@ def _plain_neighbor(obj: dict[str, Any]) -> Neighbor | None:
     return None
 
 
-def _neighbor_from_json(obj: dict[str, Any]) -> Neighbor | None:
+def _neighbor_from_json(obj: dict[str, Any]) -> Neighbour | None:
     return _plain_neighbor(obj) or _full_neighbor(obj)
 
 

@@ -18,6 +18,7 @@ from typing import Any
 from needle.analyzer.forked import can_fork, run_forked
 from needle.analyzer.gcpause import paused_gc
 from needle.analyzer.model.entities import Model
+from needle.analyzer.model.sources import NODE_DATA
 from needle.analyzer.rules.catalog import RuleDocument, RuleProblem
 from needle.analyzer.rules.cel_adapter import (
     CelCompileError,
@@ -203,6 +204,22 @@ def compile_rule(doc: RuleDocument, helpers: list[HelperFunction]) -> CompiledRu
             RuleProblem(
                 doc.source,
                 f"for_each: unknown collection {for_each!r} (one of {', '.join(COLLECTIONS)})",
+                line,
+                column,
+            )
+        )
+    unknown = [
+        need
+        for need in doc.data.get("needs", [])
+        if str(need).startswith("node.") and str(need).removeprefix("node.") not in NODE_DATA
+    ]
+    if unknown:
+        line, column = doc.positions.get("needs", (None, None))
+        known = ", ".join(f"node.{kind}" for kind in sorted(NODE_DATA))
+        raise RuleCompileFailure(
+            RuleProblem(
+                doc.source,
+                f"needs: unknown node data {', '.join(map(str, unknown))} (one of {known})",
                 line,
                 column,
             )

@@ -18,7 +18,7 @@ from needle.analyzer.backends.base import STANDARD_TUNNEL_PORTS, node_ip, off_se
 from needle.analyzer.model.dataplane import SOURCES
 from needle.analyzer.model.entities import Interface, Model, Namespace, Node
 from needle.analyzer.parsers.bridge_fdb import FdbEntry
-from needle.analyzer.parsers.ip_neigh import Neighbor
+from needle.analyzer.parsers.ip_neigh import Neighbour
 
 Fact = dict[str, Any]
 
@@ -43,8 +43,6 @@ def node_data(node: Node) -> list[str]:
     data = set(node.present)
     if node.host is not None:
         data |= {f"{what}" for what in node.host.present}
-    if node.host is not None and "neighbours" in node.host.present:
-        data.add("neigh")
     return sorted(data)
 
 
@@ -342,7 +340,7 @@ def _overlay_device(model: Model) -> str | None:
     return None
 
 
-def _neighbours(node: Node) -> Sequence[Neighbor]:
+def _neighbours(node: Node) -> Sequence[Neighbour]:
     return node.host.neighbours if node.host is not None else ()
 
 
@@ -353,7 +351,7 @@ def neigh_facts(model: Model, home: Home = None) -> Collection:
     unknown = ("", "")
     device = _overlay_device(model)
 
-    def facts_of(entry: Neighbor) -> Fact | None:
+    def facts_of(entry: Neighbour) -> Fact | None:
         if device is None or entry.dev != device:
             return None
         peer, peer_mac = owners.get(entry.dst, unknown)
@@ -369,7 +367,7 @@ def neigh_facts(model: Model, home: Home = None) -> Collection:
     return _entry_collection(model, home, _neighbours, facts_of)
 
 
-E = TypeVar("E", FdbEntry, Neighbor)
+E = TypeVar("E", FdbEntry, Neighbour)
 
 
 def _entry_collection(

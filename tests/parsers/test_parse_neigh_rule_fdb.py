@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from needle.analyzer.parsers.bridge_fdb import FdbEntry, parse_bridge_fdb
 from needle.analyzer.parsers.bridge_link import parse_bridge_link
-from needle.analyzer.parsers.ip_neigh import Neighbor, parse_ip_neigh
+from needle.analyzer.parsers.ip_neigh import Neighbour, parse_ip_neigh
 from needle.analyzer.parsers.ip_rule import Rule, parse_ip_rule
 
 DATA = Path(__file__).parent / "data" / "lab"
@@ -22,7 +22,7 @@ def test_neighbours_of_the_node(name):
     parsed = parse_ip_neigh(lab(name))
     assert parsed.clean
     by_dst = {n.dst: n for n in parsed.records}
-    assert by_dst["10.244.2.0"] == Neighbor(
+    assert by_dst["10.244.2.0"] == Neighbour(
         dst="10.244.2.0",
         dev="flannel.1",
         lladdr="02:00:00:00:0f:02",

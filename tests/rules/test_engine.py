@@ -262,3 +262,12 @@ def test_only_helper_calls_on_fields_and_quoted_text_skip_cel():
         "cidr_network(peer.pod_cidr) + 'x'",
     ):
         assert helper_call(expression, helpers) is None, expression
+
+
+def test_a_need_no_node_data_can_meet_is_an_invalid_rule():
+    """A typo in `needs` would skip the rule on every node as "lacking" data: refused."""
+    doc = parse_rule(RULE + "needs: [node.neigh]\n", "typo.yaml")
+    _, problems = compile_rules([doc])
+    (problem,) = problems
+    assert "unknown node data node.neigh" in problem.message
+    assert "node.neighbours" in problem.message
