@@ -177,3 +177,39 @@ def test_node_deadline_keeps_what_was_sent(lab3x2, tmp_path):
         assert any(c["file"] for c in node["captures"]), "captures stopped early are kept"
     with tarfile.open(output) as tar:
         assert tar.getnames()[0] == "manifest.json"
+
+
+@pytest.mark.parametrize("backend", ["canal", "host-gw"])
+def test_captures_follow_each_lab_data_plane_by_kind(lab_factory, tmp_path, backend):
+    state = lab_factory(nodes=2, pods=1, backend=backend)
+    source, target = state.nodes[0].pods[0], state.nodes[1].pods[0]
+    # pod-to-pod pings across the two nodes for the window (lab addresses only)
+    pinger = subprocess.Popen(
+        ["ip", "netns", "exec", source.netns, "ping", "-q", "-c", "30", "-i", "0.1", target.ip],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        bundle_path = run_collect(tmp_path, state, capture_seconds=2)
+    finally:
+        pinger.kill()
+        pinger.wait()
+    with open_bundle(bundle_path) as bundle:
+        node = next(n for n in bundle.manifest["nodes"] if n["name"] == state.nodes[0].name)
+        assert node["status"] == "ok", node["errors"]
+        taken = {c["file"].rpartition("/")[2]: c for c in node["captures"] if c["file"]}
+        why = {(c["role"], c["filter"]): c["skipped"] for c in node["captures"] if c["skipped"]}
+        if backend == "canal":
+            # routed veths, flannel's VXLAN: no bridge, and no bridge network to filter for
+            assert set(taken) == {"underlay-vxlan.pcap", "flannel.1.pcap"}
+            assert set(why) == {("bridge", ""), ("underlay", "net {pod_net}")}
+            assert "routed veths" in why["bridge", ""]
+            underlay = taken["underlay-vxlan.pcap"]
+            assert underlay["packets_captured"] > 0, "the pings crossed encapsulated"
+        else:
+            # no overlay: the pods' own packets on the underlay, unencapsulated
+            assert set(taken) == {"cni0.pcap", "underlay-pods.pcap"}
+            assert set(why) == {("overlay", ""), ("underlay", "udp port {vxlan_dstport}")}
+            pods = taken["underlay-pods.pcap"]
+            assert pods["interface"] == "ens3" and pods["filter"].startswith("net 10.")
+            assert pods["packets_captured"] > 0, "the pings crossed the underlay as they are"
