@@ -20,7 +20,7 @@ from typing import Any
 
 from needle.analyzer.backends import Backend, backend_of
 from needle.analyzer.diff.identity import NO_RELABEL, Relabel, device_roles, vtep_owners
-from needle.analyzer.model.dataplane import DetailLoader
+from needle.analyzer.model.dataplane import same_unread_details
 from needle.analyzer.model.entities import HOST, Interface, Model, Namespace, Node
 from needle.analyzer.parsers.ip_route import Route
 from needle.analyzer.rules.facts import pod_facts as rule_pod_facts
@@ -276,11 +276,9 @@ def _same(a: dict[str, object], b: dict[str, object], kinds: tuple[str, ...]) ->
 def _same_routes(a: Namespace, b: Namespace) -> bool:
     """Whether two namespaces' routes come from the same bytes. Compared as bytes while
     still unread: a cluster has 10^5 pod namespaces, and most are the same in both."""
-    left, right = a.load_details, b.load_details
-    if isinstance(left, DetailLoader) and isinstance(right, DetailLoader):
-        return all(
-            left.outputs.raw(kind) == right.outputs.raw(kind) for kind in ("routes", "routes6")
-        )
+    same = same_unread_details(a, b, ("routes", "routes6"))
+    if same is not None:
+        return same
     a.routes, b.routes  # noqa: B018 - reads the details, recording their sources
     return _same(a.sources, b.sources, ("routes", "routes6"))
 

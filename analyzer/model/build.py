@@ -71,6 +71,10 @@ class PodSideLoader:
         self.outputs, self.netns, self.pod_details, self.model = outputs, netns, pod_details, model
 
     def __call__(self, node: Node) -> None:
+        with paused_gc():  # 10^2 namespaces of new objects a node, none of them garbage
+            self._load(node)
+
+    def _load(self, node: Node) -> None:
         for ns_record in self.netns:
             namespace = Namespace(
                 node=node.name,

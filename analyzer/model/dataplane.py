@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from needle.analyzer.bundle.reader import Bundle
+from needle.analyzer.gcpause import paused_gc
 from needle.analyzer.model.entities import HOST, Interface, Namespace, Node
 from needle.analyzer.model.sources import BY_KIND, SOURCES
 from needle.analyzer.parsers.bridge_fdb import parse_bridge_fdb
@@ -151,7 +152,8 @@ class DetailLoader:
     outputs: LazyOutputs
 
     def __call__(self, namespace: Namespace) -> None:
-        fill_details(namespace, self.outputs)
+        with paused_gc():  # 10^3 long-lived records: nothing for the collector to find
+            fill_details(namespace, self.outputs)
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,10 +161,24 @@ class FdbLoader:
     outputs: LazyOutputs
 
     def __call__(self, node: Node) -> None:
+        with paused_gc():  # 10^3 entries a node: the collector has nothing to find
+            self._load(node)
+
+    def _load(self, node: Node) -> None:
         fdb = self.outputs.parsed("fdb", parse_bridge_fdb)
         if fdb is not None:
             node.sources["fdb"] = fdb
             node.loaded_fdb.extend(fdb.records)
+
+
+def same_unread_details(a: Namespace, b: Namespace, kinds: tuple[str, ...]) -> bool | None:
+    """Whether two namespaces' `kinds` (routes, routes6, neighbours) come from the same
+    bytes, compared while still unread (a cluster has 10^5 pod namespaces, and most are
+    the same in two snapshots); None when either has read its details already."""
+    left, right = a.load_details, b.load_details
+    if not isinstance(left, DetailLoader) or not isinstance(right, DetailLoader):
+        return None
+    return all(left.outputs.raw(kind) == right.outputs.raw(kind) for kind in kinds)
 
 
 def fill_namespace(namespace: Namespace, outputs: NodeOutputs, details: str = "now") -> None:

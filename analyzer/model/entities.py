@@ -12,7 +12,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
-from needle.analyzer.gcpause import paused_gc
 from needle.analyzer.model.kube_objects import ObjectProblem
 from needle.analyzer.parsers.bridge_fdb import FdbEntry
 from needle.analyzer.parsers.bridge_link import BridgePort
@@ -112,8 +111,7 @@ class Namespace:
     def _details(self) -> None:
         if self.load_details is not None:
             load, self.load_details = self.load_details, None
-            with paused_gc():  # 10^3 long-lived records: nothing for the collector to find
-                load(self)
+            load(self)
 
     @property
     def routes(self) -> list[Route]:
@@ -196,15 +194,13 @@ class Node:
     def fdb(self) -> list[FdbEntry]:
         if self.load_fdb is not None:
             load, self.load_fdb = self.load_fdb, None
-            with paused_gc():
-                load(self)
+            load(self)
         return self.loaded_fdb
 
     def ensure_pod_side(self) -> None:
         if self.load_pod_side is not None:
             load, self.load_pod_side = self.load_pod_side, None
-            with paused_gc():
-                load(self)
+            load(self)
 
     def interface(self, name: str) -> Interface | None:
         return self.host.interfaces.get(name) if self.host else None

@@ -67,9 +67,11 @@ BUDGET = 4500
 # few failing pairs; a chunk whose failures overrun the budget is checked again in halves.
 PAIR_STEPS = 9500
 _OVERRUN = "Iteration budget exceeded"
-_FIELD = re.compile(r"\b(node|peer|pod|veth|entry)\.([A-Za-z_][A-Za-z0-9_]*)")
+# the loop variables of every collection: a collection added to SINGLE is projected too
+_VARIABLES = "|".join(sorted({*SINGLE.values(), "node", "peer"}))
+_FIELD = re.compile(rf"\b({_VARIABLES})\.([A-Za-z_][A-Za-z0-9_]*)")
 _CALL = re.compile(r"\b([A-Za-z_][A-Za-z0-9_]*)\s*\(")
-_WHOLE = re.compile(r"\b(node|peer|pod|veth|entry)\b(?!\s*\.)")
+_WHOLE = re.compile(rf"\b({_VARIABLES})\b(?!\s*\.)")
 
 
 def _projection(expressions: list[str], variable: str) -> tuple[str, ...] | None:

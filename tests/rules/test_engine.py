@@ -271,3 +271,16 @@ def test_a_need_no_node_data_can_meet_is_an_invalid_rule():
     (problem,) = problems
     assert "unknown node data node.neigh" in problem.message
     assert "node.neighbours" in problem.message
+
+
+def test_every_collection_has_one_builder_and_its_variable_is_projected(healthy_model):
+    """SINGLE (what for_each takes) and the facts' builders name the same collections,
+    each with the loop variable the engine projects fields of."""
+    from needle.analyzer.rules import engine
+    from needle.analyzer.rules.facts import COLLECTION_BUILDERS
+
+    assert set(engine.SINGLE) == {"nodes", *COLLECTION_BUILDERS}
+    for name, build in COLLECTION_BUILDERS.items():
+        variable = build(healthy_model, None).variable
+        assert engine.SINGLE[name] == variable
+        assert engine._projection([f"{variable}.some_field == 1"], variable) == ("some_field",)
