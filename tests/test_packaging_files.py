@@ -378,12 +378,14 @@ TOOL_PACKAGES = {
     "rm": "coreutils",
     "sleep": "coreutils",
     "tar": "tar",
+    "awk": "mawk",
+    "tr": "coreutils",
 }
 # Essential: yes in Debian: in every Debian image, the slim Python ones included.
 ESSENTIAL_PACKAGES = {"coreutils", "dash", "tar"}
 # What prelude.sh runs outside the spec besides sh builtins (its header names some;
 # mktemp and mv it uses too). Each must appear in the script (checked below).
-SCRIPT_UTILITIES = {"cat", "ls", "mkdir", "mktemp", "mv", "rm", "sleep", "tar"}
+SCRIPT_UTILITIES = {"cat", "ls", "mkdir", "mktemp", "mv", "rm", "sleep", "tar", "awk", "tr"}
 
 
 def node_tools() -> set[str]:

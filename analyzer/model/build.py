@@ -3,9 +3,8 @@ between them, and the indexes rules look things up in."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from needle.analyzer.backends import Backend, detect
 from needle.analyzer.bundle.reader import Bundle
 from needle.analyzer.gcpause import paused_gc
 from needle.analyzer.model.dataplane import (
@@ -25,6 +24,9 @@ from needle.analyzer.model.entities import (
 )
 from needle.analyzer.model.kube import load_cluster
 from needle.analyzer.model.veths import resolve_veths
+
+if TYPE_CHECKING:
+    from needle.analyzer.backends import Backend
 
 
 def _load_node(
@@ -135,7 +137,11 @@ def build_model(
     and neighbours out altogether. With `lazy_nodes`, each node's pod side (namespaces,
     veths, pod joins) waits for `Model.load_nodes()`. A `cache` shared with
     another bundle's build parses identical files once. The data plane is detected from
-    the bundle (backends/detect.py) unless `backend` names it (--backend)."""
+    the bundle (backends/detection.py) unless `backend` names it (--backend)."""
+    # the backends read the model's entities (and its JSON reading): imported here,
+    # once both packages are loaded
+    from needle.analyzer.backends.detection import detect
+
     with paused_gc():
         model = _build(bundle, pod_details, cache)
         model.dataplane = detect(model, backend)

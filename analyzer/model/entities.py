@@ -24,7 +24,7 @@ from needle.analyzer.parsers.ip_route import Route
 from needle.analyzer.parsers.ip_rule import Rule
 
 if TYPE_CHECKING:  # the backends read the model: only the type is needed here
-    from needle.analyzer.backends.detect import Detection
+    from needle.analyzer.backends.detection import Detection
 
 PeerState = Literal["resolved", "missing", "not-veth"]
 HOST = "host"
@@ -269,7 +269,7 @@ class Model:
     net_conf: FlannelNetConf | None = None
     # where net_conf came from: (bundle file, "namespace/name" of its config map)
     net_conf_origin: tuple[str, str] | None = None
-    # the data plane detected (or chosen with --backend): backends.detect.Detection
+    # the data plane detected (or chosen with --backend): backends.detection.Detection
     dataplane: Detection | None = None
     created: str | None = None
     bundle_status: str | None = None

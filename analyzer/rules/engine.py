@@ -128,7 +128,7 @@ class Outcome:
     skipped: list[dict[str, str]] = field(default_factory=list)
     # rules written for other data planes than the cluster's (not run)
     not_applicable: list[dict[str, str]] = field(default_factory=list)
-    # the data plane the rules judged (backends.detect.Detection.to_json())
+    # the data plane the rules judged (backends.detection.Detection.to_json())
     dataplane: dict[str, Any] | None = None
     partial: list[dict[str, str]] = field(default_factory=list)
     problems: list[RuleProblem] = field(default_factory=list)

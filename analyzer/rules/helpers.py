@@ -95,7 +95,8 @@ class ModelHelpers:
         self._described: dict[int, tuple[Route, str]] = {}
         # the route the data plane should hold, by (what it depends on in the node, peer):
         # for most backends the node side is one value for the whole cluster
-        self._expected: dict[tuple[object, str], ExpectedRoute | None] = {}
+        self._expected: dict[tuple[object, str], tuple[ExpectedRoute | None, str]] = {}
+        self._pod_cidrs: dict[str, object] = {}
         self._context: dict[str, object] = {}
         self._off_link: dict[tuple[object, str], bool] = {}
 
@@ -174,15 +175,21 @@ class ModelHelpers:
         return known[1]
 
     def _expected_route(self, node: str, peer: str) -> ExpectedRoute | None:
+        return self._expected_of(node, peer)[0]
+
+    def _expected_of(self, node: str, peer: str) -> tuple[ExpectedRoute | None, str]:
+        """The expected route and its text, worked out once per (node context, peer)."""
         key = (self._node_context(node), peer)
-        if key not in self._expected:
+        known = self._expected.get(key)
+        if known is None:
             here, there = self.model.nodes.get(node), self.model.nodes.get(peer)
-            self._expected[key] = (
+            route = (
                 self._backend.expected_route(self.model, here, there)
                 if here is not None and there is not None
                 else None
             )
-        return self._expected[key]
+            known = self._expected[key] = (route, route.text() if route is not None else "")
+        return known
 
     @property
     def _backend(self) -> Backend:
@@ -212,8 +219,7 @@ class ModelHelpers:
     def expected_route(self, node: str, peer: str) -> str:
         """The route the data plane programs on `node` for `peer`'s pod CIDR, as
         route_via() prints one ("" when it programs none, or cannot say)."""
-        expected = self._expected_route(node, peer)
-        return expected.text() if expected is not None else ""
+        return self._expected_of(node, peer)[1]
 
     def expected_route_dev(self, node: str, peer: str) -> str:
         expected = self._expected_route(node, peer)
@@ -223,25 +229,30 @@ class ModelHelpers:
         """A main-table route on `node` for `peer`'s pod CIDR, or none possible: the data
         plane needs the peer on the node's segment and it is not (its own finding). One
         call per pair."""
-        there = self.model.nodes.get(peer)
-        cidr = there.pod_cidr if there is not None else None
+        cidr = self._pod_cidr(peer)
         if not cidr:
             return True
         return self.has_route(node, cidr, "") or self.peer_off_link(node, peer)
+
+    def _pod_cidr(self, node: str) -> str | None:
+        found = self._pod_cidrs.get(node, _UNSET)
+        if found is _UNSET:
+            there = self.model.nodes.get(node)
+            found = self._pod_cidrs[node] = there.pod_cidr if there is not None else None
+        return found  # type: ignore[return-value]
 
     def route_as_expected(self, node: str, peer: str) -> bool:
         """Whether `node`'s route for `peer`'s pod CIDR is the one its data plane
         programs: true when there is none (that is a missing route, another finding)
         or the data plane does not say which it would be. One call per pair (10^6)."""
-        there = self.model.nodes.get(peer)
-        cidr = there.pod_cidr if there is not None else None
+        cidr = self._pod_cidr(peer)
         if not cidr:
             return True
         held = self.route_via(node, cidr)
         if not held:
             return True
-        expected = self._expected_route(node, peer)
-        return expected is None or held == expected.text()
+        expected = self._expected_of(node, peer)[1]
+        return not expected or held == expected
 
     def functions(self) -> list[HelperFunction]:
         return [

@@ -127,3 +127,45 @@ def test_an_unknown_backend_option_is_a_usage_error():
     )
     assert result.returncode == 2 and "--backend" in result.stderr
     assert result.stderr.count("\n") == 1
+
+
+def _node_args(bundle: Path, args: list[str]) -> None:
+    """What k3s and RKE2 write on each Node: its command line, secrets starred."""
+
+    def change(document: dict[str, Any]) -> None:
+        for item in document["items"]:
+            item["metadata"]["annotations"]["k3s.io/node-args"] = json.dumps(args)
+
+    edit_json(bundle / "cluster" / "nodes.json", change)
+
+
+def test_a_k3s_flag_in_the_node_args_annotation_decides_without_net_conf(tmp_path):
+    bundle = unpacked(tmp_path / "b")
+    edit_json(bundle / "cluster" / "configmaps.json", lambda d: d.update(items=[]))
+    _node_args(bundle, ["server", "--flannel-backend", "host-gw", "--token", "********"])
+    found = dataplane(bundle)
+    assert found["backend"] == "host-gw"
+    assert {"file": "cluster/nodes.json", "detail": "lab-node-1: flannel-backend host-gw"} in (
+        found["evidence"]
+    )
+
+
+def test_rke2_with_another_cni_is_recognised_not_analysed(tmp_path):
+    bundle = unpacked(tmp_path / "b")
+    edit_json(bundle / "cluster" / "configmaps.json", lambda d: d.update(items=[]))
+    _node_args(bundle, ["server", "--cni=cilium"])
+    found = dataplane(bundle)
+    assert (found["backend"], found["analysed"]) == ("cilium", False)
+
+
+def test_a_hostile_node_args_annotation_is_no_clue(tmp_path):
+    bundle = unpacked(tmp_path / "b")
+    edit_json(bundle / "cluster" / "configmaps.json", lambda d: d.update(items=[]))
+    for hostile in ("[" * 5000, "not json", '{"a": 1}', '[1, null, ["--cni"]]'):
+
+        def change(document: dict[str, Any], value: str = hostile) -> None:
+            for item in document["items"]:
+                item["metadata"]["annotations"]["k3s.io/node-args"] = value
+
+        edit_json(bundle / "cluster" / "nodes.json", change)
+        assert dataplane(bundle)["backend"] == "vxlan"  # the annotations' backend-type

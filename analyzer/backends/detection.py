@@ -25,9 +25,11 @@ from needle.analyzer.backends.flannel import (
     vxlan,
 )
 from needle.analyzer.errors import AnalyzerError
+from needle.analyzer.model.kube_objects import load_json
+from needle.analyzer.parsers.rancher import parse_rancher_cmdline
 
 if TYPE_CHECKING:  # the model imports the backends (build.py): types only here
-    from needle.analyzer.model.entities import Model
+    from needle.analyzer.model.entities import Model, Node
     from needle.analyzer.parsers.flannel import FlannelNetConf
 
 # the k3s/RKE2 settings that name a data plane
@@ -86,10 +88,11 @@ def _clues(model: Model) -> tuple[list[Evidence], dict[str, bool]]:
                 )
                 break
     for node in model.nodes.values():
-        flags = {key: node.rancher[key] for key in RANCHER_KEYS if key in node.rancher}
+        settings, where = _settings(node)
+        flags = {key: settings[key] for key in RANCHER_KEYS if key in settings}
         if flags:
             shown = ", ".join(f"{key} {value}" for key, value in flags.items())
-            evidence.append(Evidence(node.outputs.get("rancher", ""), f"{node.name}: {shown}"))
+            evidence.append(Evidence(where, f"{node.name}: {shown}"))
             if flags.get("cni") == "canal":
                 seen["canal"] = True
             break
@@ -155,10 +158,34 @@ def _net_conf(model: Model) -> FlannelNetConf | None:
     return next((n.net_conf for n in model.nodes.values() if n.net_conf is not None), None)
 
 
+# k3s and RKE2 write a node's command line (secrets starred) into these annotations:
+# the flags survive where the process's own arguments were blanked after start
+NODE_ARGS = ("k3s.io/node-args", "rke2.io/node-args")
+
+
+def _settings(node: Node) -> tuple[dict[str, str], str]:
+    """A node's k3s/RKE2 settings and the file they came from: its config files and
+    command line, else its node-args annotation."""
+    if node.rancher:
+        return node.rancher, node.outputs.get("rancher", "")
+    annotations = node.api.annotations if node.api is not None else {}
+    for name in NODE_ARGS:
+        args, why = load_json(annotations.get(name) or "")
+        if why is None and isinstance(args, list):
+            text = "\n".join(arg for arg in args if isinstance(arg, str)).encode()
+            found = parse_rancher_cmdline(text).records
+            return {setting.key: setting.value for setting in found}, "cluster/nodes.json"
+    return {}, ""
+
+
 def _flag(model: Model, key: str) -> str | None:
     """A k3s/RKE2 setting as most nodes have it."""
-    counts = Counter(n.rancher[key] for n in model.nodes.values() if key in n.rancher)
-    return counts.most_common(1)[0][0].lower() if counts else None
+    counts = Counter(
+        value.lower()
+        for node in model.nodes.values()
+        if (value := _settings(node)[0].get(key)) is not None
+    )
+    return counts.most_common(1)[0][0] if counts else None
 
 
 def _backend(kind: str, model: Model, canal_seen: bool) -> Backend:
