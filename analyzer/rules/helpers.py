@@ -10,8 +10,9 @@ import ipaddress
 from functools import lru_cache
 
 from needle.analyzer.backends import Backend, ExpectedRoute, backend_of
+from needle.analyzer.backends.base import node_ip, pod_cidr_network
 from needle.analyzer.backends.flannel import ENCAP_OVERHEAD, ENCAP_OVERHEAD_IPV6
-from needle.analyzer.model.entities import Model, normalize_cidr
+from needle.analyzer.model.entities import Model, Node, normalize_cidr
 from needle.analyzer.parsers.ip_route import Route
 from needle.analyzer.parsers.uname import kernel_version
 from needle.analyzer.rules.cel_adapter import HelperFunction
@@ -97,6 +98,7 @@ class ModelHelpers:
         # for most backends the node side is one value for the whole cluster
         self._expected: dict[tuple[object, str], tuple[ExpectedRoute | None, str]] = {}
         self._pod_cidrs: dict[str, object] = {}
+        self._peers: list[tuple[Node, str, str, str]] | None = None
         self._context: dict[str, object] = {}
         self._off_link: dict[tuple[object, str], bool] = {}
 
@@ -254,6 +256,51 @@ class ModelHelpers:
         expected = self._expected_of(node, peer)[1]
         return not expected or held == expected
 
+    def missing_vtep_entries(self, node: str) -> list[str]:
+        """The peers whose VTEP `node`'s data plane programs, but whose FDB entry (its
+        VtepMAC on the overlay device) or neighbour entry (its VTEP address) `node` does
+        not hold at all, as `lab-node-2 (no FDB entry for 72:d1:... dst 192.168.122.12)`.
+        An entry that is there but wrong, or a peer with no route at all, is another
+        rule's finding."""
+        here = self.model.nodes.get(node)
+        backend = self._backend
+        overlay = backend.overlay(here) if here is not None else None
+        if here is None or here.host is None or overlay is None:
+            return []
+        device = overlay.device
+        macs = {entry.mac.lower() for entry in here.fdb if entry.dev == device and entry.dst}
+        addresses = {entry.dst for entry in here.host.neighbours if entry.dev == device}
+        missing = []
+        for peer, mac, vtep, address in self._vtep_peers():
+            if peer is here or not backend.programs_vtep_entries(self.model, here, peer):
+                continue
+            if not self.has_route(node, peer.pod_cidr or "", ""):
+                continue  # no route at all: that finding says it, for the same cause
+            gaps = []
+            if mac not in macs:
+                gaps.append(f"no FDB entry for {mac} dst {address}")
+            if vtep not in addresses:
+                gaps.append(f"no neighbour entry for {vtep} lladdr {mac}")
+            if gaps:
+                missing.append(f"{peer.name} ({'; '.join(gaps)})")
+        return missing
+
+    def _vtep_peers(self) -> list[tuple[Node, str, str, str]]:
+        """Every node a peer can program entries for: its VtepMAC (the annotation flanneld
+        programs from, else its device's MAC), VTEP address and node IP."""
+        if self._peers is None:
+            backend, found = self._backend, []
+            for peer in self.model.nodes.values():
+                device = backend.overlay_interface(peer)
+                mac = (peer.api.vtep_mac if peer.api else None) or (
+                    device.mac if device is not None else None
+                )
+                vtep, address = pod_cidr_network(peer), node_ip(peer)
+                if mac and vtep and address:
+                    found.append((peer, mac.lower(), vtep, address))
+            self._peers = found
+        return self._peers
+
     def functions(self) -> list[HelperFunction]:
         return [
             HelperFunction("has_route", ("string", "string", "string"), "bool", self.has_route),
@@ -267,6 +314,7 @@ class ModelHelpers:
                 "expected_route_dev", ("string", "string"), "string", self.expected_route_dev
             ),
             HelperFunction("peer_off_link", ("string", "string"), "bool", self.peer_off_link),
+            HelperFunction("missing_vtep_entries", ("string",), "list", self.missing_vtep_entries),
             HelperFunction("has_peer_route", ("string", "string"), "bool", self.has_peer_route),
             HelperFunction(
                 "route_as_expected", ("string", "string"), "bool", self.route_as_expected

@@ -24,6 +24,7 @@ from needle.lab.backends.base import (
 from needle.lab.batches import Batch
 from needle.lab.kube_objects import KubeContext
 from needle.lab.state import FaultRecord, LabState, NodeState
+from needle.lab.topology import vtep_address
 
 
 class Vxlan(Backend):
@@ -81,7 +82,7 @@ class Vxlan(Backend):
         }
 
     def faults(self) -> list[Fault]:
-        return [MTU_UNDERLAY]
+        return [MTU_UNDERLAY, VTEP_ENTRIES_MISSING]
 
 
 def mtu_underlay(target: Target) -> FaultRecord:
@@ -115,5 +116,51 @@ MTU_UNDERLAY = Fault(
     "mtu-underlay",
     f"a node's {UNDERLAY_DEVICE} MTU has no room for VXLAN's {flannel.VXLAN_OVERHEAD} bytes",
     mtu_underlay,
+    ("vxlan", "canal"),
+)
+
+
+def vtep_entries_missing(target: Target) -> FaultRecord:
+    """What a flanneld restart that did not re-sync its leases (or a hand-flushed table)
+    leaves: the route to a peer's pod CIDR is still there, but the permanent ARP entry
+    for its VTEP address and the FDB entry for its VTEP MAC are gone, so packets to its
+    pods die on this node."""
+    node, peer = target.node, target.peer("vtep-entries-missing")
+    vtep = vtep_address(peer.pod_cidr)
+    netns.run_batch(
+        Batch(
+            "ip",
+            node.netns,
+            (f"neigh del {vtep} dev {flannel.VTEP_DEVICE}",),
+            f"fault vtep-entries-missing on {node.name}",
+        )
+    )
+    netns.run_batch(
+        Batch(
+            "bridge",
+            node.netns,
+            (f"fdb del {peer.vtep_mac} dev {flannel.VTEP_DEVICE} dst {peer.underlay_ip}",),
+            f"fault vtep-entries-missing on {node.name}",
+        )
+    )
+    return FaultRecord(
+        fault="vtep-entries-missing",
+        message=(
+            f"{node.name}: the ARP entry for {peer.name}'s VTEP address {vtep} and the FDB "
+            f"entry for its VTEP MAC {peer.vtep_mac} on {flannel.VTEP_DEVICE} removed; the "
+            "route to its pod CIDR stays"
+        ),
+        node=node.name,
+        netns=node.netns,
+        interface=flannel.VTEP_DEVICE,
+        before="present",
+        after="absent",
+    )
+
+
+VTEP_ENTRIES_MISSING = Fault(
+    "vtep-entries-missing",
+    "a node lost the ARP and FDB entries for a peer's VTEP (its route stays)",
+    vtep_entries_missing,
     ("vxlan", "canal"),
 )

@@ -35,6 +35,14 @@ FAULTS = {
     ("canal", "pod-route-missing"): ("canal.route.pod-missing", {"node": "lab-node-1"}),
     ("canal", "proxy-arp-off"): ("canal.veth.proxy-arp-off", {"node": "lab-node-1"}),
     ("canal", "veth-orphan"): ("flannel.veth.orphaned", {"node": "lab-node-1"}),
+    ("vxlan", "vtep-entries-missing"): (
+        "flannel.vtep.entries-missing",
+        {"node": "lab-node-1", "interface": "flannel.1"},
+    ),
+    ("canal", "vtep-entries-missing"): (
+        "flannel.vtep.entries-missing",
+        {"node": "lab-node-1", "interface": "flannel.1"},
+    ),
     ("vxlan-directrouting", "vxlan-route-no-fdb"): (
         "flannel.route.peer-podcidr-wrong-way",
         {"node": "lab-node-1", "peer_node": "lab-node-2", "interface": "flannel.1"},

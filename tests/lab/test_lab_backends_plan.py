@@ -312,6 +312,7 @@ def test_faults_declare_their_backends() -> None:
         "veth-orphan": every,
         "duplicate-public-ip": every,
         "ip-forward-off": every,
+        "vtep-entries-missing": {"vxlan", "canal"},
         "vxlan-route-no-fdb": {"vxlan-directrouting"},
         "route-wrong-nexthop": {"host-gw"},
         "peer-off-link": {"host-gw"},
