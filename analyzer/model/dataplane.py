@@ -297,8 +297,10 @@ def fill_host_extras(node: Node, outputs: NodeOutputs, lazy: bool = True) -> Non
         if features is not None:
             node.present.add("ethtool")
             interface.features = features.records[0] if features.records else None
-        if interface.kind == "veth":
-            continue  # a veth's speed and duplex are made up: 10^5 files at 1,000 nodes
+        if interface.kind == "veth" and not interface.ipv4:
+            # a pod's host end: its speed and duplex are made up, and there are 10^5 of
+            # them at 1,000 nodes (a veth with an IPv4 address is an uplink, as in the lab)
+            continue
         settings = _parsed(outputs, "settings", name)
         if settings is not None and settings.records:
             interface.settings = settings.records[0]
