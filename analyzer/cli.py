@@ -30,6 +30,10 @@ from needle.analyzer.show.render import print_json, print_table
 from needle.analyzer.show.views import VIEWS
 from needle.analyzer.signals import signals_interrupt
 from needle.analyzer.terminal import did_you_mean, make_console, plural, safe_text
+from needle.analyzer.trace.document import render_text as render_trace
+from needle.analyzer.trace.document import trace_document
+from needle.analyzer.trace.endpoints import resolve as resolve_endpoint
+from needle.analyzer.trace.walk import Packet, Walker
 from rich.table import Table
 
 app = typer.Typer()
@@ -300,6 +304,77 @@ def show(
                     f"no {view.value} in {bundle_path}" + (f" for node {node}" if node else ""),
                     color=ctx.color,
                 )
+
+
+class TraceFormat(StrEnum):
+    text = "text"
+    json = "json"
+
+
+class Proto(StrEnum):
+    icmp = "icmp"
+    tcp = "tcp"
+    udp = "udp"
+
+
+@app.command(rich_help_panel="Analyze")
+def trace(
+    ctx: typer.Context,
+    bundle_path: Annotated[
+        Path,
+        typer.Argument(
+            metavar="BUNDLE", help="A bundle: .tar.gz, .tar.zst or an unpacked directory."
+        ),
+    ],
+    source: Annotated[
+        str, typer.Argument(metavar="FROM", help="NAMESPACE/POD, a pod name, a node, or an IP.")
+    ],
+    target: Annotated[
+        str, typer.Argument(metavar="TO", help="NAMESPACE/POD, a pod name, a node, or an IP.")
+    ],
+    proto: Annotated[Proto, typer.Option("--proto")] = Proto.icmp,
+    port: Annotated[
+        int | None, typer.Option("--port", min=1, max=65535, help="Destination port (tcp, udp).")
+    ] = None,
+    size: Annotated[
+        int,
+        typer.Option(
+            "--size", min=28, max=65535, help="The IP packet's length in bytes (ping's: 84)."
+        ),
+    ] = 84,
+    no_df: Annotated[
+        bool, typer.Option("--no-df", help="Let the packet be fragmented (DF off).")
+    ] = False,
+    output_format: Annotated[TraceFormat, typer.Option("--format")] = TraceFormat.text,
+    backend: BackendOption = None,
+) -> None:
+    """Follow a packet through the snapshot, hop by hop, there and back.
+
+    Exit status: 0 when it is delivered both ways, 1 when it is dropped (or a hop cannot
+    be judged), 2 when the bundle or an endpoint cannot be read.
+
+    \b
+    Examples:
+    $ needle trace cluster.tar.gz default/web-1 default/api-2
+    $ needle trace cluster.tar.gz default/web-1 lab-node-3 --size 1450
+    $ needle trace cluster.tar.gz 10.244.1.2 10.244.2.3 --format json
+    """
+    with signals_interrupt():
+        with WorkProgress() as progress:
+            progress.step(f"reading {bundle_path}")
+            bundle, model = _open_model(bundle_path, lazy_nodes=True, backend=_chosen(backend))
+        with bundle:
+            start, end = resolve_endpoint(model, source), resolve_endpoint(model, target)
+            packet = Packet(proto=proto.value, size=size, df=not no_df, port=port)
+            walker = Walker(model, packet)
+            forward, back = walker.walk(start, end), walker.walk(end, start)
+    document = trace_document(start, end, packet, forward, back)
+    if output_format is TraceFormat.json:
+        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+    else:
+        render_trace(document, sys.stdout, color=ctx.color)
+    if document["verdict"] != "delivered":
+        raise typer.Exit(1)
 
 
 def _unknown_node(node: str, bundle_path: Path, known: list[str]) -> str:

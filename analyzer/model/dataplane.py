@@ -215,6 +215,7 @@ def attach_details(namespace: Namespace, outputs: NodeOutputs, lazy: bool = True
     for what in DETAILS:
         if sources.paths[what]:
             namespace.present.add(what)
+            namespace.files[what] = sources.paths[what][0]
     if lazy:
         namespace.load_details = DetailLoader(sources)
     else:
