@@ -209,6 +209,7 @@ def pod_facts(model: Model, home: Home = None) -> Collection:
                 "ceiling_mtu": ceiling_mtu,
                 "veth_proxy_arp": _proxy_arp(node, pod.host_veth) if node else "",
                 "routes_file": node.outputs.get("routes", "") if node else "",
+                "node_links_file": node.outputs.get("links", "") if node else "",
                 "links_file": pod.netns.files.get("links", "") if pod.netns else "",
                 "impossible_mtus": impossible_mtus(pod.netns),
                 "duplicate_devices": duplicate_devices(pod.netns),
@@ -256,6 +257,7 @@ def veth_facts(model: Model, home: Home = None) -> Collection:
                     "mtu": _mtu(veth),
                     "proxy_arp": _proxy_arp(node, veth),
                     "attaches_pod": attaches_pod,
+                    "links_file": node.outputs.get("links", ""),
                     "sysctl_file": node.outputs.get("sysctl", ""),
                     "peer_state": veth.peer_state,
                     "peer": veth.peer.name if veth.peer else "",
@@ -309,7 +311,7 @@ def fdb_facts(model: Model, home: Home = None) -> Collection:
             "peer_internal_ip": internal_ip,
         }
 
-    return _entry_collection(model, home, lambda node: node.fdb, facts_of)
+    return _entry_collection(model, home, lambda node: node.fdb, facts_of, "fdb")
 
 
 VtepOwners = dict[str, tuple[str, str]]  # VTEP address -> (node, its flannel.1 MAC)
@@ -364,7 +366,7 @@ def neigh_facts(model: Model, home: Home = None) -> Collection:
             "peer_vtep_mac": peer_mac,
         }
 
-    return _entry_collection(model, home, _neighbours, facts_of)
+    return _entry_collection(model, home, _neighbours, facts_of, "neighbours")
 
 
 E = TypeVar("E", FdbEntry, Neighbour)
@@ -375,6 +377,7 @@ def _entry_collection(
     home: Home,
     entries: Callable[[Node], Sequence[E]],
     facts_of: Callable[[E], Fact | None],
+    kind: str,
 ) -> Collection:
     """One item per entry that `facts_of` keeps (None: not an entry rules check). Every
     node holds the same entry per peer, parsed into one shared record
@@ -384,13 +387,14 @@ def _entry_collection(
     items, nodes = [], []
     for node in _nodes(model, home):
         name = node.name
+        file = node.outputs.get(kind, "")  # the evidence: the node's table
         for entry in entries(node):
             seen = known.get(id(entry))
             if seen is None:
                 seen = known[id(entry)] = (entry, facts_of(entry))
             facts = seen[1]
             if facts is not None:
-                items.append({"node": name, **facts})
+                items.append({"node": name, "file": file, **facts})
                 nodes.append(name)
     return Collection("entry", items, nodes)
 

@@ -33,7 +33,7 @@ from needle.analyzer.bundle import open_bundle
 from needle.analyzer.errors import AnalyzerError
 from needle.analyzer.model import build_model
 from needle.analyzer.rules.catalog import RuleDocument
-from needle.analyzer.rules.engine import evaluate
+from needle.analyzer.rules.engine import Finding, evaluate
 
 _STEP = re.compile(r'\.?([^.\[\]"]+)|\["([^"]*)"\]|\[([^\]]*)\]')
 
@@ -46,6 +46,7 @@ class CaseResult:
     passed: bool
     details: list[str] = field(default_factory=list)
     fires: bool = False  # the case expects findings
+    findings: list[Finding] = field(default_factory=list)  # what the rule reported
 
 
 def _tokens(path: str) -> list[tuple[str, str]]:
@@ -151,6 +152,7 @@ def run_case(fixture: Path, rule: RuleDocument, case: dict[str, Any]) -> CaseRes
         reasons = [s["reason"] for s in outcome.skipped if s["rule"] == rule.id] + other_plane
         result.details = [f"the rule did not run: {'; '.join(reasons)}"]
         return result
+    result.findings = list(outcome.findings)
     remaining = [finding.subject for finding in outcome.findings]
     for want in expected:
         match = next((s for s in remaining if _matches(want, s)), None)

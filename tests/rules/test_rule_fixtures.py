@@ -28,6 +28,10 @@ def cases():
 def test_fixture_case(fixture, rule_id, case):
     result = run_case(fixture, CATALOG.rules[rule_id], case)
     assert result.passed, result.details
+    # a finding without the bundle file that proves it sends the reader hunting
+    for finding in result.findings:
+        assert finding.evidence, f"{rule_id}: a finding with no evidence"
+        assert all(item["file"] for item in finding.evidence), finding.evidence
 
 
 def test_every_builtin_rule_has_a_firing_and_a_quiet_case():
