@@ -839,7 +839,8 @@ class Ruleset:
                 new = _apply_mark(c.arg, st.mark) if action == _MARK else None  # type: ignore[arg-type]
                 # An unknown match on a MARK rule: the mark is one of two values, so it
                 # becomes unknown; whatever later reads it says so.
-                st.mark = new if unknown_at < 0 or new == st.mark else None
+                certain = unknown_at < 0 and (c.random is None or c.random >= 1.0)
+                st.mark = new if certain or new == st.mark else None
                 continue
             fork_random = c.random is not None and c.random < 1.0 and unknown_at < 0
             if c.random is not None and c.random <= 0.0:

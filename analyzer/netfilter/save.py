@@ -70,11 +70,28 @@ class _Builder:
         self.start = start
 
 
+def _words(text: str) -> list[str]:
+    """The words of a rule line, quoted ones kept with their quotes."""
+    if '"' not in text:
+        return text.split()
+    if "\\" in text or text.count('"') % 2:
+        return _WORD.findall(text)
+    # The common case (kube-proxy quotes every comment with spaces): splitting on the
+    # quotes is ~3x faster than the regex and gives the same words.
+    out: list[str] = []
+    for k, part in enumerate(text.split('"')):
+        if k % 2:
+            out.append(f'"{part}"')
+        else:
+            out.extend(part.split())
+    return out
+
+
 def parse_rule(text: str, number: int = 0) -> Rule | None:
     """A rule from one ``-A CHAIN ...`` line (without a counter prefix), or None when the
     line is not one. Words the parser does not understand become a "?" match, so the
     evaluator treats the rule as one it cannot judge instead of a weaker rule."""
-    raw = text.split() if '"' not in text else _WORD.findall(text)
+    raw = _words(text)
     if len(raw) < 2 or raw[0] not in ("-A", "--append"):
         return None
     chain = _unquote(raw[1])

@@ -50,9 +50,7 @@ def kube_proxy_save(services: int, endpoints: int = 3) -> bytes:
             pod = f"10.244.{(s * endpoints + e) // 250 % 256}.{(s * endpoints + e) % 250 + 2}"
             head.append(f":{sep} - [0:0]")
             left = endpoints - e
-            stat = (
-                f" -m statistic --mode random --probability {1 / left:.11f}" if left > 1 else ""
-            )
+            stat = f" -m statistic --mode random --probability {1 / left:.11f}" if left > 1 else ""
             body.append(f'-A {svc} -m comment --comment "{name} -> {pod}:8080"{stat} -j {sep}')
             body.append(f'-A {sep} -s {pod}/32 -m comment --comment "{name}" -j KUBE-MARK-MASQ')
             body.append(
