@@ -54,22 +54,6 @@ def _unquote(word: str) -> str:
     return _UNESCAPE.sub(r"\1", word.replace('"', ""))
 
 
-def _is_option(raw: str) -> bool:
-    """Whether a raw word starts an option (an unquoted `-x` / `--xyz`, or `!`)."""
-    return raw == "!" or (len(raw) > 1 and raw[0] == "-" and not raw[1].isdigit())
-
-
-class _Builder:
-    """A match or the target while its options are read."""
-
-    __slots__ = ("kind", "options", "start")
-
-    def __init__(self, kind: str, start: int) -> None:
-        self.kind = kind
-        self.options: list[Option] = []
-        self.start = start
-
-
 def _words(text: str) -> list[str]:
     """The words of a rule line, quoted ones kept with their quotes."""
     if '"' not in text:
@@ -87,33 +71,38 @@ def _words(text: str) -> list[str]:
     return out
 
 
+# What a word of a rule starts: one dict lookup per word keeps parse_rule linear and cheap
+# (a 10,000-Service kube-proxy dump has 110,000 rules).
+_BASIC_MATCH, _FRAGMENT, _MODULE, _TARGET, _COUNTERS_OPT, _IGNORED = range(6)
+_CODES: dict[str, int] = {word: _BASIC_MATCH for word in _BASIC}
+_CODES.update({"-f": _FRAGMENT, "--fragment": _FRAGMENT, "-m": _MODULE, "--match": _MODULE})
+_CODES.update({"-j": _TARGET, "--jump": _TARGET, "-g": _TARGET, "--goto": _TARGET})
+_CODES.update({"-c": _COUNTERS_OPT, "--set-counters": _COUNTERS_OPT})
+_CODES.update({"-4": _IGNORED, "--ipv4": _IGNORED})
+
+
 def parse_rule(text: str, number: int = 0) -> Rule | None:
     """A rule from one ``-A CHAIN ...`` line (without a counter prefix), or None when the
     line is not one. Words the parser does not understand become a "?" match, so the
     evaluator treats the rule as one it cannot judge instead of a weaker rule."""
     raw = _words(text)
-    if len(raw) < 2 or raw[0] not in ("-A", "--append"):
+    n = len(raw)
+    if n < 2 or raw[0] not in ("-A", "--append"):
         return None
     chain = _unquote(raw[1])
     matches: list[Match] = []
     target: str | None = None
     goto = False
     target_opts: list[Option] = []
-    module: _Builder | None = None  # the -m match whose options are being read
+    # the -m match whose options are being read: its name, options and first word
+    module: str | None = None
+    module_opts: list[Option] = []
+    module_start = 0
     in_target = False
     proto: str | None = None
     negate = False
     neg_start = -1
-    i, n = 2, len(raw)
-
-    def close_module(end: int) -> None:
-        nonlocal module
-        if module is not None:
-            matches.append(
-                Match(module.kind, tuple(module.options), text=" ".join(raw[module.start : end]))
-            )
-            module = None
-
+    i = 2
     while i < n:
         word = raw[i]
         if word == "!":
@@ -121,59 +110,75 @@ def parse_rule(text: str, number: int = 0) -> Rule | None:
             i += 1
             continue
         start = neg_start if negate else i
-        kind = _BASIC.get(word)
-        if kind is not None and i + 1 < n:
-            close_module(start)
-            value = _unquote(raw[i + 1])
-            if kind == "proto":
-                proto = value.lower()
-            matches.append(
-                Match(kind, negated=negate, value=value, text=" ".join(raw[start : i + 2]))
-            )
-            in_target = False
-            i += 2
-        elif word in ("-f", "--fragment"):
-            close_module(start)
-            matches.append(Match("fragment", negated=negate, text=" ".join(raw[start : i + 1])))
-            i += 1
-        elif word in ("-m", "--match") and i + 1 < n:
-            close_module(start)
-            in_target = False
-            module = _Builder(_unquote(raw[i + 1]), start)
-            i += 2
-        elif word in ("-j", "--jump", "-g", "--goto") and i + 1 < n:
-            close_module(start)
-            target = _unquote(raw[i + 1])
-            goto = word in ("-g", "--goto")
-            in_target = True
-            i += 2
-        elif word in ("-c", "--set-counters") and i + 2 < n:
-            i += 3  # counters do not change what the rule does
-        elif word in ("-4", "--ipv4"):
-            i += 1
-        elif word.startswith("--") and len(word) > 2:
+        code = _CODES.get(word)
+        if code is not None and code != _IGNORED and code != _FRAGMENT and i + 1 >= n:
+            code = None  # an option missing its value: not understood
+        if code is None and word.startswith("--") and len(word) > 2:
             j = i + 1
-            while j < n and not _is_option(raw[j]):
+            while j < n:
+                w = raw[j]
+                if w == "!" or (len(w) > 1 and w[0] == "-" and not w[1].isdigit()):
+                    break
                 j += 1
-            option = Option(word[2:], tuple(_unquote(w) for w in raw[i + 1 : j]), negate)
+            args = raw[i + 1 : j]
+            if any('"' in a for a in args):
+                args = [_unquote(a) for a in args]
+            option = Option(word[2:], tuple(args), negate)
             if in_target:
                 target_opts.append(option)
             else:
                 if module is None:
                     # `-p tcp --dport 80` without `-m tcp`: iptables loads the protocol's
                     # match implicitly (iptables-save itself always prints the -m).
-                    module = _Builder(proto if proto in ("tcp", "udp", "icmp") else "?", start)
-                module.options.append(option)
+                    module = proto if proto in ("tcp", "udp", "icmp") else "?"
+                    module_opts, module_start = [], start
+                module_opts.append(option)
             i = j
+            negate = False
+            continue
+        if code == _COUNTERS_OPT:
+            i += 3  # counters do not change what the rule does
+            negate = False
+            continue
+        if code == _IGNORED:
+            i += 1
+            negate = False
+            continue
+        if module is not None:
+            matches.append(
+                Match(module, tuple(module_opts), text=" ".join(raw[module_start:start]))
+            )
+            module = None
+        if code == _BASIC_MATCH:
+            kind = _BASIC[word]
+            value = _unquote(raw[i + 1])
+            if kind == "proto":
+                proto = value.lower()
+            shown = f"! {word} {raw[i + 1]}" if negate else f"{word} {raw[i + 1]}"
+            matches.append(Match(kind, negated=negate, value=value, text=shown))
+            in_target = False
+            i += 2
+        elif code == _FRAGMENT:
+            matches.append(Match("fragment", negated=negate, text=" ".join(raw[start : i + 1])))
+            i += 1
+        elif code == _MODULE:
+            in_target = False
+            module, module_opts, module_start = _unquote(raw[i + 1]), [], start
+            i += 2
+        elif code == _TARGET:
+            target = _unquote(raw[i + 1])
+            goto = word in ("-g", "--goto")
+            in_target = True
+            i += 2
         else:
             # A word outside any option: not iptables-save's output. Keep it as a match
             # the evaluator cannot judge, never drop it.
-            close_module(start)
             matches.append(Match("?", text=" ".join(raw[start : i + 1])))
             in_target = False
             i += 1
         negate = False
-    close_module(n)
+    if module is not None:
+        matches.append(Match(module, tuple(module_opts), text=" ".join(raw[module_start:n])))
     return Rule(chain, number, text, tuple(matches), target, goto, tuple(target_opts))
 
 
