@@ -10,6 +10,11 @@
     verdict.verdict       # "accept" | "drop" | "unknown"
     verdict.alternatives  # kube-proxy's random endpoint choice: one verdict per endpoint
 
+A packet's ``mark`` is 0 when it enters the node (nothing set it yet); ``None`` means
+"not known" and makes every rule that reads it answer ``unknown``. A verdict's ``mark`` is
+the mark after the traversal: pass it on to the next hook (KUBE-MARK-MASQ's 0x4000 set
+in nat PREROUTING is what KUBE-POSTROUTING masquerades).
+
 Linux semantics, honestly bounded: a match or target needle does not model gives
 ``unknown`` (naming the rule) only where it can change the outcome. nftables rules are
 not evaluated; `nft_only` says whether a node has some that iptables-save cannot show.

@@ -33,6 +33,7 @@ MAX_STEPS = 1_000_000  # rules looked at per traversal, over all branches
 MAX_DEPTH = 128  # nested jumps
 
 _FULL = 0xFFFFFFFF
+_LEGACY_WARNING = b"iptables-legacy tables present"
 
 
 class _Ctx:
@@ -688,6 +689,7 @@ class Ruleset:
     ) -> None:
         self._tables: dict[str, _Table] = {}
         self.duplicated: set[str] = set()
+        self.legacy_hidden = False
         self.unparsed = unparsed
         self.truncated = truncated
         for section in found:
@@ -701,7 +703,11 @@ class Ruleset:
     @classmethod
     def from_save(cls, data: bytes) -> Ruleset:
         found, unparsed, truncated = sections(data)
-        return cls(found, tuple(unparsed), truncated)
+        ruleset = cls(found, tuple(unparsed), truncated)
+        # iptables-nft-save's own warning: legacy (x_tables) rules are loaded as well; the
+        # kernel runs both, and this dump shows only the nft ones.
+        ruleset.legacy_hidden = _LEGACY_WARNING in data
+        return ruleset
 
     @property
     def table_names(self) -> tuple[str, ...]:
@@ -716,6 +722,19 @@ class Ruleset:
         local_addresses: frozenset[str] = frozenset(),
     ) -> Verdict:
         """What `chain` (a built-in chain) of `table` does with `packet`."""
+        verdict = self._traverse(table, chain, packet, local_addresses)
+        if self.legacy_hidden and verdict.verdict != "unknown":
+            return replace(
+                verdict,
+                verdict="unknown",
+                reason="iptables-legacy tables are loaded too and this dump does not show "
+                f"them; its own rules say {verdict.verdict}: {verdict.reason}",
+            )
+        return verdict
+
+    def _traverse(
+        self, table: str, chain: str, packet: Packet, local_addresses: frozenset[str]
+    ) -> Verdict:
         base = Verdict("unknown", table, chain, None, "", (chain,), mark=packet.mark)
         if table in self.duplicated:
             return replace(

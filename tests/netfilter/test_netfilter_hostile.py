@@ -155,3 +155,12 @@ def test_random_bytes_never_raise(data):
     parse_iptables_save(data)
     v = Ruleset.from_save(data).traverse("filter", "FORWARD", POD)
     assert v.verdict in ("accept", "drop", "unknown")
+
+
+def test_hidden_legacy_tables_make_every_verdict_unknown():
+    data = save("filter", "-A FORWARD -j ACCEPT", "FORWARD ACCEPT")
+    warned = b"# Warning: iptables-legacy tables present, use iptables-legacy-save to see them\n"
+    v = Ruleset.from_save(warned + data).traverse("filter", "FORWARD", POD)
+    assert v.verdict == "unknown"
+    assert "iptables-legacy" in v.reason and "say accept" in v.reason
+    assert Ruleset.from_save(data).traverse("filter", "FORWARD", POD).verdict == "accept"
