@@ -28,7 +28,7 @@ from needle.analyzer.netfilter.rules import Match, Option, Rule
 from needle.analyzer.netfilter.save import Section, parse_rule, sections
 from needle.analyzer.netfilter.verdict import Packet, Verdict
 
-MAX_FORKS = 64  # branches per traversal: kube-proxy forks once per endpoint of one Service
+MAX_FORKS = 4096  # branches per traversal: kube-proxy forks once per endpoint of a Service
 MAX_STEPS = 1_000_000  # rules looked at per traversal, over all branches
 MAX_DEPTH = 128  # nested jumps
 

@@ -164,3 +164,11 @@ def test_hidden_legacy_tables_make_every_verdict_unknown():
     assert v.verdict == "unknown"
     assert "iptables-legacy" in v.reason and "say accept" in v.reason
     assert Ruleset.from_save(data).traverse("filter", "FORWARD", POD).verdict == "accept"
+
+
+def test_a_service_with_300_endpoints_gives_300_alternatives():
+    rs = Ruleset.from_save(kube_proxy_save(3, endpoints=300))
+    v = rs.traverse("nat", "PREROUTING", Packet("10.244.0.9", "10.96.0.2", "tcp", 1, 80, mark=0))
+    assert v.verdict == "accept"
+    assert len(v.alternatives) == 300
+    assert len({a.nat for a in v.alternatives}) == 300
