@@ -650,10 +650,45 @@ class _State:
         return _State(frames, self.mark, self.path, self.trail, self.notes)
 
 
-class _Table:
-    """One table of a Ruleset: its chains' rules as text, compiled on first entry."""
+class _Lazy:
+    """A rule not compiled yet, with its plain ``-d`` destination when it has one.
 
-    __slots__ = ("builtin", "committed", "compiled", "lines", "name", "names", "policies")
+    kube-proxy's KUBE-SERVICES holds one rule per Service port, each with ``-d
+    CLUSTER-IP``; a packet is compared with every one. Checking that destination on the
+    raw text and compiling only rules whose destination matches makes the first traversal
+    of a 100,000-rule dump cost a string search per rule, not a parse."""
+
+    __slots__ = ("mask", "net", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.net, self.mask = _plain_dst(text) if _PREFILTER else (0, None)
+
+
+_PREFILTER = True  # tests turn it off to check it never changes an answer
+
+
+def _plain_dst(text: str) -> tuple[int, int | None]:
+    """(network, mask) of the rule's un-negated ``-d``, or (0, None) when that cannot be
+    read safely from the text (quotes with escapes, a negation, a list, another spelling)."""
+    if "\\" in text:
+        return 0, None
+    if '"' in text:
+        if text.count('"') % 2:
+            return 0, None
+        text = " ".join(text.split('"')[::2])  # the words outside quoted strings
+    at = text.find(" -d ")
+    if at < 0 or text[:at].endswith(" !"):
+        return 0, None
+    rest = text[at + 4 :].split(None, 1)
+    found = _cidr(rest[0]) if rest else None
+    return (0, None) if found is None else found
+
+
+class _Table:
+    """One table of a Ruleset: its chains' rules as text, compiled when first needed."""
+
+    __slots__ = ("builtin", "committed", "entries", "lines", "name", "names", "policies")
 
     def __init__(self, section: Section) -> None:
         self.name = section.name
@@ -662,18 +697,23 @@ class _Table:
         self.committed = section.committed
         self.names = frozenset(section.policies)
         self.builtin = frozenset(c for c, p in section.policies.items() if p is not None)
-        self.compiled: dict[str, list[_Compiled]] = {}
+        self.entries: dict[str, list[_Compiled | _Lazy]] = {}
 
-    def rules(self, chain: str) -> list[_Compiled]:
-        compiled = self.compiled.get(chain)
-        if compiled is None:
-            with paused_gc():
-                compiled = []
-                for text in self.lines[chain]:
-                    rule = parse_rule(text, len(compiled) + 1)
-                    if rule is not None:
-                        compiled.append(_compile(self.name, rule, self.names, self.builtin))
-            self.compiled[chain] = compiled
+    def rules(self, chain: str) -> list[_Compiled | _Lazy]:
+        entries = self.entries.get(chain)
+        if entries is None:
+            entries = [_Lazy(text) for text in self.lines[chain]]
+            self.entries[chain] = entries
+        return entries
+
+    def compile(self, chain: str, idx: int) -> _Compiled:
+        entries = self.rules(chain)
+        entry = entries[idx]
+        if isinstance(entry, _Compiled):
+            return entry
+        rule = parse_rule(entry.text, idx + 1) or Rule(chain, idx + 1, entry.text, (Match("?"),))
+        compiled = _compile(self.name, rule, self.names, self.builtin)
+        entries[idx] = compiled
         return compiled
 
 
@@ -768,7 +808,8 @@ class Ruleset:
                 decided_in=chain,
             )
         ctx = _Ctx(packet, _local_ints(frozenset(local_addresses)))
-        outcomes = self._run(self._tables[table], chain, policy, ctx, packet.mark)
+        with paused_gc():  # a first traversal may compile thousands of rules
+            outcomes = self._run(self._tables[table], chain, policy, ctx, packet.mark)
         alternatives = _decide(outcomes, 0)
         verdicts = [_verdict(o, table, chain) for o in alternatives]
         if len(verdicts) == 1:
@@ -839,6 +880,11 @@ class Ruleset:
                     name,
                 )
             c = rules[idx]
+            if c.__class__ is _Lazy:
+                dst = ctx.dst
+                if c.mask is not None and dst is not None and (dst & c.mask) != c.net:
+                    continue  # its -d does not match: no need to compile it
+                c = chains.compile(name, idx)
             unknown_at = -1
             matched = True
             mark = st.mark

@@ -9,7 +9,7 @@ from helpers import POD, forward, save
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from kubeproxy_gen import kube_proxy_save
-from needle.analyzer.netfilter import Packet, Ruleset, parse_iptables_save
+from needle.analyzer.netfilter import Packet, Ruleset, evaluate, parse_iptables_save
 
 FUZZ = settings(
     max_examples=int(os.environ.get("NEEDLE_FUZZ_EXAMPLES", "100")),
@@ -172,3 +172,36 @@ def test_a_service_with_300_endpoints_gives_300_alternatives():
     assert v.verdict == "accept"
     assert len(v.alternatives) == 300
     assert len({a.nat for a in v.alternatives}) == 300
+
+
+DST_LINES = st.sampled_from(
+    [
+        "-A FORWARD -d 10.244.2.0/24 -j A",
+        "-A FORWARD ! -d 10.244.2.0/24 -j DROP",
+        '-A FORWARD -m comment --comment "x -d 10.0.0.1 y" -d 10.244.2.7/32 -j ACCEPT',
+        '-A A -m comment --comment " -d 1.1.1.1 " -j DROP',
+        "-A A -d 10.244.2.7,1.2.3.4 -j DROP",
+        "-A A -d 1.2.3.4/255.255.0.0 -p tcp -m tcp --dport 8080 -j RETURN",
+        '-A A -m comment --comment "esc \\" -d 9.9.9.9 " -d 10.244.0.0/16 -j ACCEPT',
+        "-A FORWARD -d -j DROP",
+        "-A FORWARD --destination 10.244.2.7 -j DROP",
+        "-A A -d 10.244.2.7 -d 1.2.3.4 -j DROP",
+    ]
+)
+
+
+@FUZZ
+@given(
+    lines=st.lists(st.one_of(DST_LINES, LINES), max_size=30),
+    dst=st.sampled_from(["10.244.2.7", "1.2.3.4", "9.9.9.9", "10.0.0.1", "x"]),
+)
+def test_destination_prefilter_never_changes_an_answer(lines, dst):
+    data = ("*filter\n:FORWARD DROP [0:0]\n:A - [0:0]\n" + "\n".join(lines) + "\nCOMMIT\n").encode()
+    packet = Packet("10.244.1.5", dst, "tcp", 1, 8080, iif="cni0", oif="flannel.1", mark=0)
+    fast = Ruleset.from_save(data).traverse("filter", "FORWARD", packet)
+    evaluate._PREFILTER = False
+    try:
+        slow = Ruleset.from_save(data).traverse("filter", "FORWARD", packet)
+    finally:
+        evaluate._PREFILTER = True
+    assert fast == slow
