@@ -17,6 +17,7 @@ from typing import Any
 from needle.lab import keepalive, kube_objects, netns
 from needle.lab.backends import BACKENDS, NAMES
 from needle.lab.backends.base import Fault, Target
+from needle.lab.backends.pathfaults import FAULTS as PATH_FAULTS
 from needle.lab.batches import Batch
 from needle.lab.errors import LabError
 from needle.lab.state import FaultRecord, save
@@ -197,13 +198,15 @@ _GENERIC = (
     Fault("ip-forward-off", "IP forwarding is off on a node", ip_forward_off, ALL),
 )
 _BACKEND_FAULTS = {fault.name: fault for backend in BACKENDS.values() for fault in backend.faults()}
-# The order `needle lab fault --help` lists them in: the original catalogue first.
+# The order `needle lab fault --help` lists them in: the original catalogue first, then
+# the faults no rule finds, one per `needle trace` step.
 CATALOGUE: dict[str, Fault] = {
     fault.name: fault
     for fault in (
         _BACKEND_FAULTS["mtu-underlay"],
         *_GENERIC,
         *(fault for name, fault in _BACKEND_FAULTS.items() if name != "mtu-underlay"),
+        *PATH_FAULTS,
     )
 }
 
@@ -230,6 +233,7 @@ def help_text() -> str:
     width = max(len(name) for name in CATALOGUE)
     return "\n".join(
         f"{fault.name:<{width}}  {fault.summary} [{_backends_text(fault.backends)}]"
+        + (f" (trace step: {fault.step})" if fault.step else "")
         for fault in CATALOGUE.values()
     )
 

@@ -130,6 +130,23 @@ def set_sysctls(netns: str, required: dict[str, str], optional: dict[str, str]) 
         )
 
 
+def iptables_restore(netns: str, rules: str, what: str) -> None:
+    """Add `rules` (iptables-save syntax) inside `netns` with `iptables-restore --noflush`:
+    entering only the network namespace (nsenter --net) is enough, since netfilter's
+    tables belong to it; the root namespace's firewall is never touched."""
+    argv = ["nsenter", f"--net={NETNS_DIR / netns}", "iptables-restore", "--noflush", "-w"]
+    try:
+        proc = subprocess.run(
+            argv, input=rules, capture_output=True, text=True, check=False, timeout=TIMEOUT_SECONDS
+        )
+    except FileNotFoundError as exc:
+        missing = f"{what}: `iptables-restore` is not installed (install iptables)"
+        raise CommandError(missing) from exc
+    if proc.returncode != 0:
+        reason = proc.stderr.strip() or "no error message"
+        raise CommandError(f"{what}: iptables-restore failed: {reason}")
+
+
 def read_sysctl(netns: str, key: str) -> str:
     """One sysctl's value inside `netns`."""
     proc = subprocess.run(

@@ -102,6 +102,9 @@ class Fault:
     apply: Callable[[Target], FaultRecord]
     backends: tuple[str, ...]
     """The backends whose labs this fault makes sense on; others refuse it."""
+    step: str = ""
+    """The `needle trace` step whose check the fault breaks ("" for the older faults,
+    which rules find); see lab/backends/pathfaults.py."""
 
 
 def same_subnet(a: str, b: str, prefix_length: int = UNDERLAY_PREFIX_LENGTH) -> bool:

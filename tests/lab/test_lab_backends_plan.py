@@ -304,6 +304,7 @@ def test_node_files_per_backend() -> None:
 def test_faults_declare_their_backends() -> None:
     applies = {name: set(fault.backends) for name, fault in faults.CATALOGUE.items()}
     every = set(backends.NAMES)
+    bridged = {"vxlan", "vxlan-directrouting", "host-gw"}
     assert applies == {
         "mtu-underlay": {"vxlan", "canal"},
         "mtu-pod": {"vxlan", "vxlan-directrouting", "canal"},
@@ -318,6 +319,20 @@ def test_faults_declare_their_backends() -> None:
         "peer-off-link": {"host-gw"},
         "pod-route-missing": {"canal"},
         "proxy-arp-off": {"canal"},
+        # The faults no rule finds, one per `needle trace` step (lab/backends/pathfaults.py).
+        "veth-down": bridged,
+        "policy-route-unreachable": every,
+        "neigh-stale-pod": every,
+        "fdb-static-wrong-port": bridged,
+        "bridge-ports-isolated": bridged,
+        "forward-policy-drop": every,
+        "snat-pod-traffic": every,
+        "vxlan-local-gone": {"vxlan", "canal"},
+        "vxlan-port-blocked": {"vxlan", "canal"},
+        "vxlan-fdb-wrong-port": {"vxlan", "canal"},
+        "underlay-port-mtu": every,
+        "pod-device-forwarding-off": every,
+        "pod-eth0-down": every,
     }
     with pytest.raises(LabError) as caught:
         faults.check_backend(faults.CATALOGUE["peer-off-link"], "canal", "lab")
