@@ -19,6 +19,7 @@ which bound, never an exception.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import lru_cache
@@ -34,6 +35,7 @@ MAX_DEPTH = 128  # nested jumps
 
 _FULL = 0xFFFFFFFF
 _LEGACY_WARNING = b"iptables-legacy tables present"
+_INCOMPATIBLE = re.compile(rb"# Table `(\S+?)' is incompatible, use 'nft' tool")
 
 
 class _Ctx:
@@ -730,6 +732,7 @@ class Ruleset:
         self._tables: dict[str, _Table] = {}
         self.duplicated: set[str] = set()
         self.legacy_hidden = False
+        self.incompatible: set[str] = set()
         self.unparsed = unparsed
         self.truncated = truncated
         for section in found:
@@ -747,6 +750,11 @@ class Ruleset:
         # iptables-nft-save's own warning: legacy (x_tables) rules are loaded as well; the
         # kernel runs both, and this dump shows only the nft ones.
         ruleset.legacy_hidden = _LEGACY_WARNING in data
+        # iptables-nft-save prints this instead of a table holding nft rules it cannot
+        # express (added with `nft` into iptables' own table): its rules are not shown.
+        ruleset.incompatible = {
+            m.group(1).decode(errors="replace") for m in _INCOMPATIBLE.finditer(data)
+        }
         return ruleset
 
     @property
@@ -776,6 +784,12 @@ class Ruleset:
         self, table: str, chain: str, packet: Packet, local_addresses: frozenset[str]
     ) -> Verdict:
         base = Verdict("unknown", table, chain, None, "", (chain,), mark=packet.mark)
+        if table in self.incompatible:
+            return replace(
+                base,
+                reason=f"iptables-save could not show the {table} table (it holds nft rules "
+                "iptables cannot express): see `nft list ruleset`",
+            )
         if table in self.duplicated:
             return replace(
                 base,

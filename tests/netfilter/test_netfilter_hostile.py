@@ -205,3 +205,13 @@ def test_destination_prefilter_never_changes_an_answer(lines, dst):
     finally:
         evaluate._PREFILTER = True
     assert fast == slow
+
+
+def test_a_table_iptables_nft_cannot_show_is_unknown():
+    data = b"# Table `filter' is incompatible, use 'nft' tool.\n" + save(
+        "nat", "", "PREROUTING ACCEPT"
+    )
+    rs = Ruleset.from_save(data)
+    v = rs.traverse("filter", "FORWARD", POD)
+    assert v.verdict == "unknown" and "nft" in v.reason
+    assert rs.traverse("nat", "PREROUTING", POD).verdict == "accept"
