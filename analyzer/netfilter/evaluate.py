@@ -1026,7 +1026,7 @@ def _decide(outcomes: list[_Outcome], depth: int) -> list[_Outcome]:
         for a, b in zip(left, right, strict=True):
             mark = a.mark if a.mark == b.mark else None
             reason = (
-                f"{a.reason}, whichever way {fork.why} in rule of {fork.chain} goes"
+                f"{a.reason} (the same whether or not {fork.why} in {fork.chain} matches)"
                 if a.verdict != "unknown"
                 else a.reason
             )
