@@ -181,6 +181,19 @@ def same_unread_details(a: Namespace, b: Namespace, kinds: tuple[str, ...]) -> b
     return all(left.outputs.raw(kind) == right.outputs.raw(kind) for kind in kinds)
 
 
+@dataclass(frozen=True, slots=True)
+class NetfilterLoader:
+    """Reads the node's iptables ruleset when a trace first asks (10^5 rules on a large
+    kube-proxy node: nothing else needs them)."""
+
+    outputs: LazyOutputs
+
+    def __call__(self, node: Node) -> None:
+        ruleset = self.outputs.parsed("netfilter", BY_KIND["netfilter"].parser)
+        if ruleset is not None and ruleset.records:
+            node.loaded_netfilter = ruleset.records[0]
+
+
 def fill_namespace(namespace: Namespace, outputs: NodeOutputs, details: str = "now") -> None:
     """Links and addresses now; routes and neighbours "now", "lazy" (read on first use:
     at 1,000 nodes they are 3·10^6 records, and a rule may need only some nodes' of them)
@@ -248,6 +261,10 @@ def fill_host_extras(node: Node, outputs: NodeOutputs, lazy: bool = True) -> Non
             node.load_fdb = fdb
         else:
             fdb(node)
+    netfilter = NetfilterLoader(LazyOutputs.of(outputs, HOST, ("netfilter",)))
+    if netfilter.outputs.paths["netfilter"]:
+        node.present.add("netfilter")
+        node.load_netfilter = netfilter
     sysctl = _parsed(outputs, "sysctl")
     node.sources["sysctl"] = sysctl
     if sysctl is not None:

@@ -179,6 +179,9 @@ class Node:
     # k3s/RKE2 settings that decide pod networking (flannel-backend, cni, ...)
     rancher: dict[str, str] = field(default_factory=dict)
     bridge_ports: dict[str, BridgePort] = field(default_factory=dict)  # by port name
+    # the node's iptables ruleset (netfilter.Ruleset), read when a trace first needs it
+    loaded_netfilter: object | None = None
+    load_netfilter: Callable[[Node], None] | None = field(default=None, repr=False)
     captures: list[dict[str, object]] = field(default_factory=list)
     outputs: dict[str, str] = field(default_factory=dict)  # data kind -> bundle path
     present: set[str] = field(default_factory=set)  # fdb, sysctl, ethtool, subnet_env, ...
@@ -196,6 +199,13 @@ class Node:
             load, self.load_fdb = self.load_fdb, None
             load(self)
         return self.loaded_fdb
+
+    @property
+    def netfilter(self) -> object | None:
+        if self.load_netfilter is not None:
+            load, self.load_netfilter = self.load_netfilter, None
+            load(self)
+        return self.loaded_netfilter
 
     def ensure_pod_side(self) -> None:
         if self.load_pod_side is not None:

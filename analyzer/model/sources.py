@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from needle.analyzer.netfilter import Ruleset
 from needle.analyzer.parsers.bridge_fdb import parse_bridge_fdb
 from needle.analyzer.parsers.bridge_link import parse_bridge_link
 from needle.analyzer.parsers.cni import parse_cni_config
@@ -27,6 +28,13 @@ from needle.analyzer.parsers.ip_rule import parse_ip_rule
 from needle.analyzer.parsers.rancher import parse_rancher_cmdline, parse_rancher_config
 from needle.analyzer.parsers.sysctl import parse_sysctl
 from needle.analyzer.parsers.uname import parse_uname
+
+
+def parse_netfilter(data: bytes) -> Parsed[Ruleset]:
+    """A node's `iptables-save`, ready for traversals (its chains compile on first use)."""
+    ruleset = Ruleset.from_save(data)
+    return Parsed((ruleset,), ruleset.unparsed, ruleset.truncated)
+
 
 # netns: every network namespace (the host's and each pod's); host: the host's only;
 # interface: once per host device; files: a glob or per-process output, many files
@@ -88,6 +96,7 @@ TABLE: tuple[Source, ...] = (
         "files",
     ),
     Source("rancher_cmdline", ("rancher-cmdline",), parse_rancher_cmdline, "Node.rancher", "files"),
+    Source("netfilter", ("iptables-save",), parse_netfilter, "Node.netfilter", "host"),
     Source("driver", ("ethtool-i",), parse_ethtool_i, "Interface.driver", "interface"),
     Source("features", ("ethtool-k",), parse_ethtool_k, "Interface.features", "interface"),
     Source("settings", ("ethtool",), parse_ethtool, "Interface.settings", "interface"),
@@ -96,9 +105,8 @@ TABLE: tuple[Source, ...] = (
 # Commands collected for people (and for analyses still to come), not parsed into the
 # model, each with the reason.
 RAW: dict[str, str] = {
-    "iptables-save": "packet filter rules: evidence for people until needle follows packets",
-    "ip6tables-save": "packet filter rules: evidence for people until needle follows packets",
-    "nft-ruleset": "packet filter rules: evidence for people until needle follows packets",
+    "ip6tables-save": "IPv6 packet filter rules: evidence for people (needle traces IPv4)",
+    "nft-ruleset": "nftables rules: evidence for people (needle trace evaluates iptables)",
     "os-release": "the node's distribution, for people",
     "proc-modules": "loaded kernel modules, for people",
     "route-n": "net-tools' view of the routes ip-route holds, for people",

@@ -25,6 +25,7 @@ from typing import Any
 from needle.analyzer.backends import backend_of
 from needle.analyzer.backends.flannel import VXLAN_OVERHEAD
 from needle.analyzer.model.entities import HOST, Interface, Model, Namespace, Node
+from needle.analyzer.netfilter import Packet as NetfilterPacket
 from needle.analyzer.parsers.ip_route import Route
 from needle.analyzer.trace.endpoints import Endpoint
 from needle.analyzer.trace.routing import decide, local_addresses
@@ -44,7 +45,8 @@ STEPS = (
     "sysctl",
     "deliver",
 )
-NOT_MODELLED = ("filter", "nat")  # iptables/nftables: not evaluated yet
+# nftables rules are not evaluated, and a nat rewrite is shown but not followed
+NOT_MODELLED = ("nftables", "nat rewrites")
 MAX_NAMESPACES = 16  # a path longer than this is a loop
 # neighbour states in which the kernel has no usable address for the next hop
 UNRESOLVED = frozenset({"FAILED", "INCOMPLETE"})
@@ -211,7 +213,11 @@ class Walker:
             label = _label(namespace)
             links = self._file(node, namespace, "links")
             locals_ = local_addresses(namespace)
+            if namespace.is_host and iif is not None:
+                self._hook(node, "nat", "PREROUTING", src, dst, iif, None)
             if dst in locals_:
+                if namespace.is_host and iif is not None:
+                    self._hook(node, "filter", "INPUT", src, dst, iif, None)
                 device = namespace.interfaces[locals_[dst]]
                 up, why = _is_up(device)
                 self._add(
@@ -260,6 +266,12 @@ class Walker:
                 + (f" (table {decision.table})" if decision.table != "main" else ""),
                 (routes, f"route {route.dst}"),
             )
+            if namespace.is_host:
+                if iif is None:
+                    self._hook(node, "filter", "OUTPUT", src, dst, None, dev)
+                else:
+                    self._hook(node, "filter", "FORWARD", src, dst, iif, dev)
+                self._hook(node, "nat", "POSTROUTING", src, dst, iif, dev)
             out = namespace.interfaces.get(dev or "")
             if out is None:
                 self._add(
@@ -302,6 +314,82 @@ class Walker:
         )
 
     # -- the steps ---------------------------------------------------------------------
+
+    def _hook(
+        self,
+        node: Node,
+        table: str,
+        chain: str,
+        src: str,
+        dst: str,
+        iif: str | None,
+        oif: str | None,
+        proto: str | None = None,
+        port: int | None = None,
+    ) -> None:
+        """What the node's iptables ruleset does with the packet at one hook (filter:
+        its verdict; nat: what it rewrites, recorded but not yet followed)."""
+        step = "filter" if table == "filter" else "nat"
+        file = node.outputs.get("netfilter", "")
+        if "netfilter" not in node.present:
+            if table == "filter":
+                self._add(
+                    node.name,
+                    HOST,
+                    step,
+                    iif or oif,
+                    "unknown",
+                    f"{node.name}'s iptables rules were not collected: {chain} not checked",
+                )
+            return
+        ruleset = node.netfilter
+        if ruleset is None:
+            return  # iptables-save printed nothing: no tables are loaded, nothing filters
+        packet = NetfilterPacket(
+            src,
+            dst,
+            proto or self.packet.proto,
+            dport=port if port is not None else self.packet.port,
+            iif=iif,
+            oif=oif,
+            mark=0,
+            length=self.packet.size,
+        )
+        verdict = ruleset.traverse(  # type: ignore[attr-defined]
+            table,
+            chain,
+            packet,
+            local_addresses=frozenset(local_addresses(node.host))
+            if node.host is not None
+            else frozenset(),
+        )
+        where = f"{table} {chain}"
+        if verdict.verdict == "drop":
+            self._add(
+                node.name,
+                HOST,
+                step,
+                iif or oif,
+                "drop",
+                f"{where}: {verdict.reason}",
+                (file, verdict.rule or where),
+            )
+        if verdict.verdict == "unknown":
+            self._add(
+                node.name,
+                HOST,
+                step,
+                iif or oif,
+                "unknown",
+                f"{where}: {verdict.reason}",
+                (file, verdict.rule or where),
+            )
+        if table == "nat" and not verdict.nat:
+            return  # nothing rewritten: no hop to show
+        detail = f"{where}: " + (
+            ", ".join(verdict.nat) + " (not followed yet)" if verdict.nat else verdict.reason
+        )
+        self._add(node.name, HOST, step, iif or oif, "pass", detail, (file, verdict.rule or where))
 
     def _mtu(self, node: Node, label: str, out: Interface, size: int, links: str) -> None:
         if self.packet.df:
@@ -703,6 +791,8 @@ class Walker:
                 f"{under.mtu}: the kernel drops it (DF)",
                 (links, f"{under.name} mtu {under.mtu}"),
             )
+        outer_port = port or 0
+        self._hook(node, "filter", "OUTPUT", local, entry.dst, None, under.name, "udp", outer_port)
         receiver = self._node_at(entry.dst)
         if receiver is None or receiver.host is None:
             self._add(
@@ -715,6 +805,8 @@ class Walker:
                 (fdb_file, f"dst {entry.dst}"),
             )
         assert receiver is not None and receiver.host is not None
+        ingress = local_addresses(receiver.host).get(entry.dst)
+        self._hook(receiver, "filter", "INPUT", local, entry.dst, ingress, None, "udp", outer_port)
         remote = self.backend.overlay_interface(receiver)
         remote_links = receiver.outputs.get("links", "")
         if remote is None or remote.kind != "vxlan":

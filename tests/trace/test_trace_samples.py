@@ -81,7 +81,7 @@ def test_the_document_is_the_contract():
         < steps.index("decap")
         < steps.index("deliver")
     )
-    assert document["drop"] is None and document["not_modelled"] == ["filter", "nat"]
+    assert document["drop"] is None and document["not_modelled"] == ["nftables", "nat rewrites"]
 
 
 def _dropped_at(document: dict) -> tuple[str, str, str, str]:
@@ -177,3 +177,51 @@ def test_text_reads_like_a_traceroute_and_marks_the_failing_hop():
     )
     assert any(line.strip().startswith("fix:") for line in lines)
     assert lines[-1].startswith("dropped")
+
+
+def _with_ruleset(tmp_path: Path, node: str, rules: str) -> Path:
+    """The healthy lab as a directory bundle, `node` running these iptables rules."""
+    import tarfile
+
+    root = tmp_path / "bundle"
+    with tarfile.open(SAMPLES / "lab-healthy.tar.gz") as tar:
+        tar.extractall(root, filter="data")
+    (root / "nodes" / node / "host" / "iptables-save.txt").write_text(
+        "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n"
+        f"{rules}COMMIT\n"
+    )
+    return root
+
+
+def _trace_dir(bundle: Path, source: str, target: str) -> tuple[int, dict]:
+    result = subprocess.run(
+        [*NEEDLE, "trace", str(bundle), source, target, "--format", "json"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode in (0, 1), result.stderr
+    return result.returncode, json.loads(result.stdout)
+
+
+def test_a_forward_drop_rule_drops_at_filter_naming_the_rule(tmp_path):
+    rule = '-A FORWARD -d 10.244.2.0/24 -m comment --comment "firewall agent" -j DROP'
+    bundle = _with_ruleset(tmp_path, "lab-node-1", rule + "\n")
+    source, target = pods("lab-healthy", "lab-node-1")[0], pods("lab-healthy", "lab-node-2")[0]
+    code, document = _trace_dir(bundle, source, target)
+    assert code == 1 and document["verdict"] == "dropped"
+    hop = next(h for h in document["hops"] if h["verdict"] == "drop")
+    assert (hop["node"], hop["step"], hop["interface"]) == ("lab-node-1", "filter", "cni0")
+    assert hop["evidence"] == [{"file": "nodes/lab-node-1/host/iptables-save.txt", "detail": rule}]
+    assert document["return"]["verdict"] == "delivered"  # only that way is filtered
+
+
+def test_a_rule_the_evaluator_cannot_decide_is_unknown_with_its_text(tmp_path):
+    rule = "-A FORWARD -m set --match-set blocked src -j DROP"
+    bundle = _with_ruleset(tmp_path, "lab-node-2", rule + "\n")
+    source, target = pods("lab-healthy", "lab-node-1")[0], pods("lab-healthy", "lab-node-2")[0]
+    code, document = _trace_dir(bundle, source, target)
+    assert code == 1 and document["verdict"] == "unknown"
+    hop = next(h for h in document["hops"] if h["verdict"] != "pass")
+    assert (hop["node"], hop["step"], hop["verdict"]) == ("lab-node-2", "filter", "unknown")
+    assert hop["evidence"][0]["detail"] == rule
