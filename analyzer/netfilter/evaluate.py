@@ -604,7 +604,6 @@ class _Fork:
     chain: str
     why: str
     random: bool  # True: a random choice (an alternative); False: an unknown match
-    taken: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -616,7 +615,27 @@ class _Outcome:
     path: tuple[str, ...]
     nat: tuple[str, ...]
     mark: int | None
-    trail: tuple[_Fork, ...]
+
+
+@dataclass(slots=True)
+class _Node:
+    """A fork of the traversal: what followed with the rule matching (taken) or not."""
+
+    fork: _Fork
+    taken: _Node | _Outcome | None = None
+    other: _Node | _Outcome | None = None
+
+
+_Slot = tuple[_Node, bool] | None  # where a branch's result goes: (fork, taken) or the root
+
+
+def _attach(root: list[_Node | _Outcome], slot: _Slot, child: _Node | _Outcome) -> None:
+    if slot is None:
+        root.append(child)
+    elif slot[1]:
+        slot[0].taken = child
+    else:
+        slot[0].other = child
 
 
 class _Frame:
@@ -631,25 +650,25 @@ class _Frame:
 
 
 class _State:
-    __slots__ = ("frames", "mark", "notes", "path", "trail")
+    __slots__ = ("frames", "mark", "notes", "path", "slot")
 
     def __init__(
         self,
         frames: list[_Frame],
         mark: int | None,
         path: tuple[str, ...],
-        trail: tuple[_Fork, ...],
+        slot: _Slot,
         notes: tuple[str, ...],
     ) -> None:
         self.frames = frames
         self.mark = mark
         self.path = path
-        self.trail = trail
+        self.slot = slot
         self.notes = notes
 
     def copy(self) -> _State:
         frames = [_Frame(f.chain, f.idx, f.gone) for f in self.frames]
-        return _State(frames, self.mark, self.path, self.trail, self.notes)
+        return _State(frames, self.mark, self.path, self.slot, self.notes)
 
 
 class _Lazy:
@@ -823,12 +842,14 @@ class Ruleset:
             )
         ctx = _Ctx(packet, _local_ints(frozenset(local_addresses)))
         with paused_gc():  # a first traversal may compile thousands of rules
-            outcomes = self._run(self._tables[table], chain, policy, ctx, packet.mark)
-        alternatives = _decide(outcomes, 0)
+            root = self._run(self._tables[table], chain, policy, ctx, packet.mark)
+        alternatives = _decide(root)
         verdicts = [_verdict(o, table, chain) for o in alternatives]
+        if not verdicts:
+            return replace(base, reason="the traversal came to no outcome")
         if len(verdicts) == 1:
             return verdicts[0]
-        return _combine(verdicts, outcomes, table, chain)
+        return _combine(verdicts, root, table, chain)
 
     def _run(
         self,
@@ -837,14 +858,16 @@ class Ruleset:
         policy: str,
         ctx: _Ctx,
         mark: int | None,
-    ) -> list[_Outcome]:
-        stack = [_State([_Frame(start)], mark, (start,), (), ())]
-        outcomes: list[_Outcome] = []
+    ) -> _Node | _Outcome:
+        """The tree of forks the traversal went through, outcomes at its leaves."""
+        stack = [_State([_Frame(start)], mark, (start,), None, ())]
+        root: list[_Node | _Outcome] = []
         budget = [MAX_STEPS, MAX_FORKS]
         while stack:
             state = stack.pop()
-            outcomes.append(self._walk(state, chains, start, policy, ctx, stack, budget))
-        return outcomes
+            outcome = self._walk(state, chains, start, policy, ctx, stack, budget, root)
+            _attach(root, state.slot, outcome)
+        return root[0]
 
     def _walk(
         self,
@@ -855,6 +878,7 @@ class Ruleset:
         ctx: _Ctx,
         stack: list[_State],
         budget: list[int],
+        root: list[_Node | _Outcome],
     ) -> _Outcome:
         def end(
             verdict: str,
@@ -865,7 +889,7 @@ class Ruleset:
         ) -> _Outcome:
             if st.notes and verdict != "unknown":
                 reason = f"{reason} ({'; '.join(st.notes)})"
-            return _Outcome(verdict, rule, reason, where, st.path, nat, st.mark, st.trail)
+            return _Outcome(verdict, rule, reason, where, st.path, nat, st.mark)
 
         def by_policy(why: str) -> _Outcome:
             verdict = {"ACCEPT": "accept", "DROP": "drop"}.get(policy, "unknown")
@@ -935,10 +959,12 @@ class Ruleset:
                         name,
                     )
                 why = "-m statistic --mode random" if fork_random else c.whys[unknown_at]
+                node = _Node(_Fork(c.rule.text, c.rule.chain, why, fork_random))
+                _attach(root, st.slot, node)
                 other = st.copy()
-                other.trail = (*st.trail, _Fork(c.rule.text, c.rule.chain, why, fork_random, False))
+                other.slot = (node, False)
                 stack.append(other)
-                st.trail = (*st.trail, _Fork(c.rule.text, c.rule.chain, why, fork_random, True))
+                st.slot = (node, True)
             if c.limit:
                 st.notes = (
                     *st.notes,
@@ -1004,23 +1030,34 @@ def _same(a: _Outcome, b: _Outcome) -> bool:
     return a.verdict == b.verdict and a.nat == b.nat
 
 
-def _decide(outcomes: list[_Outcome], depth: int) -> list[_Outcome]:
-    """The alternatives a set of branches comes to, resolving unknown-match forks.
+def _decide(root: _Node | _Outcome) -> list[_Outcome]:
+    """The alternatives the fork tree comes to, resolving unknown-match forks.
 
-    All `outcomes` share their trail up to `depth`. A random fork gives the chosen
-    branch's alternatives, then the others'; an unknown-match fork gives its branches'
-    alternatives when both sides agree (the match did not matter), else one unknown."""
-    if len(outcomes) == 1 and len(outcomes[0].trail) <= depth:
-        return outcomes
-    fork = next((o.trail[depth] for o in outcomes if len(o.trail) > depth), None)
-    if fork is None:
-        return outcomes[:1]
-    taken = [o for o in outcomes if len(o.trail) > depth and o.trail[depth].taken]
-    other = [o for o in outcomes if len(o.trail) > depth and not o.trail[depth].taken]
-    left = _decide(taken, depth + 1) if taken else []
-    right = _decide(other, depth + 1) if other else []
+    A random fork gives the chosen branch's alternatives, then the others'; an
+    unknown-match fork gives its branches' alternatives when both sides agree (the match
+    did not matter), else one unknown naming it. Iterative: a hostile ruleset can fork
+    thousands of times in a row."""
+    results: list[list[_Outcome]] = []
+    work: list[tuple[bool, _Node | _Outcome | None]] = [(False, root)]
+    while work:
+        joined, item = work.pop()
+        if item is None:  # a branch that produced nothing (cannot happen; be safe)
+            results.append([])
+        elif isinstance(item, _Outcome):
+            results.append([item])
+        elif not joined:
+            work += [(True, item), (False, item.other), (False, item.taken)]
+        else:
+            right = results.pop()
+            left = results.pop()
+            results.append(_join(item.fork, left, right))
+    return results[0] if results and results[0] else []
+
+
+def _join(fork: _Fork, left: list[_Outcome], right: list[_Outcome]) -> list[_Outcome]:
     if fork.random:
-        return left + right
+        left.extend(right)
+        return left
     if len(left) == len(right) and all(_same(a, b) for a, b in zip(left, right, strict=True)):
         merged = []
         for a, b in zip(left, right, strict=True):
@@ -1033,18 +1070,19 @@ def _decide(outcomes: list[_Outcome], depth: int) -> list[_Outcome]:
             merged.append(replace(a, mark=mark, reason=reason))
         return merged
     first = (left or right)[0]
-    return [
-        _Outcome(
-            "unknown",
-            fork.rule,
-            f"a rule of {fork.chain} matching on {fork.why} decides",
-            fork.chain,
-            first.path,
-            (),
-            None,
-            first.trail[:depth],
-        )
-    ]
+    reason = f"a rule of {fork.chain} matching on {fork.why} decides"
+    return [_Outcome("unknown", fork.rule, reason, fork.chain, first.path, (), None)]
+
+
+def _first_random(root: _Node | _Outcome) -> _Fork | None:
+    work: list[_Node | _Outcome | None] = [root]
+    while work:
+        item = work.pop()
+        if isinstance(item, _Node):
+            if item.fork.random:
+                return item.fork
+            work += [item.other, item.taken]
+    return None
 
 
 def _verdict(o: _Outcome, table: str, chain: str) -> Verdict:
@@ -1053,12 +1091,12 @@ def _verdict(o: _Outcome, table: str, chain: str) -> Verdict:
     )
 
 
-def _combine(verdicts: list[Verdict], outcomes: list[_Outcome], table: str, chain: str) -> Verdict:
+def _combine(verdicts: list[Verdict], root: _Node | _Outcome, table: str, chain: str) -> Verdict:
     kinds = {v.verdict for v in verdicts}
     verdict = kinds.pop() if len(kinds) == 1 else "unknown"
     nats = {v.nat for v in verdicts}
     marks = {v.mark for v in verdicts}
-    fork = next((f for o in outcomes for f in o.trail if f.random), None)
+    fork = _first_random(root)
     rule = fork.rule if fork else None
     where = fork.chain if fork else None
     prefix: list[str] = []
@@ -1067,7 +1105,10 @@ def _combine(verdicts: list[Verdict], outcomes: list[_Outcome], table: str, chai
             break
         prefix.append(names[0])
     if len({v.verdict for v in verdicts}) > 1:
-        summary = "the alternatives differ: " + ", ".join(v.verdict for v in verdicts)
+        counts = {k: sum(v.verdict == k for v in verdicts) for k in ("accept", "drop", "unknown")}
+        summary = "the alternatives differ: " + ", ".join(
+            f"{n} {k}" for k, n in counts.items() if n
+        )
     else:
         summary = f"each gives {verdict}"
     reason = (

@@ -215,3 +215,12 @@ def test_a_table_iptables_nft_cannot_show_is_unknown():
     v = rs.traverse("filter", "FORWARD", POD)
     assert v.verdict == "unknown" and "nft" in v.reason
     assert rs.traverse("nat", "PREROUTING", POD).verdict == "accept"
+
+
+def test_thousands_of_unmodelled_matches_in_a_row_never_recurse():
+    agree = "\n".join("-A FORWARD -m set --match-set S src -j ACCEPT" for _ in range(3000))
+    v = forward(agree + "\n-A FORWARD -j ACCEPT").traverse("filter", "FORWARD", POD)
+    assert v.verdict == "accept"
+    differ = "\n".join("-A FORWARD -m set --match-set S src -j DROP" for _ in range(6000))
+    v = forward(differ + "\n-A FORWARD -j ACCEPT").traverse("filter", "FORWARD", POD)
+    assert v.verdict == "unknown"
