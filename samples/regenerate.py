@@ -59,7 +59,14 @@ def traffic(state: api.LabState) -> list[subprocess.Popen[bytes]]:
 BACKEND_FAULTS = {
     "vxlan-directrouting": ("vxlan-route-no-fdb",),
     "host-gw": ("route-missing", "route-wrong-nexthop", "peer-off-link"),
-    "canal": ("pod-route-missing", "proxy-arp-off", "veth-orphan"),
+    "canal": (
+        "pod-route-missing",
+        "proxy-arp-off",
+        "veth-orphan",
+        # Faults no rule finds, where Canal puts them on another device (the pod's cali veth).
+        "neigh-stale-pod",
+        "pod-device-forwarding-off",
+    ),
 }
 
 

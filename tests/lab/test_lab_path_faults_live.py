@@ -211,8 +211,9 @@ def first(state: LabState) -> tuple[NodeState, NodeState, PodState]:
 # --- one fault per trace step -------------------------------------------------------------
 
 
-def test_link_veth_down(fresh: Callable[..., LabState]) -> None:
-    state = fresh()
+@pytest.mark.parametrize("backend", ["vxlan", "host-gw"])
+def test_link_veth_down(fresh: Callable[..., LabState], backend: str) -> None:
+    state = fresh(backend)
     node, _, pod = first(state)
     record, removed, added = inject(state, "veth-down")
     port = (node.netns, "link", (pod.host_veth,))
@@ -226,8 +227,9 @@ def test_link_veth_down(fresh: Callable[..., LabState]) -> None:
     assert failures(probe.mesh(state, 500)) == touching(state, pod)
 
 
-def test_route_policy_rule_to_unreachable(fresh: Callable[..., LabState]) -> None:
-    state = fresh()
+@pytest.mark.parametrize("backend", ["vxlan", "host-gw", "canal"])
+def test_route_policy_rule_to_unreachable(fresh: Callable[..., LabState], backend: str) -> None:
+    state = fresh(backend)
     node, peer, _ = first(state)
     record, removed, added = inject(state, "policy-route-unreachable")
     assert removed == set()
@@ -283,8 +285,9 @@ def test_bridge_ports_isolated(fresh: Callable[..., LabState]) -> None:
     assert failures(probe.mesh(state, 500)) == expected
 
 
-def test_filter_forward_policy_drop(fresh: Callable[..., LabState]) -> None:
-    state = fresh()
+@pytest.mark.parametrize("backend", ["vxlan", "canal"])
+def test_filter_forward_policy_drop(fresh: Callable[..., LabState], backend: str) -> None:
+    state = fresh(backend)
     node = state.nodes[0]
     record, removed, added = inject(state, "forward-policy-drop")
     assert removed == set()
@@ -294,8 +297,8 @@ def test_filter_forward_policy_drop(fresh: Callable[..., LabState]) -> None:
     assert record.after == "FORWARD DROP"
     # Bridged traffic between the node's own pods meets FORWARD only with br_netfilter on.
     nf_call = Path("/proc/sys/net/bridge/bridge-nf-call-iptables")
-    same_node = False
-    if nf_call.exists():  # br_netfilter loaded: read the node's own (per-namespace) value
+    same_node = backend == "canal"  # Canal routes even between a node's own pods
+    if nf_call.exists() and not same_node:  # br_netfilter: the node's own (per-netns) value
         same_node = netns.read_sysctl(node.netns, "net.bridge.bridge-nf-call-iptables") == "1"
     expected = between(state, lambda a, b: node.name in (a, b) and (a != b or same_node))
     assert failures(probe.mesh(state, 500)) == expected
@@ -372,8 +375,9 @@ def test_decap_fdb_entry_to_a_port_nobody_listens_on(fresh: Callable[..., LabSta
     assert failures(probe.mesh(state, 500)) == expected
 
 
-def test_mtu_underlay_switch_port(fresh: Callable[..., LabState]) -> None:
-    state = fresh()
+@pytest.mark.parametrize("backend", ["vxlan", "host-gw"])
+def test_mtu_underlay_switch_port(fresh: Callable[..., LabState], backend: str) -> None:
+    state = fresh(backend)
     node = state.nodes[0]
     full = state.overlay_mtu - 28  # ICMP payload of a full-size pod packet
     assert failures(probe.mesh(state, full)) == set()
@@ -429,6 +433,19 @@ def test_deliver_pod_eth0_down(fresh: Callable[..., LabState]) -> None:
     addresses = [item for item in removed | added if item[1] == "addr"]
     assert addresses == []  # it keeps its IP: the API is not wrong about it
     assert record.interface == "eth0"
+    assert failures(probe.mesh(state, 500)) == touching(state, pod)
+
+
+def test_deliver_pod_eth0_down_on_canal(fresh: Callable[..., LabState]) -> None:
+    state = fresh("canal")
+    pod = first(state)[2]
+    _, removed, added = inject(state, "pod-eth0-down")
+    # The cali veth only loses carrier: its /32 route stays (marked linkdown), so the
+    # node's namespace shows no change at all.
+    assert {item[0] for item in removed | added} == {pod.netns}
+    [old] = [item for item in removed if item[1] == "link"]
+    assert added == {(pod.netns, "link", (*old[2][:4], False))}
+    assert {item[1] for item in removed} == {"link", "route"}
     assert failures(probe.mesh(state, 500)) == touching(state, pod)
 
 
