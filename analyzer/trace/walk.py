@@ -132,6 +132,11 @@ def _is_up(interface: Interface) -> tuple[bool, str]:
     if flags and "UP" not in flags:
         return False, f"{interface.name} is administratively down"
     if state in ("DOWN", "LOWERLAYERDOWN", "NOTPRESENT"):
+        peer = interface.peer
+        if peer is not None and peer.link.flags and "UP" not in peer.link.flags:
+            return False, (
+                f"{interface.name} has no carrier: its peer {peer.name} is administratively down"
+            )
         return False, f"{interface.name} is {state.lower()} (no carrier)"
     return True, f"{interface.name} is up"
 
@@ -235,6 +240,7 @@ class Walker:
             decision = decide(namespace, src, dst, iif)
             routes = self._file(node, namespace, "routes")
             if decision.drop is not None or decision.route is None:
+                self._down_device(node, namespace, links)
                 self._add(
                     node.name,
                     label,
@@ -391,6 +397,24 @@ class Walker:
         )
         self._add(node.name, HOST, step, iif or oif, "pass", detail, (file, verdict.rule or where))
 
+    def _down_device(self, node: Node, namespace: Namespace, links: str) -> None:
+        """No route, in a namespace with a device down: the kernel removed the down
+        device's routes, so the device is the cause."""
+        for interface in namespace.interfaces.values():
+            if interface.kind == "loopback" or interface.name == "lo" or not interface.ipv4:
+                continue
+            up, why = _is_up(interface)
+            if not up:
+                self._add(
+                    node.name,
+                    _label(namespace),
+                    "link",
+                    interface.name,
+                    "drop",
+                    f"{why}, so the kernel has no route through it",
+                    (links, interface.name),
+                )
+
     def _mtu(self, node: Node, label: str, out: Interface, size: int, links: str) -> None:
         if self.packet.df:
             self._add(
@@ -429,6 +453,18 @@ class Walker:
                 (sysctl_file, "net/ipv4/ip_forward"),
             )
         device_key = iif.replace(".", "/")
+        device_forwarding = node.sysctls.get(f"net.ipv4.conf.{device_key}.forwarding")
+        if device_forwarding is not None and device_forwarding.strip() == "0":
+            self._add(
+                node.name,
+                HOST,
+                "sysctl",
+                iif,
+                "drop",
+                f"net.ipv4.conf.{iif}.forwarding is 0: packets that come in on {iif} are not "
+                "forwarded (ip_forward is on)",
+                (sysctl_file, f"net/ipv4/conf/{device_key}/forwarding = 0"),
+            )
         values = [
             node.sysctls.get("net.ipv4.conf.all.rp_filter"),
             node.sysctls.get(f"net.ipv4.conf.{device_key}.rp_filter"),
@@ -561,6 +597,9 @@ class Walker:
                 )
             assert bridge is not None
             owner = self._owner_on_bridge(node, peer_namespace, bridge, nexthop)
+            # the next hop's answer (ARP, then every frame) comes back over the bridge: an
+            # FDB entry sending the sender's MAC elsewhere loses it
+            self._bridge_fdb(node, bridge, out.mac, peer)
             self._neighbour(node, namespace, nexthop, out, owner.mac if owner else None, arp=True)
             self._port(node, peer_namespace, bridge, peer)
             if owner is not None and owner is not bridge:
@@ -637,6 +676,18 @@ class Walker:
         """Across the bridge to the port leading to `owner` (a pod's eth0)."""
         port = owner.peer
         assert port is not None
+        owner_namespace = _namespace_of(node, owner)
+        up, why = _is_up(owner)
+        if not up and owner_namespace is not None:  # the cause of a disabled port, if so
+            self._add(
+                node.name,
+                _label(owner_namespace),
+                "link",
+                owner.name,
+                "drop",
+                why,
+                (self._file(node, owner_namespace, "links"), owner.name),
+            )
         self._port(node, host, bridge, port)
         if came_in is not None and port is came_in:
             entry = node.bridge_ports.get(port.name)
@@ -650,6 +701,31 @@ class Walker:
                     f"the packet would leave {bridge.name} by the port it came in on "
                     f"({port.name}) and hairpin mode is off",
                     (node.outputs.get("bridge_ports", ""), f"{port.name} hairpin off"),
+                )
+        self._bridge_fdb(node, bridge, owner.mac, port)
+        if came_in is not None and came_in is not port:
+            entering, leaving = (
+                node.bridge_ports.get(came_in.name),
+                node.bridge_ports.get(port.name),
+            )
+            if (
+                entering is not None
+                and leaving is not None
+                and entering.isolated
+                and leaving.isolated
+            ):
+                self._add(
+                    node.name,
+                    HOST,
+                    "bridge",
+                    port.name,
+                    "drop",
+                    f"{came_in.name} and {port.name} are both isolated ports of {bridge.name}: "
+                    "it forwards nothing between them",
+                    (
+                        node.outputs.get("bridge_ports", ""),
+                        f"{came_in.name}, {port.name} isolated on",
+                    ),
                 )
         owner_namespace = _namespace_of(node, owner)
         assert owner_namespace is not None
@@ -674,6 +750,29 @@ class Walker:
         )
         return node, owner_namespace, owner.name
 
+    def _bridge_fdb(self, node: Node, bridge: Interface, mac: str | None, port: Interface) -> None:
+        """A static or permanent entry of the bridge's FDB that sends `mac` to another port
+        than `port`, the one that leads to it, takes every frame for it there."""
+        if not mac:
+            return
+        for entry in node.fdb:
+            if entry.mac.lower() != mac.lower() or entry.master != bridge.name:
+                continue
+            if entry.dev and entry.dev != port.name and entry.state in ("permanent", "static"):
+                self._add(
+                    node.name,
+                    HOST,
+                    "fdb",
+                    bridge.name,
+                    "drop",
+                    f"{bridge.name}'s FDB sends {mac.lower()} to {entry.dev} ({entry.state}), "
+                    f"but it is behind {port.name}",
+                    (
+                        node.outputs.get("fdb", ""),
+                        f"{entry.mac} dev {entry.dev} master {bridge.name}",
+                    ),
+                )
+
     def _bridge_out(
         self, node: Node, namespace: Namespace, bridge: Interface, nexthop: str
     ) -> tuple[Node, Namespace, str]:
@@ -690,6 +789,22 @@ class Walker:
                 (self._file(node, namespace, "links"), f"ports of {bridge.name}"),
             )
         assert owner is not None
+        # what keeps the pod from answering ARP is the cause, not the unanswered ARP: its
+        # eth0 down (which also disables its bridge port), else the port itself
+        owner_namespace = _namespace_of(node, owner)
+        up, why = _is_up(owner)
+        if not up and owner_namespace is not None:
+            self._add(
+                node.name,
+                _label(owner_namespace),
+                "link",
+                owner.name,
+                "drop",
+                why,
+                (self._file(node, owner_namespace, "links"), owner.name),
+            )
+        if owner.peer is not None:
+            self._port(node, namespace, bridge, owner.peer)
         self._neighbour(node, namespace, nexthop, bridge, owner.mac, arp=True)
         return self._to_port(node, namespace, bridge, owner, None)
 
@@ -730,7 +845,23 @@ class Walker:
         overhead = overlay.overhead if overlay is not None else VXLAN_OVERHEAD
         local = (details.local if details else None) or entry.dst
         vni = details.id if details else None
-        port = details.port if details else None
+        # an FDB entry may name its own destination port (`bridge fdb ... port N`)
+        port = entry.port or (details.port if details else None)
+        if (
+            details is not None
+            and details.local
+            and details.local not in local_addresses(namespace)
+        ):
+            self._add(
+                node.name,
+                label,
+                "encap",
+                device.name,
+                "drop",
+                f"{device.name} sends from {details.local}, which is no address of {node.name} "
+                "any more: the kernel finds no route from it and drops the packet",
+                (links, f"{device.name} local {details.local}"),
+            )
         outer = size + overhead
         self._add(
             node.name,

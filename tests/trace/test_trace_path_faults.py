@@ -1,0 +1,88 @@
+"""Faults no rule names, each made by the lab as the real incident looks (docs/lab.md):
+`needle trace` finds every one at the node and step where the packet dies, and
+`needle analyze` stays silent on them (that is why they are here)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from needle.analyzer.bundle import open_bundle
+from needle.analyzer.model import build_model
+from needle.analyzer.trace.endpoints import resolve
+from needle.analyzer.trace.walk import Packet, Walker
+
+SAMPLES = Path(__file__).resolve().parents[2] / "samples"
+
+# sample -> (node, step) where the packet dies
+EXPECTED = {
+    "lab-veth-down": ("lab-node-1", "link"),
+    "lab-policy-route-unreachable": ("lab-node-1", "route"),
+    "lab-neigh-stale-pod": ("lab-node-1", "neigh"),
+    "lab-fdb-static-wrong-port": ("lab-node-1", "fdb"),
+    "lab-bridge-ports-isolated": ("lab-node-1", "bridge"),
+    "lab-forward-policy-drop": ("lab-node-1", "filter"),
+    "lab-vxlan-local-gone": ("lab-node-1", "encap"),
+    "lab-vxlan-port-blocked": ("lab-node-1", "filter"),
+    "lab-vxlan-fdb-wrong-port": ("lab-node-2", "decap"),
+    "lab-pod-device-forwarding-off": ("lab-node-1", "sysctl"),
+    "lab-pod-eth0-down": ("lab-node-1", "link"),
+}
+
+
+def failing_hops(sample: str) -> set[tuple[str, str]]:
+    """Every (node, step) where a packet between the first two nodes' pods, either way,
+    or from the third node to a pod of the first, dies."""
+    with open_bundle(SAMPLES / f"{sample}.tar.gz") as bundle:
+        model = build_model(bundle)
+        pods = {
+            node: sorted(p.ref for p in model.pods if p.node == node and p.namespace == "default")
+            for node in ("lab-node-1", "lab-node-2")
+        }
+        here, there = pods["lab-node-1"], pods["lab-node-2"]
+        pairs = [(a, b) for a in here for b in there] + [(here[0], here[1])]
+        pairs += [("lab-node-3", pod) for pod in here]
+        walker = Walker(model, Packet())
+        found = set()
+        for a, b in pairs:
+            start, end = resolve(model, a), resolve(model, b)
+            for path in (walker.walk(start, end), walker.walk(end, start)):
+                hop = path.failing
+                if hop is not None:
+                    assert hop.verdict == "drop", (a, b, hop)
+                    assert hop.evidence, (a, b, hop)
+                    found.add((hop.node, hop.step))
+        return found
+
+
+@pytest.mark.parametrize("sample", sorted(EXPECTED))
+def test_trace_finds_the_fault_at_its_hop(sample):
+    if not (SAMPLES / f"{sample}.tar.gz").exists():
+        pytest.fail(f"{sample}.tar.gz is missing from samples/")
+    assert EXPECTED[sample] in failing_hops(sample)
+
+
+@pytest.mark.parametrize("sample", sorted(EXPECTED))
+def test_no_rule_names_these_faults(sample):
+    bundle = str(SAMPLES / f"{sample}.tar.gz")
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "needle",
+            "analyze",
+            bundle,
+            "--format",
+            "json",
+            "--fail-on",
+            "never",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    serious = [f for f in json.loads(result.stdout)["findings"] if f["severity"] != "info"]
+    assert serious == []
