@@ -26,8 +26,9 @@ from needle.lab.faults import CATALOGUE
 HERE = Path(__file__).resolve().parent
 
 
-def traffic(state: api.LabState) -> list[subprocess.Popen[bytes]]:
-    """Pod-to-pod pings across nodes (lab addresses only) during the capture window."""
+def traffic(state: api.LabState, size: int = 1200) -> list[subprocess.Popen[bytes]]:
+    """Pod-to-pod pings across nodes (lab addresses only) during the capture window,
+    `size` bytes of ICMP payload each."""
     pingers = []
     for index, node in enumerate(state.nodes):
         target = state.nodes[(index + 1) % len(state.nodes)].pods[0]
@@ -45,7 +46,7 @@ def traffic(state: api.LabState) -> list[subprocess.Popen[bytes]]:
                     "-i",
                     "0.1",
                     "-s",
-                    "1200",
+                    str(size),
                     target.ip,
                 ],
                 stdout=subprocess.DEVNULL,
@@ -91,7 +92,10 @@ def sample(name: str, backend: str, fault: str | None, output: Path) -> None:
         if fault is not None:
             api.fault(lab_name, fault)
             state = api.status(lab_name)
-        pingers = traffic(state)
+        # A fault in the path's MTU shows in the captures only with full-size packets
+        # (ICMP payload = pod MTU - 20 IP - 8 ICMP), which die where 1200 bytes pass.
+        full_size = fault is not None and CATALOGUE[fault].step == "mtu"
+        pingers = traffic(state, state.overlay_mtu - 28) if full_size else traffic(state)
         options = CollectOptions(
             output=output,
             kube_dir=Path(state.kube_dir),

@@ -459,13 +459,16 @@ def pod_device_forwarding_off(target: Target) -> FaultRecord:
 def pod_eth0_down(target: Target) -> FaultRecord:
     node, pod = target.node, target.pod("pod-eth0-down")
     _ip(pod.netns, f"fault pod-eth0-down on {pod.ref}", "link set dev eth0 down")
+    carrier = f"{pod.host_veth} loses carrier"
+    if pod_gateway_device(target, pod) != pod.host_veth:
+        carrier += f" and its {bridge.BRIDGE} port goes disabled"
     return FaultRecord(
         fault="pod-eth0-down",
         message=(
             f"pod {pod.ref} on {node.name}: eth0 set administratively down inside the pod "
-            f"(it keeps {pod.ip}; the kernel drops its routes, and {pod.host_veth} loses "
-            "carrier); the API still lists the pod Running with that IP, as a privileged "
-            "sidecar or a debugging `ip link set eth0 down` leaves it"
+            f"(it keeps {pod.ip}; the kernel drops its routes, and {carrier}); the API still "
+            "lists the pod Running with that IP, as a privileged sidecar or a debugging "
+            "`ip link set eth0 down` leaves it"
         ),
         node=node.name,
         netns=pod.netns,

@@ -433,13 +433,15 @@ def test_deliver_pod_eth0_down(fresh: Callable[..., LabState]) -> None:
     addresses = [item for item in removed | added if item[1] == "addr"]
     assert addresses == []  # it keeps its IP: the API is not wrong about it
     assert record.interface == "eth0"
+    assert f"{pod.host_veth} loses carrier and its cni0 port goes disabled" in record.message
     assert failures(probe.mesh(state, 500)) == touching(state, pod)
 
 
 def test_deliver_pod_eth0_down_on_canal(fresh: Callable[..., LabState]) -> None:
     state = fresh("canal")
     pod = first(state)[2]
-    _, removed, added = inject(state, "pod-eth0-down")
+    record, removed, added = inject(state, "pod-eth0-down")
+    assert f"{pod.host_veth} loses carrier)" in record.message
     # The cali veth only loses carrier: its /32 route stays (marked linkdown), so the
     # node's namespace shows no change at all.
     assert {item[0] for item in removed | added} == {pod.netns}
