@@ -392,6 +392,20 @@ class Walker:
             )
         if table == "nat" and not verdict.nat:
             return  # nothing rewritten: no hop to show
+        for rewrite in verdict.nat:
+            kind, _, target = rewrite.partition(" ")
+            address = target.rsplit(":", 1)[0] if target.count(":") == 1 else target
+            if kind == "SNAT" and address and self._node_at(address) is None:
+                self._add(
+                    node.name,
+                    HOST,
+                    step,
+                    iif or oif,
+                    "drop",
+                    f"{where}: SNAT to {address}, which no node holds: the replies go to "
+                    f"{address} and never come back",
+                    (file, verdict.rule or where),
+                )
         detail = f"{where}: " + (
             ", ".join(verdict.nat) + " (not followed yet)" if verdict.nat else verdict.reason
         )

@@ -30,6 +30,7 @@ EXPECTED = {
     "lab-vxlan-fdb-wrong-port": ("lab-node-2", "decap"),
     "lab-pod-device-forwarding-off": ("lab-node-1", "sysctl"),
     "lab-pod-eth0-down": ("lab-node-1", "link"),
+    "lab-snat-pod-traffic": ("lab-node-1", "nat"),
 }
 
 
