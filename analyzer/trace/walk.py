@@ -290,10 +290,7 @@ class Walker:
                     (links, f"no {dev}"),
                 )
             assert out is not None
-            up, why = _is_up(out)
-            self._add(
-                node.name, label, "link", out.name, "pass" if up else "drop", why, (links, out.name)
-            )
+            self._link(node, out)
             if out.mtu and size > out.mtu:
                 self._mtu(node, label, out, size, links)
             if out.kind == "vxlan":
@@ -410,6 +407,26 @@ class Walker:
             ", ".join(verdict.nat) + " (not followed yet)" if verdict.nat else verdict.reason
         )
         self._add(node.name, HOST, step, iif or oif, "pass", detail, (file, verdict.rule or where))
+
+    def _link(
+        self, node: Node, interface: Interface, only_if_down: bool = False, prefix: str = ""
+    ) -> None:
+        """The `link` hop of a device in its own namespace: drops when it is down."""
+        namespace = _namespace_of(node, interface)
+        if namespace is None:
+            return
+        up, why = _is_up(interface)
+        if up and only_if_down:
+            return
+        self._add(
+            node.name,
+            _label(namespace),
+            "link",
+            interface.name,
+            "pass" if up else "drop",
+            prefix + why,
+            (self._file(node, namespace, "links"), interface.name),
+        )
 
     def _down_device(self, node: Node, namespace: Namespace, links: str) -> None:
         """No route, in a namespace with a device down: the kernel removed the down
@@ -586,17 +603,8 @@ class Walker:
         """Out of a veth into its peer's namespace: through a bridge port, or to a
         routed veth that answers ARP for the gateway."""
         label = _label(namespace)
-        up, why = _is_up(peer)
         links = self._file(node, peer_namespace, "links")
-        self._add(
-            node.name,
-            _label(peer_namespace),
-            "link",
-            peer.name,
-            "pass" if up else "drop",
-            f"peer {why}",
-            (links, peer.name),
-        )
+        self._link(node, peer, prefix="peer ")
         if peer.master:
             bridge = peer_namespace.interfaces.get(peer.master)
             if bridge is None:
@@ -690,18 +698,7 @@ class Walker:
         """Across the bridge to the port leading to `owner` (a pod's eth0)."""
         port = owner.peer
         assert port is not None
-        owner_namespace = _namespace_of(node, owner)
-        up, why = _is_up(owner)
-        if not up and owner_namespace is not None:  # the cause of a disabled port, if so
-            self._add(
-                node.name,
-                _label(owner_namespace),
-                "link",
-                owner.name,
-                "drop",
-                why,
-                (self._file(node, owner_namespace, "links"), owner.name),
-            )
+        self._link(node, owner, only_if_down=True)  # the cause of a disabled port, if so
         self._port(node, host, bridge, port)
         if came_in is not None and port is came_in:
             entry = node.bridge_ports.get(port.name)
@@ -752,16 +749,7 @@ class Walker:
             f"{bridge.name} forwards to {port.name}",
             (node.outputs.get("bridge_ports", ""), port.name),
         )
-        up, why = _is_up(owner)
-        self._add(
-            node.name,
-            _label(owner_namespace),
-            "link",
-            owner.name,
-            "pass" if up else "drop",
-            why,
-            (self._file(node, owner_namespace, "links"), owner.name),
-        )
+        self._link(node, owner)
         return node, owner_namespace, owner.name
 
     def _bridge_fdb(self, node: Node, bridge: Interface, mac: str | None, port: Interface) -> None:
@@ -805,18 +793,7 @@ class Walker:
         assert owner is not None
         # what keeps the pod from answering ARP is the cause, not the unanswered ARP: its
         # eth0 down (which also disables its bridge port), else the port itself
-        owner_namespace = _namespace_of(node, owner)
-        up, why = _is_up(owner)
-        if not up and owner_namespace is not None:
-            self._add(
-                node.name,
-                _label(owner_namespace),
-                "link",
-                owner.name,
-                "drop",
-                why,
-                (self._file(node, owner_namespace, "links"), owner.name),
-            )
+        self._link(node, owner, only_if_down=True)
         if owner.peer is not None:
             self._port(node, namespace, bridge, owner.peer)
         self._neighbour(node, namespace, nexthop, bridge, owner.mac, arp=True)
