@@ -87,7 +87,7 @@ def render_text(document: dict[str, Any], stream: TextIO, color: bool | None = N
     )
     _lines(console, document["hops"], 1)
     back = document["return"]
-    console.print(f"reply ({target['name']} -> {source['name']}):")
+    console.print(f"reply ({safe_markup(target['name'])} -> {safe_markup(source['name'])}):")
     _lines(console, back["hops"], 1)
     verdict = document["verdict"]
     style = {"delivered": "green", "dropped": "bold red", "unknown": "yellow"}[verdict]

@@ -1,4 +1,5 @@
-"""Every corpus case (corpus.py, cases_*.py) through analyze, every show view and diff,
+"""Every corpus case (corpus.py, cases_*.py) through analyze, every show view, diff and
+trace,
 each case in a resource-limited child process: what a user sees is held to needle's
 promises about untrusted bundles (docs/untrusted-bundles.md)."""
 
@@ -43,6 +44,11 @@ def commands(bundle: Path) -> list[list[str]]:
         ["diff", str(BASE), path],
         ["diff", str(BASE), path, "--format", "json"],
         ["diff", path, str(BASE), "--format", "markdown"],
+    ]
+    # a pod of the base sample's first node, to the second node (and its JSON twin)
+    runs += [
+        ["trace", path, "10.244.1.2", "lab-node-2"],
+        ["trace", path, "lab-node-2", "10.244.1.2", "--format", "json"],
     ]
     return runs
 
