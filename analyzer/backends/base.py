@@ -155,25 +155,33 @@ def node_ip_interface(node: Node) -> Interface | None:
     return None
 
 
+def _ipv4(address: str | None) -> int | None:
+    try:
+        return int(ipaddress.IPv4Address(address)) if address else None
+    except ValueError:
+        return None
+
+
+def ipv4_subnets(interface: Interface | None) -> list[tuple[int, int]]:
+    """(network, netmask) as integers of each IPv4 subnet `interface` holds (a /32 is
+    an address, not a subnet)."""
+    spans = []
+    for entry in interface.addresses if interface is not None else []:
+        if entry.family != "inet" or entry.prefixlen is None or entry.prefixlen >= 32:
+            continue
+        try:
+            network = ipaddress.IPv4Network(f"{entry.local}/{entry.prefixlen}", strict=False)
+        except ValueError:
+            continue
+        spans.append((int(network.network_address), int(network.netmask)))
+    return spans
+
+
 def on_link(interface: Interface | None, address: str | None) -> bool:
     """Whether `address` is inside a subnet `interface` holds (reachable without a
     router): what flannel's host-gw and DirectRouting need of a peer."""
-    if interface is None or not address:
-        return False
-    try:
-        target = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    for entry in interface.addresses:
-        if entry.family != "inet" or entry.prefixlen is None:
-            continue
-        try:
-            network = ipaddress.ip_network(f"{entry.local}/{entry.prefixlen}", strict=False)
-        except ValueError:
-            continue
-        if target in network and entry.prefixlen < 32:
-            return True
-    return False
+    target = _ipv4(address)
+    return target is not None and any(target & mask == net for net, mask in ipv4_subnets(interface))
 
 
 def pod_cidr_network(node: Node) -> str | None:
@@ -194,22 +202,10 @@ def off_segment_peers(nodes: list[Node], backend: Backend) -> dict[str, list[str
     subnets: dict[str, list[tuple[int, int]]] = {}
     addresses: dict[str, int] = {}
     for node in nodes:
-        address = node_ip(node)
-        try:
-            if address is not None:
-                addresses[node.name] = int(ipaddress.IPv4Address(address))
-        except ValueError:
-            pass
-        underlay = backend.underlay_interface(node)
-        spans = []
-        for entry in underlay.addresses if underlay is not None else []:
-            if entry.family != "inet" or entry.prefixlen is None or entry.prefixlen >= 32:
-                continue
-            try:
-                network = ipaddress.IPv4Network(f"{entry.local}/{entry.prefixlen}", strict=False)
-            except ValueError:
-                continue
-            spans.append((int(network.network_address), int(network.netmask)))
+        address = _ipv4(node_ip(node))
+        if address is not None:
+            addresses[node.name] = address
+        spans = ipv4_subnets(backend.underlay_interface(node))
         if spans:
             subnets[node.name] = spans
     found: dict[str, list[str]] = {}

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+from needle.analyzer.backends import backend_of
 from needle.analyzer.forked import can_fork, run_forked
 from needle.analyzer.gcpause import paused_gc
 from needle.analyzer.model.entities import Model
@@ -33,7 +34,6 @@ from needle.analyzer.rules.facts import (
     Collection,
     Fact,
     Home,
-    dataplane,
     netconf_fact,
     node_facts,
 )
@@ -344,7 +344,7 @@ class Engine:
         self.collections: dict[str, Collection] = {"nodes": nodes}
         self.uses: dict[str, int] = {}
         self.netconf = netconf_fact(model)
-        self.backend = dataplane(model)
+        self.backend = backend_of(model)
         self.data_by_node = {item["name"]: set(item["data"]) for item in self.node_items}
 
     def _collection(self, name: str) -> Collection:
@@ -618,7 +618,7 @@ def compile_rules_with(
 def _evaluate(model: Model, docs: list[RuleDocument], workers: int) -> Outcome:
     outcome = Outcome()
     outcome.objects_invalid = [problem.to_json() for problem in model.objects_invalid]
-    dataplane(model)  # detected now if the model was built without it
+    backend_of(model)  # detected now if the model was built without it
     outcome.dataplane = model.dataplane.to_json() if model.dataplane is not None else None
     # compiled here only to report broken rules; each shard compiles its own, bound to
     # its helpers (0.04 s for 20 rules)

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from needle.analyzer.backends import Backend, backend_of
+from needle.analyzer.backends import Backend, Overlay, backend_of
 from needle.analyzer.backends.base import STANDARD_TUNNEL_PORTS, node_ip, off_segment_peers
 from needle.analyzer.model.dataplane import SOURCES
 from needle.analyzer.model.entities import Interface, Model, Namespace, Node
@@ -31,11 +31,6 @@ class Collection:
     variable: str
     items: list[Fact]
     nodes: list[str | None]
-
-
-def dataplane(model: Model) -> Backend:
-    """The cluster's data plane (detected once, when the model was built)."""
-    return backend_of(model)
 
 
 def node_data(node: Node) -> list[str]:
@@ -86,7 +81,7 @@ def _udp_csum(options: tuple[str, ...]) -> str:
 
 def node_fact(model: Model, node: Node) -> Fact:
     api = node.api
-    backend = dataplane(model)
+    backend = backend_of(model)
     overlay = backend.overlay(node)
     vxlan = backend.overlay_interface(node)
     details = vxlan.link.vxlan if vxlan is not None else None
@@ -171,7 +166,7 @@ def _nodes(model: Model, home: Home = None) -> Iterator[Node]:
 
 
 def pod_facts(model: Model, home: Home = None) -> Collection:
-    backend = dataplane(model)
+    backend = backend_of(model)
     ceilings: dict[str, tuple[str, int, str]] = {}  # per node: its pods share one
     items, nodes = [], []
     for pod in model.pods:
@@ -235,7 +230,7 @@ def _proxy_arp(node: Node, veth: Interface | None) -> str:
 
 
 def veth_facts(model: Model, home: Home = None) -> Collection:
-    attach = dataplane(model).pod_attach()
+    attach = backend_of(model).pod_attach()
     items, nodes = [], []
     for node in _nodes(model, home):
         if node.host is None:
@@ -321,7 +316,7 @@ def _vtep_owners(model: Model) -> VtepOwners:
     """Each VTEP address's owner (its pod CIDR's network address, or an address on its
     flannel.1), worked out once per node rather than per entry."""
     owners: VtepOwners = {}
-    backend = dataplane(model)
+    backend = backend_of(model)
     for node in model.nodes.values():
         vxlan = backend.overlay_interface(node)
         owner = (node.name, (vxlan.mac or "").lower() if vxlan is not None else "")
@@ -332,14 +327,16 @@ def _vtep_owners(model: Model) -> VtepOwners:
     return owners
 
 
+def _overlay(model: Model) -> Overlay | None:
+    """The overlay as the data plane defines it: its device name, VNI and port are the
+    same on every node (flannel names the device after the VNI); None without one."""
+    backend = backend_of(model)
+    return next((backend.overlay(node) for node in model.nodes.values()), None)
+
+
 def _overlay_device(model: Model) -> str | None:
-    """The overlay device's name, the same on every node (flannel names it after the
-    VNI); None for a data plane without one."""
-    backend = dataplane(model)
-    for node in model.nodes.values():
-        overlay = backend.overlay(node)
-        return overlay.device if overlay is not None else None
-    return None
+    overlay = _overlay(model)
+    return overlay.device if overlay is not None else None
 
 
 def _neighbours(node: Node) -> Sequence[Neighbour]:
@@ -438,7 +435,7 @@ COLLECTION_INPUTS: dict[str, Callable[[Model, Home], object]] = {
 def node_facts(model: Model) -> Collection:
     items = [node_fact(model, node) for node in _nodes(model)]
     overlaps = _pod_cidr_overlaps(items)
-    backend = dataplane(model)
+    backend = backend_of(model)
     nodes = list(model.nodes.values())
     off_segment = off_segment_peers(nodes, backend) if backend.needs_one_segment else {}
     with_ip = sum(1 for node in nodes if node_ip(node))
@@ -481,8 +478,7 @@ def _pod_cidr_overlaps(items: list[Fact]) -> dict[str, list[str]]:
 
 def netconf_fact(model: Model) -> Fact:
     conf = model.net_conf
-    backend = dataplane(model)
-    overlay = next((backend.overlay(node) for node in model.nodes.values()), None)
+    overlay = _overlay(model)
     return {
         "present": conf is not None,
         "network": (conf.network or "") if conf else "",

@@ -18,7 +18,6 @@ steps) is listed as such in the result, never passed off as checked.
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +26,7 @@ from needle.analyzer.backends.flannel import VXLAN_OVERHEAD
 from needle.analyzer.model.entities import HOST, Interface, Model, Namespace, Node
 from needle.analyzer.netfilter import Packet as NetfilterPacket
 from needle.analyzer.parsers.ip_route import Route
+from needle.analyzer.rules.helpers import cidr_contains
 from needle.analyzer.trace.endpoints import Endpoint
 from needle.analyzer.trace.routing import decide, local_addresses
 
@@ -156,6 +156,8 @@ class Walker:
         self.model = model
         self.packet = packet
         self.backend = backend_of(model)
+        # address -> node, on its host namespace and as the API names it (see _node_at)
+        self._holders: tuple[dict[str, Node], dict[str, Node]] | None = None
 
     # -- evidence -----------------------------------------------------------------------
 
@@ -982,15 +984,21 @@ class Walker:
         return receiver, receiver.host, remote.name
 
     def _node_at(self, address: str) -> Node | None:
-        """The node holding `address` on its host namespace (its IP, or its VTEP's)."""
-        for node in self.model.nodes.values():
-            if node.host is not None and address in local_addresses(node.host):
-                return node
-        for node in self.model.nodes.values():
-            api = node.api
-            if api is not None and address in (api.internal_ip, api.public_ip):
-                return node
-        return None
+        """The node holding `address` on its host namespace (its IP, or its VTEP's),
+        else the node the API gives that IP."""
+        if self._holders is None:  # built once: a walk asks at every hand-over
+            local: dict[str, Node] = {}
+            named: dict[str, Node] = {}
+            for node in self.model.nodes.values():  # the first node holding one wins
+                for ip in local_addresses(node.host) if node.host is not None else ():
+                    local.setdefault(ip, node)
+                api = node.api
+                for ip in (api.internal_ip, api.public_ip) if api is not None else ():
+                    if ip:
+                        named.setdefault(ip, node)
+            self._holders = (local, named)
+        local, named = self._holders
+        return local.get(address) or named.get(address)
 
     def _underlay(
         self, node: Node, namespace: Namespace, out: Interface, nexthop: str, dst: str
@@ -1057,13 +1065,6 @@ class Walker:
             if not pod.host_network and pod.node:
                 return pod.node
         for node in self.model.nodes.values():
-            if node.pod_cidr and _in_cidr(address, node.pod_cidr):
+            if node.pod_cidr and cidr_contains(node.pod_cidr, address):
                 return node.name
         return None
-
-
-def _in_cidr(address: str, cidr: str) -> bool:
-    try:
-        return ipaddress.IPv4Address(address) in ipaddress.IPv4Network(cidr, strict=False)
-    except ValueError:
-        return False
