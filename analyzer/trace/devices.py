@@ -1,0 +1,356 @@
+"""Steps inside one node: a device's link state and MTU, neighbour resolution, and the
+hand-over between namespaces by a veth pair or across a bridge (ports, FDB, hairpin)."""
+
+from __future__ import annotations
+
+from needle.analyzer.model.entities import HOST, Interface, Namespace, Node
+from needle.analyzer.trace.hops import Recorder, is_up, namespace_of, netns_label
+from needle.analyzer.trace.routing import local_addresses
+
+# neighbour states in which the kernel has no usable address for the next hop
+UNRESOLVED = frozenset({"FAILED", "INCOMPLETE"})
+
+
+class Devices(Recorder):
+    """The steps of a packet inside one node, from device to device."""
+
+    def _link(
+        self, node: Node, interface: Interface, only_if_down: bool = False, prefix: str = ""
+    ) -> None:
+        """The `link` hop of a device in its own namespace: drops when it is down."""
+        namespace = namespace_of(node, interface)
+        if namespace is None:
+            return
+        up, why = is_up(interface)
+        if up and only_if_down:
+            return
+        self._add(
+            node.name,
+            netns_label(namespace),
+            "link",
+            interface.name,
+            "pass" if up else "drop",
+            prefix + why,
+            (self._file(node, namespace, "links"), interface.name),
+        )
+
+    def _down_device(self, node: Node, namespace: Namespace, links: str) -> None:
+        """No route, in a namespace with a device down: the kernel removed the down
+        device's routes, so the device is the cause."""
+        for interface in namespace.interfaces.values():
+            if interface.kind == "loopback" or interface.name == "lo" or not interface.ipv4:
+                continue
+            up, why = is_up(interface)
+            if not up:
+                self._add(
+                    node.name,
+                    netns_label(namespace),
+                    "link",
+                    interface.name,
+                    "drop",
+                    f"{why}, so the kernel has no route through it",
+                    (links, interface.name),
+                )
+
+    def _mtu(self, node: Node, label: str, out: Interface, size: int, links: str) -> None:
+        if self.packet.df:
+            self._add(
+                node.name,
+                label,
+                "mtu",
+                out.name,
+                "drop",
+                f"{size} bytes with DF set do not fit {out.name}'s MTU {out.mtu}",
+                (links, f"{out.name} mtu {out.mtu}"),
+            )
+        self._add(
+            node.name,
+            label,
+            "mtu",
+            out.name,
+            "pass",
+            f"{size} bytes fragmented to {out.name}'s MTU {out.mtu}",
+            (links, f"{out.name} mtu {out.mtu}"),
+        )
+
+    def _neighbour(
+        self,
+        node: Node,
+        namespace: Namespace,
+        address: str,
+        out: Interface,
+        expected: str | None,
+        arp: bool,
+    ) -> str | None:
+        """The MAC the next hop resolves to (None when left to ARP at send time). `arp`:
+        whether the device resolves addresses itself (a VXLAN device of flannel's does
+        not: it needs a PERMANENT entry); `expected`: the MAC the next hop has."""
+        label = netns_label(namespace)
+        file = self._file(node, namespace, "neighbours")
+        entry = next(
+            (n for n in namespace.neighbours if n.dst == address and n.dev == out.name), None
+        )
+        if entry is None:
+            if arp:
+                self._add(
+                    node.name,
+                    label,
+                    "neigh",
+                    out.name,
+                    "pass",
+                    f"{address} is resolved by ARP when the packet is sent",
+                    (file, f"no entry for {address}"),
+                )
+                return None
+            self._add(
+                node.name,
+                label,
+                "neigh",
+                out.name,
+                "drop",
+                f"no neighbour entry for {address} on {out.name}, which does not ARP",
+                (file, f"no entry for {address} on {out.name}"),
+            )
+        assert entry is not None
+        states = set(entry.state)
+        if states & UNRESOLVED or not entry.lladdr:
+            self._add(
+                node.name,
+                label,
+                "neigh",
+                out.name,
+                "drop",
+                f"{address} on {out.name} is {'/'.join(sorted(states)) or 'unresolved'}: "
+                "no answer to ARP",
+                (file, f"{address} {' '.join(entry.state)}"),
+            )
+        lladdr = (entry.lladdr or "").lower()
+        if expected is not None and "PERMANENT" in states and lladdr != expected.lower():
+            self._add(
+                node.name,
+                label,
+                "neigh",
+                out.name,
+                "drop",
+                f"a PERMANENT entry sends {address} to {lladdr}, but the next hop's MAC is "
+                f"{expected.lower()}",
+                (file, f"{address} lladdr {lladdr}"),
+            )
+        self._add(
+            node.name,
+            label,
+            "neigh",
+            out.name,
+            "pass",
+            f"{address} is {lladdr} ({'/'.join(sorted(states))})",
+            (file, f"{address} lladdr {lladdr}"),
+        )
+        return lladdr
+
+    def _veth(
+        self,
+        node: Node,
+        namespace: Namespace,
+        out: Interface,
+        peer: Interface,
+        peer_namespace: Namespace,
+        nexthop: str,
+    ) -> tuple[Node, Namespace, str]:
+        """Out of a veth into its peer's namespace: through a bridge port, or to a
+        routed veth that answers ARP for the gateway."""
+        label = netns_label(namespace)
+        links = self._file(node, peer_namespace, "links")
+        self._link(node, peer, prefix="peer ")
+        if peer.master:
+            bridge = peer_namespace.interfaces.get(peer.master)
+            if bridge is None:
+                self._add(
+                    node.name,
+                    netns_label(peer_namespace),
+                    "bridge",
+                    peer.master,
+                    "drop",
+                    f"{peer.name}'s master {peer.master} is not in the bundle",
+                    (links, peer.name),
+                )
+            assert bridge is not None
+            owner = self._owner_on_bridge(node, peer_namespace, bridge, nexthop)
+            # the next hop's answer (ARP, then every frame) comes back over the bridge: an
+            # FDB entry sending the sender's MAC elsewhere loses it
+            self._bridge_fdb(node, bridge, out.mac, peer)
+            self._neighbour(node, namespace, nexthop, out, owner.mac if owner else None, arp=True)
+            self._port(node, peer_namespace, bridge, peer)
+            if owner is not None and owner is not bridge:
+                # another pod on the same bridge: bridged, not routed
+                return self._to_port(node, peer_namespace, bridge, owner, peer)
+            up, why = is_up(bridge)
+            self._add(
+                node.name,
+                netns_label(peer_namespace),
+                "bridge",
+                bridge.name,
+                "pass" if up else "drop",
+                why if not up else f"up to {bridge.name}'s IP stack",
+                (links, bridge.name),
+            )
+            return node, peer_namespace, bridge.name
+        answers = nexthop in local_addresses(peer_namespace)
+        if not answers:
+            proxy = node.sysctls.get(f"net.ipv4.conf.{peer.name.replace('.', '/')}.proxy_arp")
+            if proxy is not None and proxy.strip() != "1":
+                self._add(
+                    node.name,
+                    label,
+                    "neigh",
+                    out.name,
+                    "drop",
+                    f"nobody answers ARP for {nexthop}: proxy_arp is {proxy} on {peer.name}",
+                    (
+                        node.outputs.get("sysctl", ""),
+                        f"net/ipv4/conf/{peer.name}/proxy_arp = {proxy}",
+                    ),
+                )
+        self._neighbour(node, namespace, nexthop, out, peer.mac, arp=True)
+        return node, peer_namespace, peer.name
+
+    def _owner_on_bridge(
+        self, node: Node, host: Namespace, bridge: Interface, address: str
+    ) -> Interface | None:
+        """The interface behind `bridge` that holds `address`: the bridge itself, or a
+        pod's eth0 whose host veth is one of its ports."""
+        if address in bridge.ipv4:
+            return bridge
+        for interface in host.interfaces.values():
+            if (
+                interface.master == bridge.name
+                and interface.peer is not None
+                and address in interface.peer.ipv4
+            ):
+                return interface.peer
+        return None
+
+    def _port(self, node: Node, host: Namespace, bridge: Interface, port: Interface) -> None:
+        state = node.bridge_ports.get(port.name)
+        file = node.outputs.get("bridge_ports", "")
+        if state is not None and state.state not in (None, "forwarding"):
+            self._add(
+                node.name,
+                HOST,
+                "bridge",
+                port.name,
+                "drop",
+                f"{port.name} is in state {state.state} on {bridge.name}: it does not forward",
+                (file, f"{port.name} state {state.state}"),
+            )
+
+    def _to_port(
+        self,
+        node: Node,
+        host: Namespace,
+        bridge: Interface,
+        owner: Interface,
+        came_in: Interface | None,
+    ) -> tuple[Node, Namespace, str]:
+        """Across the bridge to the port leading to `owner` (a pod's eth0)."""
+        port = owner.peer
+        assert port is not None
+        self._link(node, owner, only_if_down=True)  # the cause of a disabled port, if so
+        self._port(node, host, bridge, port)
+        if came_in is not None and port is came_in:
+            entry = node.bridge_ports.get(port.name)
+            if entry is not None and entry.hairpin is False:
+                self._add(
+                    node.name,
+                    HOST,
+                    "bridge",
+                    port.name,
+                    "drop",
+                    f"the packet would leave {bridge.name} by the port it came in on "
+                    f"({port.name}) and hairpin mode is off",
+                    (node.outputs.get("bridge_ports", ""), f"{port.name} hairpin off"),
+                )
+        self._bridge_fdb(node, bridge, owner.mac, port)
+        if came_in is not None and came_in is not port:
+            entering, leaving = (
+                node.bridge_ports.get(came_in.name),
+                node.bridge_ports.get(port.name),
+            )
+            if (
+                entering is not None
+                and leaving is not None
+                and entering.isolated
+                and leaving.isolated
+            ):
+                self._add(
+                    node.name,
+                    HOST,
+                    "bridge",
+                    port.name,
+                    "drop",
+                    f"{came_in.name} and {port.name} are both isolated ports of {bridge.name}: "
+                    "it forwards nothing between them",
+                    (
+                        node.outputs.get("bridge_ports", ""),
+                        f"{came_in.name}, {port.name} isolated on",
+                    ),
+                )
+        owner_namespace = namespace_of(node, owner)
+        assert owner_namespace is not None
+        self._add(
+            node.name,
+            HOST,
+            "bridge",
+            bridge.name,
+            "pass",
+            f"{bridge.name} forwards to {port.name}",
+            (node.outputs.get("bridge_ports", ""), port.name),
+        )
+        self._link(node, owner)
+        return node, owner_namespace, owner.name
+
+    def _bridge_fdb(self, node: Node, bridge: Interface, mac: str | None, port: Interface) -> None:
+        """A static or permanent entry of the bridge's FDB that sends `mac` to another port
+        than `port`, the one that leads to it, takes every frame for it there."""
+        if not mac:
+            return
+        for entry in node.fdb:
+            if entry.mac.lower() != mac.lower() or entry.master != bridge.name:
+                continue
+            if entry.dev and entry.dev != port.name and entry.state in ("permanent", "static"):
+                self._add(
+                    node.name,
+                    HOST,
+                    "fdb",
+                    bridge.name,
+                    "drop",
+                    f"{bridge.name}'s FDB sends {mac.lower()} to {entry.dev} ({entry.state}), "
+                    f"but it is behind {port.name}",
+                    (
+                        node.outputs.get("fdb", ""),
+                        f"{entry.mac} dev {entry.dev} master {bridge.name}",
+                    ),
+                )
+
+    def _bridge_out(
+        self, node: Node, namespace: Namespace, bridge: Interface, nexthop: str
+    ) -> tuple[Node, Namespace, str]:
+        owner = self._owner_on_bridge(node, namespace, bridge, nexthop)
+        if owner is None or owner is bridge:
+            self._neighbour(node, namespace, nexthop, bridge, None, arp=True)
+            self._add(
+                node.name,
+                netns_label(namespace),
+                "bridge",
+                bridge.name,
+                "drop",
+                f"no port of {bridge.name} leads to {nexthop}",
+                (self._file(node, namespace, "links"), f"ports of {bridge.name}"),
+            )
+        assert owner is not None
+        # what keeps the pod from answering ARP is the cause, not the unanswered ARP: its
+        # eth0 down (which also disables its bridge port), else the port itself
+        self._link(node, owner, only_if_down=True)
+        if owner.peer is not None:
+            self._port(node, namespace, bridge, owner.peer)
+        self._neighbour(node, namespace, nexthop, bridge, owner.mac, arp=True)
+        return self._to_port(node, namespace, bridge, owner, None)

@@ -1,0 +1,170 @@
+"""What a walk records (a Packet's Hops on a Path) and the recorder every step class
+builds on: it adds a hop (a hop that does not pass ends the walk), names the bundle file
+that shows it, and finds the node that holds an address."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from needle.analyzer.backends import backend_of
+from needle.analyzer.model.entities import HOST, Interface, Model, Namespace, Node
+from needle.analyzer.parsers.ip_route import Route
+from needle.analyzer.rules.helpers import cidr_contains
+from needle.analyzer.trace.routing import local_addresses
+
+
+@dataclass(frozen=True)
+class Packet:
+    proto: str = "icmp"
+    size: int = 84  # the IP packet's length: ping's default 56-byte payload
+    df: bool = True
+    port: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"proto": self.proto, "size": self.size, "df": self.df, "port": self.port}
+
+
+@dataclass(frozen=True)
+class Hop:
+    node: str
+    netns: str
+    step: str
+    interface: str | None
+    verdict: str  # pass | drop | unknown
+    detail: str
+    evidence: tuple[tuple[str, str], ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "node": self.node,
+            "netns": self.netns,
+            "step": self.step,
+            "interface": self.interface,
+            "verdict": self.verdict,
+            "detail": self.detail,
+            "evidence": [{"file": file, "detail": detail} for file, detail in self.evidence],
+        }
+
+
+@dataclass
+class Path:
+    hops: list[Hop] = field(default_factory=list)
+    verdict: str = "unknown"  # delivered | dropped | unknown
+
+    @property
+    def failing(self) -> Hop | None:
+        return next((hop for hop in self.hops if hop.verdict != "pass"), None)
+
+    def to_json(self) -> dict[str, Any]:
+        failing = self.failing
+        return {
+            "verdict": self.verdict,
+            "hops": [hop.to_json() for hop in self.hops],
+            "drop": None
+            if failing is None or failing.verdict != "drop"
+            else {
+                "node": failing.node,
+                "netns": failing.netns,
+                "step": failing.step,
+                "reason": failing.detail,
+            },
+        }
+
+
+class Stop(Exception):
+    """The walk ends at the hop just recorded."""
+
+
+def netns_label(namespace: Namespace) -> str:
+    return (
+        HOST
+        if namespace.is_host
+        else (namespace.pod.ref if namespace.pod else None) or (namespace.name or namespace.id)
+    )
+
+
+def namespace_of(node: Node, interface: Interface) -> Namespace | None:
+    return node.host if interface.netns == HOST else node.pods_netns.get(interface.netns)
+
+
+def is_up(interface: Interface) -> tuple[bool, str]:
+    flags, state = interface.link.flags, (interface.link.operstate or "").upper()
+    if flags and "UP" not in flags:
+        return False, f"{interface.name} is administratively down"
+    if state in ("DOWN", "LOWERLAYERDOWN", "NOTPRESENT"):
+        peer = interface.peer
+        if peer is not None and peer.link.flags and "UP" not in peer.link.flags:
+            return False, (
+                f"{interface.name} has no carrier: its peer {peer.name} is administratively down"
+            )
+        return False, f"{interface.name} is {state.lower()} (no carrier)"
+    return True, f"{interface.name} is up"
+
+
+def route_leg(route: Route) -> tuple[str | None, str | None, bool]:
+    """(device, gateway, onlink) of a route, or of its first nexthop when multipath."""
+    if route.dev is None and route.nexthops:
+        first = route.nexthops[0]
+        return first.dev, first.gateway, "onlink" in first.flags or "onlink" in route.flags
+    return route.dev, route.gateway, "onlink" in route.flags
+
+
+class Recorder:
+    """The walk's state and bookkeeping, shared by the step classes (see walk.Walker)."""
+
+    def __init__(self, model: Model, packet: Packet) -> None:
+        self.model = model
+        self.packet = packet
+        self.backend = backend_of(model)
+        self._path = Path()
+        # address -> node, on its host namespace and as the API names it (see _node_at)
+        self._holders: tuple[dict[str, Node], dict[str, Node]] | None = None
+
+    def _file(self, node: Node, namespace: Namespace, kind: str) -> str:
+        if namespace.is_host:
+            return node.outputs.get(kind, "") or namespace.files.get(kind, "")
+        return namespace.files.get(kind, "")
+
+    def _add(
+        self,
+        node: str,
+        netns: str,
+        step: str,
+        interface: str | None,
+        verdict: str,
+        detail: str,
+        *evidence: tuple[str, str],
+    ) -> None:
+        self._path.hops.append(
+            Hop(node, netns, step, interface, verdict, detail, tuple(e for e in evidence if e[0]))
+        )
+        if verdict != "pass":
+            raise Stop
+
+    def _node_at(self, address: str) -> Node | None:
+        """The node holding `address` on its host namespace (its IP, or its VTEP's),
+        else the node the API gives that IP."""
+        if self._holders is None:  # built once: a walk asks at every hand-over
+            local: dict[str, Node] = {}
+            named: dict[str, Node] = {}
+            for node in self.model.nodes.values():  # the first node holding one wins
+                for ip in local_addresses(node.host) if node.host is not None else ():
+                    local.setdefault(ip, node)
+                api = node.api
+                for ip in (api.internal_ip, api.public_ip) if api is not None else ():
+                    if ip:
+                        named.setdefault(ip, node)
+            self._holders = (local, named)
+        local, named = self._holders
+        return local.get(address) or named.get(address)
+
+    def _pod_owner(self, address: str) -> str | None:
+        """The node whose pods hold `address` (by pod IP, else by pod CIDR)."""
+        for pod in self.model.pods_by_ip.get(address, []):
+            if not pod.host_network and pod.node:
+                return pod.node
+        for node in self.model.nodes.values():
+            if node.pod_cidr and cidr_contains(node.pod_cidr, address):
+                return node.name
+        return None
