@@ -330,7 +330,11 @@ def trace(
         str, typer.Argument(metavar="FROM", help="NAMESPACE/POD, a pod name, a node, or an IP.")
     ],
     target: Annotated[
-        str, typer.Argument(metavar="TO", help="NAMESPACE/POD, a pod name, a node, or an IP.")
+        str,
+        typer.Argument(
+            metavar="TO",
+            help="NAMESPACE/POD, a pod name, a node, an IP, or a Service ClusterIP (with --port).",
+        ),
     ],
     proto: Annotated[Proto, typer.Option("--proto")] = Proto.icmp,
     port: Annotated[
@@ -358,16 +362,17 @@ def trace(
     $ needle trace cluster.tar.gz default/web-1 default/api-2
     $ needle trace cluster.tar.gz default/web-1 lab-node-3 --size 1450
     $ needle trace cluster.tar.gz 10.244.1.2 10.244.2.3 --format json
+    $ needle trace cluster.tar.gz default/web-1 10.96.0.10 --proto udp --port 53
     """
     with signals_interrupt():
         with WorkProgress() as progress:
             progress.step(f"reading {bundle_path}")
             bundle, model = _open_model(bundle_path, lazy_nodes=True, backend=_chosen(backend))
         with bundle:
-            start, end = resolve_endpoint(model, source), resolve_endpoint(model, target)
+            start = resolve_endpoint(model, source)
+            end = resolve_endpoint(model, target, source=start, proto=proto.value, port=port)
             packet = Packet(proto=proto.value, size=size, df=not no_df, port=port)
-            walker = Walker(model, packet)
-            forward, back = walker.walk(start, end), walker.walk(end, start)
+            forward, back = Walker(model, packet).trace(start, end)
     document = trace_document(start, end, packet, forward, back)
     if output_format is TraceFormat.json:
         sys.stdout.write(json.dumps(document, indent=2) + "\n")

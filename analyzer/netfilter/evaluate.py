@@ -780,6 +780,17 @@ class Ruleset:
     def table_names(self) -> tuple[str, ...]:
         return tuple(self._tables)
 
+    def policies(self, table: str) -> dict[str, str | None]:
+        """Each chain of a table and its policy (None for a user chain)."""
+        section = self._tables.get(table)
+        return dict(section.policies) if section is not None else {}
+
+    def lines(self, table: str, chain: str) -> tuple[str, ...]:
+        """The `-A` lines of one chain as the dump holds them (none when it has no such
+        chain): for readers that look for rules by shape, such as kube-proxy's Services."""
+        section = self._tables.get(table)
+        return tuple(section.lines.get(chain, ())) if section is not None else ()
+
     def traverse(
         self,
         table: str,

@@ -193,6 +193,7 @@ class Devices(Recorder):
                 why if not up else f"up to {bridge.name}'s IP stack",
                 (links, bridge.name),
             )
+            self._port_in = peer  # a DNAT back behind this bridge is bridged from here
             return node, peer_namespace, bridge.name
         answers = nexthop in local_addresses(peer_namespace)
         if not answers:
@@ -332,8 +333,16 @@ class Devices(Recorder):
                 )
 
     def _bridge_out(
-        self, node: Node, namespace: Namespace, bridge: Interface, nexthop: str
+        self,
+        node: Node,
+        namespace: Namespace,
+        bridge: Interface,
+        nexthop: str,
+        came_in: Interface | None = None,
     ) -> tuple[Node, Namespace, str]:
+        """Out of the host by a bridge to the pod behind it that holds `nexthop`.
+        `came_in`: the port the packet came in by, when it is bridged back (br_netfilter
+        rewrote its destination on the bridge: leaving by that port needs hairpin)."""
         owner = self._owner_on_bridge(node, namespace, bridge, nexthop)
         if owner is None or owner is bridge:
             self._neighbour(node, namespace, nexthop, bridge, None, arp=True)
@@ -353,4 +362,4 @@ class Devices(Recorder):
         if owner.peer is not None:
             self._port(node, namespace, bridge, owner.peer)
         self._neighbour(node, namespace, nexthop, bridge, owner.mac, arp=True)
-        return self._to_port(node, namespace, bridge, owner, None)
+        return self._to_port(node, namespace, bridge, owner, came_in)

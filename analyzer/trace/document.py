@@ -22,6 +22,9 @@ FIXES = {
     "per peer",
     "bridge": "check the bridge port (bridge link show): state forwarding, hairpin where a pod "
     "talks to itself",
+    "filter": "read the rule the hop names (iptables-save) and find the tool that wrote it",
+    "nat": "check the nat rule the hop names; for a Service, its endpoints (kubectl get "
+    "endpointslices) and kube-proxy's rules on that node",
     "encap": "compare the VXLAN device (ip -d link show DEV) with the peers'",
     "underlay": "check the route between the node IPs (ip route get NODE_IP) and the underlay "
     "network in between",
@@ -54,6 +57,7 @@ def trace_document(
         "verdict": verdict_of(forward, back),
         "hops": path["hops"],
         "drop": path["drop"],
+        "endpoints": path["endpoints"],
         "return": back.to_json(),
         "not_modelled": list(NOT_MODELLED),
     }
@@ -76,6 +80,25 @@ def _lines(console: Any, hops: list[dict[str, Any]], start: int) -> None:
                 console.print(f"        fix: {FIXES.get(hop['step'], '')}")
 
 
+def _path_lines(console: Any, path: dict[str, Any]) -> None:
+    """A path's hops; one block per endpoint when a Service's DNAT chose among several."""
+    branches = path.get("endpoints") or []
+    if not path["hops"] and not branches:
+        console.print("      (no packet arrived to answer)")
+        return
+    if len(branches) <= 1:
+        _lines(console, path["hops"], 1)
+        return
+    for branch in branches:
+        style = {"delivered": "green", "dropped": "bold red", "unknown": "yellow"}[
+            branch["verdict"]
+        ]
+        console.print(
+            f"to endpoint {safe_markup(branch['address'])}: [{style}]{branch['verdict']}[/]"
+        )
+        _lines(console, branch["hops"], 1)
+
+
 def render_text(document: dict[str, Any], stream: TextIO, color: bool | None = None) -> None:
     console = make_console(stream, color, soft_wrap=True)
     source, target, packet = document["from"], document["to"], document["packet"]
@@ -85,10 +108,10 @@ def render_text(document: dict[str, Any], stream: TextIO, color: bool | None = N
         f"({safe_markup(target['ip'])} on {safe_markup(target['node'])}): {packet['proto']}, "
         f"{packet['size']} bytes, {'DF' if packet['df'] else 'no DF'}"
     )
-    _lines(console, document["hops"], 1)
+    _path_lines(console, document)
     back = document["return"]
     console.print(f"reply ({safe_markup(target['name'])} -> {safe_markup(source['name'])}):")
-    _lines(console, back["hops"], 1)
+    _path_lines(console, back)
     verdict = document["verdict"]
     style = {"delivered": "green", "dropped": "bold red", "unknown": "yellow"}[verdict]
     console.print(
@@ -99,6 +122,12 @@ def render_text(document: dict[str, Any], stream: TextIO, color: bool | None = N
 
 
 def document_verdict(document: dict[str, Any]) -> str:
+    branches = document.get("endpoints") or []
+    if branches:
+        verdicts = {branch["verdict"] for branch in branches}
+        if verdicts == {"delivered"}:
+            return "delivered"
+        return "dropped" if "dropped" in verdicts else "unknown"
     failing = next((hop for hop in document["hops"] if hop["verdict"] != "pass"), None)
     if failing is None:
         return "delivered"

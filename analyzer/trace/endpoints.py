@@ -1,5 +1,6 @@
 """What FROM and TO of `needle trace` name: a pod (`namespace/name`, or a name only one
-pod has), a node (its host namespace), or an IPv4 address of either."""
+pod has), a node (its host namespace), an IPv4 address of either, or (TO only) a Service
+ClusterIP that the source node's kube-proxy rules name for the packet's protocol and port."""
 
 from __future__ import annotations
 
@@ -8,13 +9,14 @@ from dataclasses import dataclass
 
 from needle.analyzer.errors import AnalyzerError
 from needle.analyzer.model.entities import Model, Namespace, Node
+from needle.analyzer.netfilter.services import services
 from needle.analyzer.terminal import did_you_mean
 
 
 @dataclass(frozen=True)
 class Endpoint:
-    kind: str  # "pod" or "node"
-    name: str  # namespace/name of a pod, or the node's name
+    kind: str  # "pod", "node" or "service"
+    name: str  # namespace/name of a pod, the node's name, or a Service's ns/name:port
     node: str
     ip: str
     namespace: Namespace | None  # None: the bundle holds no namespace for it
@@ -59,8 +61,17 @@ def _of_pod(model: Model, ref: str) -> Endpoint:
     return Endpoint("pod", ref, pod.node, pod.ip, pod.netns)
 
 
-def resolve(model: Model, text: str) -> Endpoint:
-    """The endpoint `text` names, or a one-line AnalyzerError that says what exists."""
+def resolve(
+    model: Model,
+    text: str,
+    *,
+    source: Endpoint | None = None,
+    proto: str = "icmp",
+    port: int | None = None,
+) -> Endpoint:
+    """The endpoint `text` names, or a one-line AnalyzerError that says what exists.
+    `source`: the packet's sender, when `text` is its destination (a ClusterIP is looked
+    up in the sender node's kube-proxy rules)."""
     refs = {pod.ref for pod in model.pods}
     if text in refs:
         return _of_pod(model, text)
@@ -89,6 +100,27 @@ def resolve(model: Model, text: str) -> Endpoint:
         api = node.api
         if api is not None and text in (api.internal_ip, api.public_ip):
             return _of_node(model, node)
+    if source is None:
+        raise AnalyzerError(
+            f"{text} is no pod or node IP in the bundle (a Service ClusterIP can only be TO)"
+        )
+    return _of_service(model, text, source, proto, port)
+
+
+def _of_service(model: Model, ip: str, source: Endpoint, proto: str, port: int | None) -> Endpoint:
+    node = model.nodes.get(source.node)
+    ruleset = node.netfilter if node is not None and "netfilter" in node.present else None
+    known = services(ruleset) if ruleset is not None else {}  # type: ignore[arg-type]
+    found = known.get((ip, proto, port or 0))
+    if found is not None:
+        return Endpoint("service", found.name, source.node, ip, None)
+    here = sorted(f"{p}/{n} ({known[(i, p, n)].name})" for i, p, n in known if i == ip)
+    if here:
+        raise AnalyzerError(
+            f"{ip} is a Service ClusterIP on {source.node} for {', '.join(here[:4])}: "
+            "give --proto and --port of one of them"
+        )
     raise AnalyzerError(
-        f"{text} is no pod or node IP in the bundle (Service ClusterIPs are not traced yet)"
+        f"{ip} is no pod or node IP in the bundle, and {source.node}'s kube-proxy rules "
+        f"(iptables-save) name no Service at {ip}:{port or '?'}/{proto}"
     )

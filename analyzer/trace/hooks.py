@@ -1,11 +1,14 @@
-"""The host's netfilter hooks (iptables, table by table) and the sysctls that decide
-whether it forwards a packet that came in on one of its devices."""
+"""The host's netfilter hooks (iptables, table by table), the rewrites its nat table and
+conntrack make to the packet, and the sysctls that decide whether it forwards a packet
+that came in on one of its devices."""
 
 from __future__ import annotations
 
 from needle.analyzer.model.entities import HOST, Namespace, Node
 from needle.analyzer.netfilter import Packet as NetfilterPacket
-from needle.analyzer.trace.hops import Recorder, route_leg
+from needle.analyzer.netfilter import Verdict
+from needle.analyzer.netfilter.services import services
+from needle.analyzer.trace.hops import Recorder, Translation, route_leg
 from needle.analyzer.trace.routing import decide, local_addresses
 
 
@@ -23,33 +26,37 @@ class Hooks(Recorder):
         oif: str | None,
         proto: str | None = None,
         port: int | None = None,
-    ) -> None:
-        """What the node's iptables ruleset does with the packet at one hook (filter:
-        its verdict; nat: what it rewrites, recorded but not yet followed)."""
+    ) -> Verdict | None:
+        """What the node's iptables ruleset does with the packet at one hook: filter's
+        verdict, or nat's rewrite (the verdict, its random choice taken). `proto` and
+        `port`: another packet than the walked one (the encapsulated UDP), with a mark
+        of its own. None when the node filters nothing."""
         step = "filter" if table == "filter" else "nat"
         file = node.outputs.get("netfilter", "")
+
+        def hop(verdict: str, detail: str, *evidence: tuple[str, str]) -> None:
+            self._add(node.name, HOST, step, iif or oif, verdict, detail, *evidence)
+
         if "netfilter" not in node.present:
             if table == "filter":
-                self._add(
-                    node.name,
-                    HOST,
-                    step,
-                    iif or oif,
+                hop(
                     "unknown",
                     f"{node.name}'s iptables rules were not collected: {chain} not checked",
                 )
-            return
+            return None
         ruleset = node.netfilter
         if ruleset is None:
-            return  # iptables-save printed nothing: no tables are loaded, nothing filters
+            return None  # iptables-save printed nothing: no tables are loaded, nothing filters
+        outer = proto is not None
         packet = NetfilterPacket(
             src,
             dst,
             proto or self.packet.proto,
-            dport=port if port is not None else self.packet.port,
+            dport=port if outer else self._dport,
             iif=iif,
             oif=oif,
-            mark=0,
+            state="NEW" if outer or self._reply is None else "ESTABLISHED",
+            mark=0 if outer else self._mark,
             length=self.packet.size,
         )
         verdict = ruleset.traverse(  # type: ignore[attr-defined]
@@ -61,36 +68,137 @@ class Hooks(Recorder):
             else frozenset(),
         )
         where = f"{table} {chain}"
+        verdict, choice = self._choose(verdict) if table == "nat" else (verdict, "")
+        if not outer:
+            self._mark = verdict.mark
         if verdict.verdict in ("drop", "unknown"):
-            self._add(
-                node.name,
-                HOST,
-                step,
-                iif or oif,
+            hop(
                 verdict.verdict,
                 f"{where}: {verdict.reason}",
                 (file, verdict.rule or where),
             )
         if table == "nat" and not verdict.nat:
-            return  # nothing rewritten: no hop to show
+            return verdict  # nothing rewritten: no hop to show
         for rewrite in verdict.nat:
             kind, _, target = rewrite.partition(" ")
+            if kind in ("REDIRECT", "NETMAP"):
+                hop(
+                    "unknown",
+                    f"{where}: {rewrite}: a rewrite the trace does not follow",
+                    (file, verdict.rule or where),
+                )
             address = target.rsplit(":", 1)[0] if target.count(":") == 1 else target
             if kind == "SNAT" and address and self._node_at(address) is None:
-                self._add(
-                    node.name,
-                    HOST,
-                    step,
-                    iif or oif,
+                hop(
                     "drop",
                     f"{where}: SNAT to {address}, which no node holds: the replies go to "
                     f"{address} and never come back",
                     (file, verdict.rule or where),
                 )
-        detail = f"{where}: " + (
-            ", ".join(verdict.nat) + " (not followed yet)" if verdict.nat else verdict.reason
+        detail = f"{where}: " + (", ".join(verdict.nat) + choice if verdict.nat else verdict.reason)
+        hop("pass", detail, (file, verdict.rule or where))
+        return verdict
+
+    def _choose(self, verdict: Verdict) -> tuple[Verdict, str]:
+        """The alternative this run follows when a DNAT chooses at random among
+        endpoints (walk.Walker runs once per endpoint), and words saying which."""
+        options = [v for v in verdict.alternatives] or [verdict]
+        if not any(_dnat(v) for v in options):
+            return verdict, ""
+        k = len(self._forks)
+        taken = self._choices[k] if k < len(self._choices) else 0
+        chosen = options[taken]
+        target = _dnat(chosen) or "no DNAT"
+        self._forks.append((taken, len(options), target))
+        if len(options) == 1:
+            return chosen, f" (followed; rule {chosen.rule})" if chosen.rule else " (followed)"
+        return chosen, (
+            f" (endpoint {taken + 1} of {len(options)}, chosen at random in "
+            f"{verdict.decided_in}; each is traced)"
         )
-        self._add(node.name, HOST, step, iif or oif, "pass", detail, (file, verdict.rule or where))
+
+    def _dnat_at(self, node: Node, chain: str, src: str, dst: str, iif: str | None) -> str:
+        """The destination after nat `chain` (PREROUTING, OUTPUT) on `node`, the rewrite
+        (kube-proxy's Service DNAT) followed; a Service left without one drops here."""
+        verdict = self._hook(node, "nat", chain, src, dst, iif, None)
+        rewrite = _dnat(verdict) if verdict is not None else None
+        if rewrite is None:
+            if self._to_service and verdict is not None:
+                self._no_endpoint(node, chain, dst, iif)
+            return dst
+        address, _, port = rewrite.partition(":")
+        address = address.split("-", 1)[0]
+        if port:
+            first = port.split("-", 1)[0]
+            self._dport = int(first) if first.isdigit() else self._dport
+        self._translations.append(Translation(node.name, "DNAT", dst, address))
+        self._to_service = False
+        return address
+
+    def _no_endpoint(self, node: Node, chain: str, dst: str, iif: str | None) -> None:
+        """A packet still for a Service ClusterIP after nat: kube-proxy has a chain for the
+        Service that DNATs to no endpoint (one without any has a filter REJECT instead)."""
+        ruleset = node.netfilter
+        if ruleset is None:
+            return
+        found = services(ruleset).get((dst, self.packet.proto, self._dport or 0))  # type: ignore[arg-type]
+        if found is None or found.chain is None:
+            return
+        self._add(
+            node.name,
+            HOST,
+            "nat",
+            iif,
+            "drop",
+            f"nat {chain}: Service {found.name} ({found.address}/{found.proto}) has no "
+            f"endpoint: its chain {found.chain} DNATs to none",
+            (node.outputs.get("netfilter", ""), found.rule),
+        )
+
+    def _snat_at(
+        self, node: Node, namespace: Namespace, src: str, dst: str, iif: str | None, oif: str | None
+    ) -> str:
+        """The source after nat POSTROUTING on `node` (SNAT, MASQUERADE followed)."""
+        verdict = self._hook(node, "nat", "POSTROUTING", src, dst, iif, oif)
+        rewrite = next(
+            (n for n in (verdict.nat if verdict else ()) if n.startswith(("SNAT", "MASQ"))), None
+        )
+        if rewrite is None:
+            return src
+        kind, _, target = rewrite.partition(" ")
+        if kind == "SNAT":
+            address = target.split(":", 1)[0].split("-", 1)[0]
+        else:
+            address = _masquerade_address(namespace, oif) or src
+        if address != src:
+            self._translations.append(Translation(node.name, "SNAT", src, address))
+        return address
+
+    def _conntrack_reply(self, node: Node, src: str, dst: str, iif: str | None) -> str:
+        """The reply's destination once conntrack has undone this node's SNAT of the
+        connection (at PREROUTING, before routing)."""
+        return self._undo(node, "SNAT", dst, iif, "the reply to {} is for {}")
+
+    def _conntrack_source(self, node: Node, src: str) -> str:
+        """The reply's source once conntrack has undone this node's DNAT (a Service's
+        endpoint answers as the ClusterIP)."""
+        return self._undo(node, "DNAT", src, None, "the reply from {} is from {} again")
+
+    def _undo(self, node: Node, kind: str, address: str, iif: str | None, words: str) -> str:
+        for t in self._reply or ():
+            if t.node == node.name and t.kind == kind and t.translated == address:
+                self._add(
+                    node.name,
+                    HOST,
+                    "nat",
+                    iif,
+                    "pass",
+                    f"conntrack: {words.format(address, t.original)} (the connection's "
+                    f"{kind} undone)",
+                    (node.outputs.get("netfilter", ""), f"{kind} {t.original} -> {address}"),
+                )
+                return t.original
+        return address
 
     def _forwarding(self, node: Node, namespace: Namespace, iif: str, src: str, dst: str) -> None:
         """ip_forward and rp_filter for a packet that entered the host through `iif`."""
@@ -141,3 +249,19 @@ class Hooks(Recorder):
                 + (f"dev {back_dev}" if back_dev else "no route"),
                 (sysctl_file, f"net/ipv4/conf/{device_key}/rp_filter"),
             )
+
+
+def _dnat(verdict: Verdict) -> str | None:
+    """The `ip[:port]` a nat verdict sends the packet to, if it rewrites the destination."""
+    for rewrite in verdict.nat:
+        kind, _, target = rewrite.partition(" ")
+        if kind == "DNAT" and target:
+            return target
+    return None
+
+
+def _masquerade_address(namespace: Namespace, oif: str | None) -> str | None:
+    """The address MASQUERADE gives the packet: the outgoing device's (its first, as the
+    kernel's primary address is)."""
+    device = namespace.interfaces.get(oif or "")
+    return device.ipv4[0] if device is not None and device.ipv4 else None

@@ -47,10 +47,29 @@ class Hop:
         }
 
 
+@dataclass(frozen=True)
+class Translation:
+    """A rewrite conntrack remembers for the connection: on `node`, the packet's source
+    (SNAT, MASQUERADE) or destination (DNAT) `original` became `translated`. A reply
+    addressed to `translated` is restored to `original` there."""
+
+    node: str
+    kind: str  # "SNAT" | "DNAT"
+    original: str
+    translated: str
+
+
 @dataclass
 class Path:
     hops: list[Hop] = field(default_factory=list)
     verdict: str = "unknown"  # delivered | dropped | unknown
+    # one path per endpoint when a DNAT (kube-proxy's Service) chose among several; the
+    # hops above are then those of the first endpoint not delivered (else the first's)
+    endpoints: list[Branch] = field(default_factory=list)
+    endpoint: str | None = None  # the endpoint whose hops these are, when it is one
+    # for the reply: where the packet ended and what conntrack rewrote on the way
+    end: tuple[Node, Namespace, str] | None = None
+    translations: tuple[Translation, ...] = ()
 
     @property
     def failing(self) -> Hop | None:
@@ -58,18 +77,43 @@ class Path:
 
     def to_json(self) -> dict[str, Any]:
         failing = self.failing
-        return {
-            "verdict": self.verdict,
-            "hops": [hop.to_json() for hop in self.hops],
-            "drop": None
-            if failing is None or failing.verdict != "drop"
-            else {
+        drop: dict[str, Any] | None = None
+        if failing is not None and failing.verdict == "drop":
+            drop = {
                 "node": failing.node,
                 "netns": failing.netns,
                 "step": failing.step,
                 "reason": failing.detail,
-            },
+            }
+            if self.endpoint is not None:
+                drop["endpoint"] = self.endpoint
+        return {
+            "verdict": self.verdict,
+            "hops": [hop.to_json() for hop in self.hops],
+            "drop": drop,
+            "endpoints": [branch.to_json() for branch in self.endpoints],
         }
+
+
+@dataclass
+class Branch:
+    """The way of the packet to one endpoint a DNAT chose (`address`: ip:port)."""
+
+    address: str
+    path: Path
+
+    def to_json(self) -> dict[str, Any]:
+        whole = self.path.to_json()
+        return {"address": self.address, **{k: whole[k] for k in ("verdict", "hops", "drop")}}
+
+
+def settle(path: Path) -> Path:
+    """The path's verdict from its first hop that did not pass."""
+    failing = path.failing
+    path.verdict = (
+        "delivered" if failing is None else "dropped" if failing.verdict == "drop" else "unknown"
+    )
+    return path
 
 
 class Stop(Exception):
@@ -120,6 +164,23 @@ class Recorder:
         self._path = Path()
         # address -> node, on its host namespace and as the API names it (see _node_at)
         self._holders: tuple[dict[str, Node], dict[str, Node]] | None = None
+        self._begin()
+
+    def _begin(self, reply: tuple[Translation, ...] | None = None) -> None:
+        """Fresh state for one run of the walk. `reply`: the run is the reply of a
+        connection whose packets conntrack rewrote so (no nat rules, state ESTABLISHED)."""
+        self._path = Path()
+        self._mark: int | None = 0  # the skb's mark: 0 when it enters a node
+        self._dport = self.packet.port
+        self._port_in: Interface | None = None  # the bridge port it came up to the host by
+        self._translations: list[Translation] = []
+        self._reply = reply
+        self._to_service = False
+        self._answering: str | None = None  # a reply: the address it must come back to
+        # kube-proxy's random endpoint choices: the run takes _choices[k] at the k-th,
+        # and records (taken, how many, the endpoint) in _forks
+        self._choices: list[int] = []
+        self._forks: list[tuple[int, int, str]] = []
 
     def _file(self, node: Node, namespace: Namespace, kind: str) -> str:
         if namespace.is_host:

@@ -11,26 +11,33 @@ underlay device hands it to the node that holds the next hop. Forwarding needs
 ip_forward, and a strict rp_filter the way back through the same device.
 
 Every hop names its node, namespace, step and device, with the bundle file that shows
-it. What the engine does not model yet (iptables and nftables: the `filter` and `nat`
-steps) is listed as such in the result, never passed off as checked.
+it. At the host's netfilter hooks the node's iptables rules decide (hooks.py), and a nat
+rewrite is followed: a DNAT that chooses among a Service's endpoints makes one run of
+the walk per endpoint (Walker.walk joins them), and `Walker.trace` walks the reply the
+way conntrack undoes the rewrites. What the engine does not model (nftables) is listed
+as such in the result, never passed off as checked.
 """
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 
-from needle.analyzer.model.entities import Namespace, Node
+from needle.analyzer.model.entities import HOST, Namespace, Node
 from needle.analyzer.trace.endpoints import Endpoint
 from needle.analyzer.trace.handover import HandOver
 from needle.analyzer.trace.hops import (
+    Branch,
     Hop,
     Packet,
     Path,
     Stop,
+    Translation,
     is_up,
     namespace_of,
     netns_label,
     route_leg,
+    settle,
 )
 from needle.analyzer.trace.routing import decide, local_addresses
 
@@ -51,20 +58,61 @@ STEPS = (
     "sysctl",
     "deliver",
 )
-# nftables rules are not evaluated, and a nat rewrite is shown but not followed
-NOT_MODELLED = ("nftables", "nat rewrites")
+# nftables rules are not evaluated
+NOT_MODELLED = ("nftables",)
 MAX_NAMESPACES = 16  # a path longer than this is a loop
+MAX_ENDPOINTS = 64  # a Service's endpoints traced one by one
 
 
 class Walker(HandOver):
     """One packet's way through a model (its pod sides loaded as the walk needs)."""
 
     def walk(self, source: Endpoint, target: Endpoint) -> Path:
-        path = Path()
-        self._path = path
         node = self.model.nodes.get(source.node)
         namespace = source.namespace
         if node is None or namespace is None:
+            self._begin()
+            self._add_unstoppable(source)
+            return settle(self._path)
+        return self._each_endpoint(
+            lambda: self._run(node, namespace, source.ip, target.ip, target.kind == "service")
+        )
+
+    def trace(self, source: Endpoint, target: Endpoint) -> tuple[Path, Path]:
+        """The packet's path there and its reply's. When nat rewrote the packet (a
+        Service's DNAT, an SNAT), each reply starts where its packet arrived, goes to
+        the address the packet came from and is restored by conntrack where it was
+        rewritten; otherwise the reply is a walk from TO to FROM."""
+        forward = self.walk(source, target)
+        runs = [b.path for b in forward.endpoints] or [forward]
+        if target.kind != "service" and not any(run.translations for run in runs):
+            return forward, self.walk(target, source)
+        branches = []
+        for branch, run in zip(forward.endpoints or [None], runs, strict=True):
+            if run.end is None or run.verdict != "delivered":
+                continue  # no packet arrived to answer
+            node, namespace, address = run.end
+            back = self._one_run(
+                lambda n=node, ns=namespace, a=address, r=run: self._answer(n, ns, a, r, source),
+                run.translations,
+            )
+            branches.append(Branch(branch.address if branch else address, back))
+        if not branches:
+            return forward, Path(verdict="unknown")
+        if forward.endpoints:
+            return forward, _joined(branches)
+        return forward, branches[0].path
+
+    def _answer(
+        self, node: Node, namespace: Namespace, address: str, run: Path, source: Endpoint
+    ) -> None:
+        """The reply from where the packet arrived to where it came from (its source as
+        it arrived there, after any SNAT)."""
+        self._answering = source.ip
+        self._walk(node, namespace, address, _replied_to(run, source.ip))
+
+    def _add_unstoppable(self, source: Endpoint) -> None:
+        with contextlib.suppress(Stop):
             self._add(
                 source.node,
                 "-",
@@ -73,34 +121,94 @@ class Walker(HandOver):
                 "unknown",
                 f"the bundle holds no network namespace for {source.name}",
             )
-            path.verdict = "unknown"
-            return path
+
+    def _run(self, node: Node, namespace: Namespace, src: str, dst: str, service: bool) -> Path:
+        def body() -> None:
+            self._to_service = service
+            self._walk(node, namespace, src, dst)
+
+        return self._one_run(body, None)
+
+    def _one_run(self, body: Callable[[], None], reply: tuple[Translation, ...] | None) -> Path:
+        choices = self._choices
+        self._begin(reply)
+        self._choices = choices
         with contextlib.suppress(Stop):  # the hop that stopped it is recorded
-            self._walk(node, namespace, source.ip, target.ip)
-        failing = path.failing
-        path.verdict = (
-            "delivered"
-            if failing is None
-            else "dropped"
-            if failing.verdict == "drop"
-            else "unknown"
-        )
-        return path
+            body()
+        self._path.translations = tuple(self._translations)
+        return settle(self._path)
+
+    def _each_endpoint(self, run: Callable[[], Path]) -> Path:
+        """`run` once per combination of the endpoints DNATs chose among (once when
+        none did); one path whose verdict is delivered only if every endpoint's is."""
+        self._choices = []
+        branches: list[Branch] = []
+        while True:
+            path = run()
+            forks = self._forks
+            if not forks:
+                return path
+            branches.append(Branch(" then ".join(f[2] for f in forks), path))
+            i = next(
+                (k for k in reversed(range(len(forks))) if forks[k][0] + 1 < forks[k][1]), None
+            )
+            if i is None:
+                break
+            if len(branches) >= MAX_ENDPOINTS:
+                cut = Path([], "unknown")
+                cut.hops.append(
+                    Hop(
+                        path.hops[-1].node if path.hops else "-",
+                        HOST,
+                        "nat",
+                        None,
+                        "unknown",
+                        f"more than {MAX_ENDPOINTS} endpoints: the others are not traced",
+                    )
+                )
+                branches.append(Branch("...", cut))
+                break
+            self._choices = [f[0] for f in forks[:i]] + [forks[i][0] + 1]
+        self._choices = []
+        return _joined(branches)
 
     def _walk(self, node: Node, namespace: Namespace, src: str, dst: str) -> None:
         iif: str | None = None
         size = self.packet.size
+        here: Node | None = None
         for _ in range(MAX_NAMESPACES):
             node.ensure_pod_side()
+            if node is not here:  # the mark is the skb's: a new node's packet has none
+                here, self._mark = node, 0
             label = netns_label(namespace)
             links = self._file(node, namespace, "links")
             locals_ = local_addresses(namespace)
-            if namespace.is_host and iif is not None:
-                self._hook(node, "nat", "PREROUTING", src, dst, iif, None)
+            arrived = dst
+            if namespace.is_host and self._reply is not None and iif is not None:
+                dst = self._conntrack_reply(node, src, dst, iif)
+            elif namespace.is_host:
+                dst = self._dnat_at(node, "OUTPUT" if iif is None else "PREROUTING", src, dst, iif)
+            # br_netfilter rewrote it on the bridge: to a pod behind that bridge it is
+            # bridged back, not routed (and by the port it came in on, it needs hairpin)
+            came_in = self._port_in if dst != arrived and _bridged(node) else None
             if dst in locals_:
                 if namespace.is_host and iif is not None:
+                    src = self._conntrack_source(node, src)
                     self._hook(node, "filter", "INPUT", src, dst, iif, None)
+                self._path.end = (node, namespace, dst)
                 device = namespace.interfaces[locals_[dst]]
+                if self._answering not in (None, dst):
+                    self._add(
+                        node.name,
+                        label,
+                        "deliver",
+                        device.name,
+                        "drop",
+                        f"the reply is for {dst}, {node.name}'s own address, not for "
+                        f"{self._answering}: no conntrack entry here gives it back to the "
+                        "sender (its SNAT address is another node's)",
+                        (links, f"{device.name}: {', '.join(device.ipv4)}"),
+                    )
                 up, why = is_up(device)
                 self._add(
                     node.name,
@@ -154,7 +262,10 @@ class Walker(HandOver):
                     self._hook(node, "filter", "OUTPUT", src, dst, None, dev)
                 else:
                     self._hook(node, "filter", "FORWARD", src, dst, iif, dev)
-                self._hook(node, "nat", "POSTROUTING", src, dst, iif, dev)
+                if self._reply is None:
+                    src = self._snat_at(node, namespace, src, dst, iif, dev)
+                else:
+                    src = self._conntrack_source(node, src)
             out = namespace.interfaces.get(dev or "")
             if out is None:
                 self._add(
@@ -170,11 +281,13 @@ class Walker(HandOver):
             self._link(node, out)
             if out.mtu and size > out.mtu:
                 self._mtu(node, label, out, size, links)
+            self._port_in = None
             if out.kind == "vxlan":
                 node, namespace, iif = self._overlay(node, namespace, out, nexthop, size)
                 continue
             if out.kind == "bridge":
-                node, namespace, iif = self._bridge_out(node, namespace, out, nexthop)
+                back = came_in if came_in is not None and came_in.master == out.name else None
+                node, namespace, iif = self._bridge_out(node, namespace, out, nexthop, back)
                 continue
             peer = out.peer
             peer_namespace = namespace_of(node, peer) if peer is not None else None
@@ -192,3 +305,39 @@ class Walker(HandOver):
             "unknown",
             f"more than {MAX_NAMESPACES} namespaces on the way: a loop",
         )
+
+
+def _replied_to(run: Path, source: str) -> str:
+    """Where the reply goes: the packet's source as it arrived (after any SNAT)."""
+    address = source
+    for t in run.translations:
+        if t.kind == "SNAT" and t.original == address:
+            address = t.translated
+    return address
+
+
+def _joined(branches: list[Branch]) -> Path:
+    """One path of several endpoints': its hops are the first failing one's."""
+    verdicts = {b.path.verdict for b in branches}
+    verdict = (
+        "delivered"
+        if verdicts == {"delivered"}
+        else "dropped"
+        if "dropped" in verdicts
+        else "unknown"
+    )
+    shown = next(
+        (b for want in ("dropped", "unknown") for b in branches if b.path.verdict == want),
+        branches[0],
+    )
+    return Path(
+        list(shown.path.hops),
+        verdict,
+        endpoints=branches,
+        endpoint=shown.address if shown.path.verdict != "delivered" else None,
+    )
+
+
+def _bridged(node: Node) -> bool:
+    """Whether the node's bridges hand their packets to iptables (br_netfilter on)."""
+    return (node.sysctls.get("net.bridge.bridge-nf-call-iptables") or "").strip() == "1"

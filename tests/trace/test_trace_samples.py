@@ -81,7 +81,8 @@ def test_the_document_is_the_contract():
         < steps.index("decap")
         < steps.index("deliver")
     )
-    assert document["drop"] is None and document["not_modelled"] == ["nftables", "nat rewrites"]
+    assert document["drop"] is None and document["not_modelled"] == ["nftables"]
+    assert document["endpoints"] == [] and document["return"]["endpoints"] == []  # no DNAT
 
 
 def _dropped_at(document: dict) -> tuple[str, str, str, str]:
