@@ -4,6 +4,8 @@ that came in on one of its devices."""
 
 from __future__ import annotations
 
+import ipaddress
+
 from needle.analyzer.model.entities import HOST, Namespace, Node
 from needle.analyzer.netfilter import Packet as NetfilterPacket
 from needle.analyzer.netfilter import Verdict
@@ -126,8 +128,19 @@ class Hooks(Recorder):
             if self._to_service and verdict is not None:
                 self._no_endpoint(node, chain, dst, iif)
             return dst
+        assert verdict is not None  # a rewrite comes from a verdict
         address, _, port = rewrite.partition(":")
         address = address.split("-", 1)[0]
+        if not _is_ipv4(address):
+            self._add(
+                node.name,
+                HOST,
+                "nat",
+                iif,
+                "unknown",
+                f"nat {chain}: DNAT {rewrite}: no IPv4 address the trace can follow",
+                (node.outputs.get("netfilter", ""), verdict.rule or f"nat {chain}"),
+            )
         if port:
             first = port.split("-", 1)[0]
             self._dport = int(first) if first.isdigit() else self._dport
@@ -170,6 +183,8 @@ class Hooks(Recorder):
             address = target.split(":", 1)[0].split("-", 1)[0]
         else:
             address = _masquerade_address(namespace, oif) or src
+        if not _is_ipv4(address):
+            return src  # an SNAT to no address: _hook has dropped it (no node holds it)
         if address != src:
             self._translations.append(Translation(node.name, "SNAT", src, address))
         return address
@@ -249,6 +264,14 @@ class Hooks(Recorder):
                 + (f"dev {back_dev}" if back_dev else "no route"),
                 (sysctl_file, f"net/ipv4/conf/{device_key}/rp_filter"),
             )
+
+
+def _is_ipv4(text: str) -> bool:
+    try:
+        ipaddress.IPv4Address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _dnat(verdict: Verdict) -> str | None:

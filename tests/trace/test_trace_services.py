@@ -204,3 +204,21 @@ def test_a_clusterip_is_no_source_and_needs_kube_proxy_rules(bundle):
         (SAMPLES / "lab-healthy.tar.gz", API_3, "10.96.0.20"),  # no kube-proxy there
     ]:
         _usage_error(bundle_path, source, target, *TCP_80)
+
+
+def test_a_rewrite_the_trace_cannot_follow_is_unknown_with_its_rule(tmp_path):
+    services = [
+        Service("default/bad:http", "10.96.0.40", 80, ("[bad]:80",)),
+        Service("default/local:http", "10.96.0.41", 80, (f"{WEB_1}:8080",)),
+    ]
+    bundle = service_bundle(tmp_path, services)
+    rules = bundle / "nodes" / "lab-node-3" / "host" / "iptables-save.txt"
+    redirect = "-j REDIRECT --to-ports 8080"
+    rules.write_text(rules.read_text().replace(f"-j DNAT --to-destination {WEB_1}:8080", redirect))
+    cases = [("10.96.0.40", "--to-destination [bad]:80"), ("10.96.0.41", redirect)]
+    for target, rule_ends in cases:
+        code, document = trace(bundle, API_3, target, *TCP_80)
+        assert (code, document["verdict"]) == (1, "unknown")
+        hop = next(h for h in document["hops"] if h["verdict"] != "pass")
+        assert (hop["node"], hop["step"], hop["verdict"]) == ("lab-node-3", "nat", "unknown")
+        assert hop["evidence"][0]["detail"].endswith(rule_ends)
