@@ -33,6 +33,7 @@ from needle.analyzer.terminal import did_you_mean, make_console, plural, safe_te
 from needle.analyzer.trace.document import render_text as render_trace
 from needle.analyzer.trace.document import trace_document
 from needle.analyzer.trace.endpoints import resolve as resolve_endpoint
+from needle.analyzer.trace.nft_source import nft_source
 from needle.analyzer.trace.walk import Packet, Walker
 from rich.table import Table
 
@@ -372,7 +373,7 @@ def trace(
             start = resolve_endpoint(model, source)
             end = resolve_endpoint(model, target, source=start, proto=proto.value, port=port)
             packet = Packet(proto=proto.value, size=size, df=not no_df, port=port)
-            forward, back = Walker(model, packet).trace(start, end)
+            forward, back = Walker(model, packet, nft=nft_source(bundle)).trace(start, end)
     document = trace_document(start, end, packet, forward, back)
     if output_format is TraceFormat.json:
         sys.stdout.write(json.dumps(document, indent=2) + "\n")

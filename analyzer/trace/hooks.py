@@ -5,12 +5,13 @@ that came in on one of its devices."""
 from __future__ import annotations
 
 import ipaddress
+from dataclasses import replace
 
 from needle.analyzer.model.entities import HOST, Namespace, Node
 from needle.analyzer.netfilter import Packet as NetfilterPacket
 from needle.analyzer.netfilter import Verdict
 from needle.analyzer.netfilter.services import services
-from needle.analyzer.trace.hops import Recorder, Translation, route_leg
+from needle.analyzer.trace.hops import Recorder, Translation, Traversable, route_leg
 from needle.analyzer.trace.routing import decide, local_addresses
 
 
@@ -46,9 +47,9 @@ class Hooks(Recorder):
                     f"{node.name}'s iptables rules were not collected: {chain} not checked",
                 )
             return None
-        ruleset = node.netfilter
-        if ruleset is None:
-            return None  # iptables-save printed nothing: no tables are loaded, nothing filters
+        rulesets = self._rulesets(node)
+        if not rulesets:
+            return None  # iptables-save printed nothing and nft holds no other rules
         outer = proto is not None
         packet = NetfilterPacket(
             src,
@@ -61,14 +62,8 @@ class Hooks(Recorder):
             mark=0 if outer else self._mark,
             length=self.packet.size,
         )
-        verdict = ruleset.traverse(  # type: ignore[attr-defined]
-            table,
-            chain,
-            packet,
-            local_addresses=frozenset(local_addresses(node.host))
-            if node.host is not None
-            else frozenset(),
-        )
+        local = frozenset(local_addresses(node.host)) if node.host is not None else frozenset()
+        verdict, file = _traverse(rulesets, table, chain, packet, local)
         where = f"{table} {chain}"
         verdict, choice = self._choose(verdict) if table == "nat" else (verdict, "")
         if not outer:
@@ -264,6 +259,28 @@ class Hooks(Recorder):
                 + (f"dev {back_dev}" if back_dev else "no route"),
                 (sysctl_file, f"net/ipv4/conf/{device_key}/rp_filter"),
             )
+
+
+def _traverse(
+    rulesets: list[tuple[Traversable, str]],
+    table: str,
+    chain: str,
+    packet: NetfilterPacket,
+    local: frozenset[str],
+) -> tuple[Verdict, str]:
+    """What the node's iptables rules, then its nftables rules (both see the packet at
+    the hook), do with it, and the file of the one that decides: the first that drops
+    or cannot tell, else the first that rewrites, else the last."""
+    passed: list[tuple[Verdict, str]] = []
+    mark = packet.mark
+    for ruleset, file in rulesets:
+        verdict = ruleset.traverse(table, chain, replace(packet, mark=mark), local_addresses=local)
+        if verdict.verdict != "accept" or verdict.alternatives:
+            return verdict, file
+        mark = verdict.mark
+        passed.append((verdict, file))
+    chosen = next(((v, f) for v, f in passed if v.nat), passed[-1])
+    return replace(chosen[0], mark=mark), chosen[1]
 
 
 def _is_ipv4(text: str) -> bool:

@@ -4,14 +4,30 @@ that shows it, and finds the node that holds an address."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from needle.analyzer.backends import backend_of
 from needle.analyzer.model.entities import HOST, Interface, Model, Namespace, Node
+from needle.analyzer.netfilter import Packet as NetfilterPacket
+from needle.analyzer.netfilter import Verdict
+from needle.analyzer.netfilter.nft_rules import NftRuleset, nft_ruleset
 from needle.analyzer.parsers.ip_route import Route
 from needle.analyzer.rules.helpers import cidr_contains
 from needle.analyzer.trace.routing import local_addresses
+
+
+class Traversable(Protocol):
+    """A ruleset the hooks ask: iptables' (netfilter.Ruleset) or nftables'."""
+
+    def traverse(
+        self, table: str, chain: str, packet: NetfilterPacket, *, local_addresses: frozenset[str]
+    ) -> Verdict: ...
+
+
+# reads a node's `nft list ruleset`: (its bundle file, its bytes), None when not collected
+NftSource = Callable[[Node], tuple[str, bytes] | None]
 
 
 @dataclass(frozen=True)
@@ -157,10 +173,13 @@ def route_leg(route: Route) -> tuple[str | None, str | None, bool]:
 class Recorder:
     """The walk's state and bookkeeping, shared by the step classes (see walk.Walker)."""
 
-    def __init__(self, model: Model, packet: Packet) -> None:
+    def __init__(self, model: Model, packet: Packet, nft: NftSource | None = None) -> None:
         self.model = model
         self.packet = packet
         self.backend = backend_of(model)
+        # a node's `nft list ruleset` (bundle file, bytes), when the caller can read it
+        self._nft_source = nft
+        self._nft: dict[str, tuple[NftRuleset, str] | None] = {}
         self._path = Path()
         # address -> node, on its host namespace and as the API names it (see _node_at)
         self._holders: tuple[dict[str, Node], dict[str, Node]] | None = None
@@ -181,6 +200,23 @@ class Recorder:
         # and records (taken, how many, the endpoint) in _forks
         self._choices: list[int] = []
         self._forks: list[tuple[int, int, str]] = []
+
+    def _rulesets(self, node: Node) -> list[tuple[Traversable, str]]:
+        """The rulesets that see a packet at the node's netfilter hooks, each with its
+        bundle file: iptables-save's, then nftables rules iptables-save does not show."""
+        found: list[tuple[Traversable, str]] = []
+        iptables = node.netfilter if "netfilter" in node.present else None
+        if iptables is not None:
+            found.append((iptables, node.outputs.get("netfilter", "")))  # type: ignore[arg-type]
+        if node.name not in self._nft:
+            read = self._nft_source(node) if self._nft_source is not None else None
+            shown = iptables is not None and bool(iptables.table_names)  # type: ignore[attr-defined]
+            rules = nft_ruleset(read[1], skip_compat=shown) if read is not None else None
+            self._nft[node.name] = (rules, read[0]) if rules and read is not None else None
+        nft = self._nft[node.name]
+        if nft is not None:
+            found.append(nft)
+        return found
 
     def _file(self, node: Node, namespace: Namespace, kind: str) -> str:
         if namespace.is_host:

@@ -14,8 +14,8 @@ Every hop names its node, namespace, step and device, with the bundle file that 
 it. At the host's netfilter hooks the node's iptables rules decide (hooks.py), and a nat
 rewrite is followed: a DNAT that chooses among a Service's endpoints makes one run of
 the walk per endpoint (Walker.walk joins them), and `Walker.trace` walks the reply the
-way conntrack undoes the rewrites. What the engine does not model (nftables) is listed
-as such in the result, never passed off as checked.
+way conntrack undoes the rewrites. What the engine does not model is listed as such in
+the result, never passed off as checked.
 """
 
 from __future__ import annotations
@@ -58,8 +58,8 @@ STEPS = (
     "sysctl",
     "deliver",
 )
-# nftables rules are not evaluated
-NOT_MODELLED = ("nftables",)
+# nftables rules are evaluated through their iptables translation, which some lack
+NOT_MODELLED = ("nftables expressions without an iptables equivalent",)
 MAX_NAMESPACES = 16  # a path longer than this is a loop
 MAX_ENDPOINTS = 64  # a Service's endpoints traced one by one
 
