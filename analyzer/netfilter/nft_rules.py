@@ -186,10 +186,16 @@ def _ports(word: str) -> tuple[str, bool]:
     return ",".join(item.replace("-", ":") for item in items), len(items) > 1
 
 
-def _iface(word: str) -> str:
-    name = word.strip('"')
-    if not name or any(c.isspace() for c in name) or name.startswith("{"):
+def _plain(word: str, pattern: str) -> str:
+    """`word` when it has the shape of the value expected (it goes into iptables text
+    as is: a hostile one must not read as an option there), else not understood."""
+    if not re.fullmatch(pattern, word):
         raise _Unknown(word)
+    return word
+
+
+def _iface(word: str) -> str:
+    name = _plain(word.strip('"'), r"[\w.:@+*][\w.:@+*-]*")
     return name[:-1] + "+" if name.endswith("*") else name
 
 
@@ -249,20 +255,22 @@ def _translate(words: list[str], chains: dict[str, str]) -> str:
             i = k + 1
         elif w == "ct" and nxt == "state":
             neg, k = _negation(words, i + 2)
-            states = ",".join(s.upper() for item in _items(at(k)) for s in item.split(","))
+            states = ",".join(
+                _plain(s, "[a-z]+").upper() for item in _items(at(k)) for s in item.split(",")
+            )
             out.append(f"-m conntrack {neg}--ctstate {states}")
             i = k + 1
         elif (w == "meta" and nxt == "mark") or w == "mark":
             k = i + (2 if w == "meta" else 1)
             if at(k) == "set":
-                target = f"-j MARK --set-xmark {at(k + 1)}/0xffffffff"
+                target = f"-j MARK --set-xmark {_plain(at(k + 1), _NUMBER)}/0xffffffff"
                 i = k + 2
                 continue
             mask = ""
             if at(k) == "&":
-                mask, k = f"/{at(k + 1)}", k + 2
+                mask, k = f"/{_plain(at(k + 1), _NUMBER)}", k + 2
             neg, k = _negation(words, k)
-            out.append(f"-m mark {neg}--mark {at(k)}{mask}")
+            out.append(f"-m mark {neg}--mark {_plain(at(k), _NUMBER)}{mask}")
             i = k + 1
         elif w == "fib" and nxt == "daddr" and at(i + 2) == "type":
             neg, k = _negation(words, i + 3)
@@ -275,7 +283,8 @@ def _translate(words: list[str], chains: dict[str, str]) -> str:
             items = _items(at(k))
             if len(items) != 1:
                 raise _Unknown(at(k))
-            out.append(f"-p icmp -m icmp {neg}--icmp-type {items[0]}")
+            kind = _plain(items[0], _ICMP)
+            out.append(f"-p icmp -m icmp {neg}--icmp-type {kind}")
             i = k + 1
         elif w == "comment":
             out.append(f"-m comment --comment {_quote(nxt.strip(chr(34)))}")
@@ -285,7 +294,7 @@ def _translate(words: list[str], chains: dict[str, str]) -> str:
             while at(i) in ("prefix", "level", "flags", "group", "snaplen", "queue-threshold"):
                 i += 2
         elif w == "limit" and nxt == "rate" and at(i + 2) != "over":
-            out.append(f"-m limit --limit {at(i + 2)}")
+            out.append(f"-m limit --limit {_plain(at(i + 2), _RATE)}")
             i += 3
             if at(i) == "burst":
                 i += 3 if at(i + 2) == "packets" else 2
@@ -463,8 +472,14 @@ def nft_ruleset(data: bytes, skip_compat: bool = False) -> NftRuleset:
             continue
         if skip_compat and family == "ip" and table.name in _COMPAT:
             continue
-        # a regular chain named like a hook would read as the built-in chain
-        names = {c.name: f"{c.name}~" if c.name.upper() in _HOOK_NAMES else c.name for c in chains}
+        # a regular chain named like a hook would read as the built-in chain, and a name
+        # that is no plain word would not read as a chain at all
+        names = {
+            c.name: c.name
+            if re.fullmatch(r"\w[\w.~:-]*", c.name) and c.name.upper() not in _HOOK_NAMES
+            else f"nft-chain-{n}"
+            for n, c in enumerate(chains)
+        }
         for chain in chains:
             if chain.header is None:
                 continue
@@ -481,5 +496,8 @@ def nft_ruleset(data: bytes, skip_compat: bool = False) -> NftRuleset:
     return found
 
 
+_NUMBER = r"0x[0-9a-fA-F]+|\d+"
+_ICMP = r"[a-z][a-z-]*|\d+"
+_RATE = r"\d+/[a-z]+"
 _COMPAT = frozenset({"filter", "nat", "mangle", "raw", "security"})
 _HOOK_NAMES = frozenset(h.upper() for h in HOOKS)

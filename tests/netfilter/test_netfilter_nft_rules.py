@@ -153,3 +153,27 @@ def test_what_is_not_evaluated_makes_the_hook_unknown():
         b"table ip6 t {\n\tchain c {\n\t\ttype filter hook forward "
         b"priority 0; policy drop;\n\t}\n}\n"
     )
+
+
+def test_hostile_names_and_values_stay_values():
+    text = b"""table inet t {
+\tchain "odd chain" {
+\t\tdrop
+\t}
+\tchain c {
+\t\ttype filter hook forward priority 0; policy accept;
+\t\tiifname "-j" drop
+\t\tmeta mark -j drop
+\t\tjump "odd chain"
+\t\t}}} { garbage \xff\xfe
+\t}
+}
+table inet {
+"""
+    rules = nft_ruleset(text)
+    verdict = rules.traverse("filter", "FORWARD", FWD)
+    # neither value reads as an option: each rule is one the evaluator cannot decide
+    assert verdict.verdict == "unknown"
+    assert verdict.rule in ('iifname "-j" drop', "meta mark -j drop")
+    alone = _one('\t\tiifname "-j" drop')
+    assert alone.traverse("filter", "FORWARD", FWD).verdict == "unknown"
