@@ -184,7 +184,7 @@ class Hooks(Recorder):
             self._translations.append(Translation(node.name, "SNAT", src, address))
         return address
 
-    def _conntrack_reply(self, node: Node, src: str, dst: str, iif: str | None) -> str:
+    def _conntrack_reply(self, node: Node, dst: str, iif: str | None) -> str:
         """The reply's destination once conntrack has undone this node's SNAT of the
         connection (at PREROUTING, before routing)."""
         return self._undo(node, "SNAT", dst, iif, "the reply to {} is for {}")

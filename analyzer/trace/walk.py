@@ -72,7 +72,7 @@ class Walker(HandOver):
         namespace = source.namespace
         if node is None or namespace is None:
             self._begin()
-            self._add_unstoppable(source)
+            self._no_namespace(source)
             return settle(self._path)
         return self._each_endpoint(
             lambda: self._run(node, namespace, source.ip, target.ip, target.kind == "service")
@@ -111,7 +111,7 @@ class Walker(HandOver):
         self._answering = source.ip
         self._walk(node, namespace, address, _replied_to(run, source.ip))
 
-    def _add_unstoppable(self, source: Endpoint) -> None:
+    def _no_namespace(self, source: Endpoint) -> None:
         with contextlib.suppress(Stop):
             self._add(
                 source.node,
@@ -185,7 +185,7 @@ class Walker(HandOver):
             locals_ = local_addresses(namespace)
             arrived = dst
             if namespace.is_host and self._reply is not None and iif is not None:
-                dst = self._conntrack_reply(node, src, dst, iif)
+                dst = self._conntrack_reply(node, dst, iif)
             elif namespace.is_host:
                 dst = self._dnat_at(node, "OUTPUT" if iif is None else "PREROUTING", src, dst, iif)
             # br_netfilter rewrote it on the bridge: to a pod behind that bridge it is
