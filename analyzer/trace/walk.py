@@ -158,7 +158,7 @@ class Walker(HandOver):
                 cut = Path([], "unknown")
                 cut.hops.append(
                     Hop(
-                        path.hops[-1].node if path.hops else "-",
+                        next((h.node for h in path.hops if h.step == "nat"), "-"),
                         HOST,
                         "nat",
                         None,

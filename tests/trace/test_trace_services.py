@@ -222,3 +222,14 @@ def test_a_rewrite_the_trace_cannot_follow_is_unknown_with_its_rule(tmp_path):
         hop = next(h for h in document["hops"] if h["verdict"] != "pass")
         assert (hop["node"], hop["step"], hop["verdict"]) == ("lab-node-3", "nat", "unknown")
         assert hop["evidence"][0]["detail"].endswith(rule_ends)
+
+
+def test_a_service_with_more_endpoints_than_traced_is_unknown_saying_so(tmp_path):
+    endpoints = tuple(f"10.244.{1 + n % 3}.{2 + n % 2}:8080" for n in range(70))
+    bundle = service_bundle(tmp_path, [Service("default/big:http", "10.96.0.50", 80, endpoints)])
+    code, document = trace(bundle, API_3, "10.96.0.50", *TCP_80)
+    assert (code, document["verdict"]) == (1, "unknown")
+    *traced, cut = document["endpoints"]
+    assert len(traced) == 64 and all(b["verdict"] == "delivered" for b in traced)
+    assert cut["verdict"] == "unknown" and cut["hops"][0]["node"] == "lab-node-3"
+    assert "more than 64 endpoints" in cut["hops"][0]["detail"]
