@@ -136,7 +136,7 @@ def analyze(
         catalog = load_catalog(rules or [])
         # each node's pod side is read by the worker process that checks the node
         bundle, model = _open_model(
-            bundle_path, pod_details=False, lazy_nodes=True, backend=_chosen(backend)
+            bundle_path, pod_details=True, lazy_nodes=True, backend=_chosen(backend)
         )
         with bundle:
             about = bundle.summary()
@@ -147,7 +147,7 @@ def analyze(
                 f"checking {plural(len(catalog.rules), 'rule')} on "
                 f"{plural(len(model.nodes), 'node')}"
             )
-            outcome = evaluate(model, catalog.rules.values())
+            outcome = evaluate(model, catalog.rules.values(), reachability=True)
     outcome.problems[:0] = catalog.problems
     document = report_document(outcome, about)
     if output_format is ReportFormat.json:

@@ -51,3 +51,26 @@ def rules_ran(coverage: dict[str, Any]) -> str:
 def summary_line(summary: dict[str, int], coverage: dict[str, Any]) -> str:
     """ "1 error, 0 warnings, 3 info; 20 rules ran, 1 skipped"."""
     return f"{severity_counts(summary)}; {rules_ran(coverage)}"
+
+
+def reachability_lines(reach: dict[str, Any] | None) -> list[str]:
+    """ "reachability: 42 pairs (3 classes, 6 walks): 42 delivered, 0 dropped, 0 not
+    decidable", then one line per reason a walk could not decide; none when not run."""
+    if not reach:
+        return []
+    classes = plural(reach["classes"], "class", "classes")
+    lines = [
+        f"reachability: {plural(reach['pairs'], 'pair')} ({classes}, "
+        f"{plural(reach['walks'], 'walk')}): {reach['delivered']} delivered, "
+        f"{reach['dropped']} dropped, {reach['unknown']} not decidable"
+    ]
+    for item in reach.get("not_checked", [])[:10]:
+        nodes = item.get("nodes", 1)
+        where = f"{item['node']}" + (
+            f" and {plural(nodes - 1, 'more node')} alike" if nodes > 1 else ""
+        )
+        lines.append(
+            f"  not decidable at {item['step']} on {where}: {item['reason']} "
+            f"({plural(item['pairs'], 'pair')})"
+        )
+    return lines

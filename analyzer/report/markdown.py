@@ -9,7 +9,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from needle.analyzer.report.counts import dataplane_line, rules_ran, severity_counts
+from needle.analyzer.report.counts import (
+    dataplane_line,
+    reachability_lines,
+    rules_ran,
+    severity_counts,
+)
 from needle.analyzer.rules.engine import SEVERITIES
 from needle.analyzer.terminal import markdown_code, markdown_text, plural
 
@@ -66,6 +71,8 @@ def render_markdown(document: dict[str, Any]) -> str:
                 lines += [f"References: {links}", ""]
     coverage = document["coverage"]
     lines.append(f"_{rules_ran(coverage)}._")
+    for line in reachability_lines(coverage.get("reachability")):
+        lines.append(f"- {markdown_text(line.strip())}")
     for skipped in coverage["rules_skipped"]:
         lines.append(
             f"- skipped {markdown_code(skipped['rule'])}: {markdown_text(skipped['reason'])}"

@@ -8,7 +8,12 @@ from __future__ import annotations
 
 from typing import Any, TextIO
 
-from needle.analyzer.report.counts import bundle_line, dataplane_line, summary_line
+from needle.analyzer.report.counts import (
+    bundle_line,
+    dataplane_line,
+    reachability_lines,
+    summary_line,
+)
 from needle.analyzer.rules.engine import SEVERITIES
 from needle.analyzer.terminal import make_console
 from needle.analyzer.terminal import safe_markup as shown
@@ -45,6 +50,8 @@ def render_text(document: dict[str, Any], stream: TextIO, color: bool | None = N
     coverage = document["coverage"]
     console.print()
     console.print(shown(summary_line(document["summary"], coverage)))
+    for line in reachability_lines(coverage.get("reachability")):
+        console.print(shown(line))
     for skipped in coverage["rules_skipped"]:
         console.print(f"  skipped {shown(skipped['rule'])}: {shown(skipped['reason'])}")
     for partial in coverage["rules_partial"]:

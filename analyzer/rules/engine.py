@@ -134,6 +134,8 @@ class Outcome:
     problems: list[RuleProblem] = field(default_factory=list)
     # cluster objects' invalid fields (the model's objects_invalid), as report entries
     objects_invalid: list[dict[str, str]] = field(default_factory=list)
+    # what the walks of every pair found (analyzer/reach/: Reachability.to_json())
+    reachability: dict[str, Any] | None = None
 
 
 def _variables(for_each: str) -> dict[str, str]:
@@ -561,7 +563,12 @@ def compile_rules(docs: Iterable[RuleDocument]) -> tuple[list[CompiledRule], lis
 PARALLEL_FROM_NODES = 64
 
 
-def evaluate(model: Model, docs: Iterable[RuleDocument], workers: int | None = None) -> Outcome:
+def evaluate(
+    model: Model,
+    docs: Iterable[RuleDocument],
+    workers: int | None = None,
+    reachability: bool = False,
+) -> Outcome:
     """Compile and run `docs` against `model`; broken rules are reported, not fatal.
 
     With `workers` > 1 (by default: two on a multi-core machine, for clusters of
@@ -572,7 +579,7 @@ def evaluate(model: Model, docs: Iterable[RuleDocument], workers: int | None = N
     if workers is None:
         workers = 2 if can_fork() and len(model.nodes) >= PARALLEL_FROM_NODES else 1
     with paused_gc():
-        return _evaluate(model, list(docs), workers)
+        return _evaluate(model, list(docs), workers, reachability)
 
 
 def deal(names: list[str], shards: int) -> list[frozenset[str]]:
@@ -615,7 +622,25 @@ def compile_rules_with(
     return compiled, problems
 
 
-def _evaluate(model: Model, docs: list[RuleDocument], workers: int) -> Outcome:
+def _steps(value: object) -> frozenset[str]:
+    """A rule's `step`: one step, or the list of them its cause shows at."""
+    return frozenset(map(str, value)) if isinstance(value, list) else frozenset({str(value)})
+
+
+def run_shard_and_signatures(
+    model: Model, docs: list[RuleDocument], home: Home
+) -> tuple[list[RuleResult], list[Any]]:
+    """A shard's rule results and its nodes' reachability signatures (analyzer/reach/),
+    taken while the shard holds its nodes' pod side."""
+    from needle.analyzer.reach.facts import collect_facts  # reach builds on the engine
+
+    results = run_shard(model, docs, home)
+    return results, collect_facts(model, home)
+
+
+def _evaluate(
+    model: Model, docs: list[RuleDocument], workers: int, reachability: bool = False
+) -> Outcome:
     outcome = Outcome()
     outcome.objects_invalid = [problem.to_json() for problem in model.objects_invalid]
     backend_of(model)  # detected now if the model was built without it
@@ -625,10 +650,19 @@ def _evaluate(model: Model, docs: list[RuleDocument], workers: int) -> Outcome:
     compiled, problems = compile_rules_with(docs, helper_signatures())
     outcome.problems.extend(problems)
     valid = [rule.doc for rule in compiled]
-    if workers > 1:
-        tasks = [partial(run_shard, model, valid, home) for home in shard_nodes(model, workers)]
-        shards = run_forked(tasks, "rule evaluation")
-    else:
-        shards = [run_shard(model, valid, None)]
-    merge_results([rule.id for rule in compiled], shards, outcome)
+    task = run_shard_and_signatures if reachability else run_shard
+    homes = shard_nodes(model, workers) if workers > 1 else [None]
+    tasks = [partial(task, model, valid, home) for home in homes]
+    done: list[Any] = run_forked(tasks, "rule evaluation") if workers > 1 else [tasks[0]()]
+    if not reachability:
+        merge_results([rule.id for rule in compiled], done, outcome)
+        return outcome
+    merge_results([rule.id for rule in compiled], [results for results, _ in done], outcome)
+    from needle.analyzer.reach.findings import merge
+    from needle.analyzer.reach.judge import judge
+
+    reach = judge(model, [fact for _, facts in done for fact in facts])  # classes made once
+    steps = {doc.id: _steps(doc.data.get("step")) for doc in valid if doc.data.get("step")}
+    outcome.findings = merge(outcome.findings, reach, steps)
+    outcome.reachability = reach.to_json()
     return outcome

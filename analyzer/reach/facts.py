@@ -1,0 +1,61 @@
+"""Each node's signatures, computed by the process that holds the node's pod side."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from needle.analyzer.model.entities import Model
+from needle.analyzer.reach.signatures import (
+    HostIndex,
+    NodeFacts,
+    PairSigner,
+    address_holders,
+    node_tokens,
+    peer_facts,
+    pod_signature,
+    profile,
+    strict_rp_filter,
+)
+
+
+def collect_facts(model: Model, home: Iterable[str] | None = None) -> list[NodeFacts]:
+    """The facts of the `home` nodes (every node when None)."""
+    names = sorted(model.nodes)
+    position = {name: index for index, name in enumerate(names)}
+    peers = {
+        name: peer_facts(model, node) for name, node in model.nodes.items() if node.host is not None
+    }
+    holders = address_holders(model)
+    wanted = set(names if home is None else home)
+    found: list[NodeFacts] = []
+    for name in names:
+        if name not in wanted:
+            continue
+        node = model.nodes[name]
+        if node.host is None:
+            found.append(NodeFacts(name, ("no host namespace",), False))
+            continue
+        node.ensure_pod_side()
+        tokens = node_tokens(node, model)
+        pods = [p for p in model.pods_by_node.get(name, []) if p.ip and not p.host_network]
+        index = HostIndex(node, pods)
+        classes: dict[tuple[object, ...], list[str]] = {}
+        for pod in pods:
+            classes.setdefault(pod_signature(node, pod, tokens, index), []).append(pod.ref)
+        signer = PairSigner(model, node, holders)
+        pairs: dict[tuple[object, ...], list[int]] = {}
+        for other in names:
+            facts = peers.get(other)
+            if other == name or facts is None:
+                continue
+            pairs.setdefault(signer.sign(model.nodes[other], facts), []).append(position[other])
+        found.append(
+            NodeFacts(
+                name,
+                profile(node, model, tokens),
+                strict_rp_filter(node) or bool(signer.literals),
+                list(classes.items()),
+                pairs,
+            )
+        )
+    return found

@@ -1,0 +1,449 @@
+"""What a node does with pod traffic, written so that nodes that behave alike compare equal.
+
+Three signatures, each built in the process that holds the node's pod side:
+- the node's *profile*: its host devices, the routes that are not about one peer or one
+  pod, its policy rules, the sysctls the walk reads and its iptables rules, relative to
+  the node (canon.py);
+- each pod's *signature*: its namespace (devices, routes, neighbours), its host veth,
+  bridge port, sysctls, the host's neighbour and FDB entries for it, relative to the pod
+  and its node;
+- each peer's *pair signature*: the route the node takes to the peer's pods, the
+  neighbour and FDB entries it uses, the underlay route to the peer and the peer's
+  overlay device, relative to the two nodes.
+"""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+from dataclasses import dataclass, field
+from typing import Any
+
+from needle.analyzer.backends import backend_of
+from needle.analyzer.backends.base import node_ip
+from needle.analyzer.model.entities import Model, Node, Pod
+from needle.analyzer.parsers.ip_route import Route
+from needle.analyzer.reach import canon, pod_rows
+from needle.analyzer.trace.routing import _span, decide
+
+ALL_ZEROS = "00:00:00:00:00:00"
+# the kernel's three rules: a namespace with only these routes by table main (and default)
+_DEFAULT_PRIORITIES = frozenset({0, 32766, 32767})
+_SKIPPED_TYPES = frozenset({"broadcast", "multicast", "anycast", "local", "nat"})
+# sysctl names the walk reads, by the device's role
+_DEVICE_SYSCTLS = ("forwarding", "rp_filter", "proxy_arp")
+
+
+@dataclass
+class NodeFacts:
+    """One node's signatures, small enough to send from a worker process."""
+
+    name: str
+    profile: tuple[Any, ...]
+    # the node's walks depend on the source's own address (a strict rp_filter, or
+    # iptables filter rules naming pod or node addresses): its signature toward each
+    # source joins the class
+    needs_reverse: bool
+    # (pod signature, the refs of the pods that have it), in a stable order
+    pod_classes: list[tuple[tuple[Any, ...], list[str]]] = field(default_factory=list)
+    # pair signature -> the indexes (in the model's sorted node names) of the peers
+    peers: dict[tuple[Any, ...], list[int]] = field(default_factory=dict)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _ipv4_int(address: str | None) -> int | None:
+    try:
+        return int(ipaddress.IPv4Address(address)) if address else None
+    except ValueError:
+        return None
+
+
+_STATES: dict[tuple[str, ...], object] = {}
+
+
+def _state_class(state: tuple[str, ...]) -> object:
+    """A neighbour's states as the walk tells them apart (learnt states are one)."""
+    found = _STATES.get(state)
+    if found is None:
+        states = frozenset(state)
+        found = _STATES[state] = (
+            "resolved" if states and states <= canon.RESOLVED else tuple(sorted(states))
+        )
+    return found
+
+
+class RouteIndex:
+    """Longest-prefix match over a namespace's tables main and default, as the kernel's
+    three default rules do; a namespace with other policy rules asks routing.decide."""
+
+    def __init__(self, node: Node) -> None:
+        host = node.host
+        assert host is not None
+        self.host = host
+        self.policy = any(r.priority not in _DEFAULT_PRIORITIES for r in host.rules)
+        self.tables: dict[str, dict[int, dict[int, Route]]] = {"main": {}, "default": {}}
+        for item in host.routes:
+            by_length = self.tables.get(item.table)
+            if by_length is None or item.family == "inet6" or item.cached:
+                continue
+            if item.type in _SKIPPED_TYPES:
+                continue
+            span = _span(item.dst)
+            if span is None:
+                continue
+            network, length = span
+            held = by_length.setdefault(length, {}).get(network)
+            if held is None or (item.metric or 0) < (held.metric or 0):
+                by_length[length][network] = item
+        self.lengths = {
+            table: sorted(by_length, reverse=True) for table, by_length in self.tables.items()
+        }
+
+    def lookup(self, src: str, dst: str, dst_int: int | None) -> Route | None:
+        if self.policy or dst_int is None:
+            decision = decide(self.host, src, dst)
+            return decision.route
+        for table in ("main", "default"):
+            by_length = self.tables[table]
+            for length in self.lengths[table]:
+                mask = (0xFFFFFFFF << (32 - length)) & 0xFFFFFFFF if length else 0
+                found = by_length[length].get(dst_int & mask)
+                if found is not None:
+                    return None if found.type == "throw" else found
+        return None
+
+
+def node_tokens(node: Node, model: Model) -> dict[str, str]:
+    backend = backend_of(model)
+    tokens = canon.ipv4_tokens("POD", node.pod_cidr)
+    tokens[node.name] = "NODENAME"
+    for address in (node_ip(node), node.api.internal_ip if node.api else None):
+        if address:
+            tokens[address] = "NODE"
+            tokens[f"{address}/32"] = "NODE/32"
+    overlay = backend.overlay_interface(node)
+    if overlay is not None and overlay.mac:
+        tokens[overlay.mac.lower()] = "OVERLAYMAC"
+    host = node.host
+    if host is not None:
+        for item in host.interfaces.values():
+            if item.kind == "bridge" and item.mac:
+                tokens[item.mac.lower()] = "BRIDGEMAC"
+    return tokens
+
+
+def peer_tokens(node: Node, model: Model) -> dict[str, str]:
+    backend = backend_of(model)
+    tokens = canon.ipv4_tokens("PEER", node.pod_cidr)
+    for address in (node_ip(node), node.api.internal_ip if node.api else None):
+        if address:
+            tokens[address] = "PEERNODE"
+    overlay = backend.overlay_interface(node)
+    if overlay is not None and overlay.mac:
+        tokens[overlay.mac.lower()] = "PEERMAC"
+    return tokens
+
+
+def strict_rp_filter(node: Node) -> bool:
+    values = [value for key, value in node.sysctls.items() if key.endswith(".rp_filter")]
+    return any(value.strip() == "1" for value in values)
+
+
+def profile(node: Node, model: Model, tokens: dict[str, str]) -> tuple[Any, ...]:
+    host = node.host
+    if host is None:
+        return ("no host namespace",)
+    peer_routes = {
+        other.pod_cidr for other in model.nodes.values() if other is not node and other.pod_cidr
+    }
+    pod_routes = {
+        pod.ip for pod in model.pods_by_node.get(node.name, []) if pod.ip and not pod.host_network
+    }
+    veths = {name for name, item in host.interfaces.items() if item.kind == "veth"}
+    space = canon.namespace(
+        host,
+        tokens,
+        skip_routes=peer_routes | pod_routes | {f"{ip}/32" for ip in pod_routes} | veths,
+    )
+    devices = tuple(item for item in space[0] if item[0] not in veths)
+    sysctls = tuple(
+        sorted(
+            (key, value.strip())
+            for key, value in node.sysctls.items()
+            if key.startswith("net.ipv4.") and not _is_veth_key(key, veths)
+        )
+    )
+    zeros = tuple(
+        sorted(
+            repr(canon.fdb(entry, tokens))
+            for entry in node.fdb
+            if entry.mac.lower() == ALL_ZEROS and entry.dst
+        )
+    )
+    return (
+        devices,
+        space[1],
+        space[2],
+        sysctls,
+        zeros,
+        "netfilter" in node.present,
+        _netfilter(node, tokens),
+    )
+
+
+def _is_veth_key(key: str, veths: set[str]) -> bool:
+    parts = key.split(".")
+    return len(parts) > 4 and parts[2] == "conf" and parts[3] in veths
+
+
+_RULE_TEXT: dict[tuple[str, frozenset[tuple[str, str]]], str] = {}
+
+
+def _netfilter(node: Node, tokens: dict[str, str]) -> tuple[Any, ...]:
+    ruleset = node.netfilter
+    if ruleset is None:
+        return ()
+    items: list[Any] = []
+    for table in ruleset.table_names:  # type: ignore[attr-defined]
+        for chain, policy in sorted(ruleset.policies(table).items()):  # type: ignore[attr-defined]
+            items.append((table, chain, policy))
+            items.extend(canon.text(line, tokens) for line in ruleset.lines(table, chain))  # type: ignore[attr-defined]
+    return tuple(items)
+
+
+class HostIndex:
+    """A node's host entries for its own pods, by the key a pod's are looked up by (the
+    same tables hold 10^3 peers' entries: a scan per pod would be quadratic)."""
+
+    def __init__(self, node: Node, pods: list[Pod]) -> None:
+        addresses = {pod.ip for pod in pods if pod.ip}
+        addresses |= {f"{address}/32" for address in addresses}
+        macs = {pod.eth0.mac.lower() for pod in pods if pod.eth0 is not None and pod.eth0.mac}
+        self.fdb: dict[str, list[Any]] = {}
+        for entry in node.fdb:
+            mac = entry.mac.lower()
+            if mac in macs:
+                self.fdb.setdefault(mac, []).append(entry)
+        self.neighbours: dict[str, list[Any]] = {}
+        self.routes: dict[str, list[Route]] = {}
+        host = node.host
+        for item in host.neighbours if host is not None else ():
+            if item.dst in addresses:
+                self.neighbours.setdefault(item.dst, []).append(item)
+        for route in host.routes if host is not None else ():
+            if route.dst in addresses:
+                self.routes.setdefault(route.dst, []).append(route)
+
+
+def pod_signature(
+    node: Node, pod: Pod, tokens: dict[str, str], index: HostIndex
+) -> tuple[Any, ...]:
+    space, eth0, veth = pod.netns, pod.eth0, pod.host_veth
+    if space is None or eth0 is None:
+        return ("no namespace",)
+    mine = dict(tokens)
+    if pod.ip:
+        mine[pod.ip] = "POD"
+        mine[f"{pod.ip}/32"] = "POD/32"
+    if eth0.mac:
+        mine[eth0.mac.lower()] = "PODMAC"
+    if veth is not None:
+        mine[veth.name] = "VETH"
+        if veth.mac:
+            mine[veth.mac.lower()] = "VETHMAC"
+    inside = (pod_rows.interfaces(space, mine), pod_rows.routes(space, mine))
+    neighbours = pod_rows.neighbours(space, mine)
+    outside: tuple[Any, ...] = ()
+    host = node.host
+    if veth is not None and host is not None:
+        key = veth.name.replace(".", "/")
+        outside = (
+            canon.interface(veth, mine),
+            canon.port(node.bridge_ports.get(veth.name)),
+            tuple(node.sysctls.get(f"net.ipv4.conf.{key}.{name}") for name in _DEVICE_SYSCTLS),
+        )
+    mac = (eth0.mac or "").lower()
+    fdb = canon.unordered([canon.fdb(entry, mine) for entry in index.fdb.get(mac, ())])
+    host_side: tuple[Any, ...] = ()
+    if host is not None and pod.ip:
+        found = index.neighbours.get(pod.ip)
+        routes = index.routes.get(pod.ip, []) + index.routes.get(f"{pod.ip}/32", [])
+        host_side = (
+            canon.unresolved_neighbours(found, mine) if found else (),
+            canon.unordered([canon.route(item, mine) for item in routes]),
+        )
+    return (inside, neighbours, outside, fdb, host_side, pod.host_network)
+
+
+class PairSigner:
+    """Pair signatures of one node toward each peer."""
+
+    def __init__(self, model: Model, node: Node, holders: dict[str, Node]) -> None:
+        self.model = model
+        self.holders = holders
+        self.node = node
+        self.backend = backend_of(model)
+        self.index = RouteIndex(node)
+        host = node.host
+        assert host is not None
+        self.neighbours = {(item.dst, item.dev): item for item in host.neighbours}
+        self.fdb: dict[tuple[str | None, str], Any] = {}
+        for entry in node.fdb:
+            if entry.dst:
+                self.fdb.setdefault((entry.dev, entry.mac.lower()), entry)
+        self.source = node_ip(node) or ""
+        self.interfaces = host.interfaces
+        self.locals = {address for item in host.interfaces.values() for address in item.ipv4}
+        self.literals = filter_literals(node)
+
+    def sign(self, peer: Node, peer_facts: PeerFacts) -> tuple[Any, ...]:
+        tokens = peer_facts.tokens
+        route = self.index.lookup(self.source, peer_facts.sample, peer_facts.sample_int)
+        if route is None:
+            return ("no route",)
+        dev, gateway = route.dev, route.gateway
+        if dev is None and route.nexthops:
+            dev, gateway = route.nexthops[0].dev, route.nexthops[0].gateway
+        nexthop = gateway or peer_facts.sample
+        shape: list[Any] = [
+            route.type,
+            route.table,
+            dev,
+            tokens.get(gateway or "", gateway),
+            tokens.get(route.dst, route.dst),
+            "onlink" in route.flags,
+        ]
+        neighbour = self.neighbours.get((nexthop, dev))
+        mac = ""
+        if neighbour is None:
+            shape.append(None)
+        else:
+            mac = (neighbour.lladdr or "").lower()
+            shape.append((_state_class(neighbour.state), tokens.get(mac, mac)))
+        device = self.interfaces.get(dev or "")
+        if device is not None and device.kind == "vxlan":
+            entry = self.fdb.get((dev, mac)) or self.fdb.get((dev, ALL_ZEROS))
+            outer = entry.dst if entry is not None else None
+            if entry is None or not outer:
+                shape.append(None)
+            else:
+                shape.append(
+                    (
+                        tokens.get(entry.mac.lower(), entry.mac),
+                        tokens.get(outer, outer),
+                        entry.port,
+                        entry.state,
+                    )
+                )
+                under = self.index.lookup(self.source, outer, _ipv4_int(outer))
+                shape.append(
+                    None
+                    if under is None
+                    else (under.type, under.dev, under.gateway, tokens.get(under.dst, under.dst))
+                )
+                shape.append(self._holder(outer, peer))
+        else:
+            shape.append(self._holder(nexthop, peer))
+        shape.append(peer_facts.constant)
+        if self.literals:
+            shape.append(
+                tuple(i for i, span in enumerate(self.literals) if peer_facts.within(span))
+            )
+        return tuple(shape)
+
+    def _holder(self, address: str, peer: Node) -> str:
+        """Which node the walk hands a packet for `address` to: the peer, this node or
+        another (a duplicate address, a stale entry)."""
+        if address in self.locals:
+            return "self"
+        holder = self.holders.get(address)
+        if holder is None:
+            return "none"
+        return "peer" if holder is peer else "other"
+
+
+def address_holders(model: Model) -> dict[str, Node]:
+    """Address -> the node the walk hands it to (trace's rule: the first node holding it
+    on its host namespace, else the node the API gives that IP)."""
+    holders: dict[str, Node] = {}
+    named: dict[str, Node] = {}
+    for node in model.nodes.values():
+        for item in node.host.interfaces.values() if node.host is not None else ():
+            for address in item.ipv4:
+                holders.setdefault(address, node)
+        api = node.api
+        for address in (api.internal_ip, api.public_ip) if api is not None else ():
+            if address:
+                named.setdefault(address, node)
+    return {**named, **holders}
+
+
+@dataclass
+class PeerFacts:
+    """What a node's pair signatures need of a peer, computed once per peer."""
+
+    tokens: dict[str, str]
+    sample: str  # an address of the peer's pods
+    sample_int: int | None
+    # the peer's overlay device and the device holding its IP, as its peers see them
+    constant: tuple[Any, ...]
+    spans: tuple[tuple[int, int], ...] = ()  # (network, mask) of its node IP and pod CIDR
+
+    def within(self, span: tuple[int, int]) -> bool:
+        """Whether a prefix an iptables rule names overlaps the peer's addresses."""
+        network, mask = span
+        return any(
+            network & (mask & theirs) == address & (mask & theirs) for address, theirs in self.spans
+        )
+
+
+def peer_facts(model: Model, node: Node) -> PeerFacts:
+    backend = backend_of(model)
+    tokens = peer_tokens(node, model)
+    pods = [p for p in model.pods_by_node.get(node.name, []) if p.ip and not p.host_network]
+    sample = pods[0].ip if pods and pods[0].ip else ""
+    if not sample and node.pod_cidr:
+        try:
+            sample = str(ipaddress.IPv4Network(node.pod_cidr, strict=False).network_address + 2)
+        except ValueError:
+            sample = ""
+    overlay = backend.overlay_interface(node)
+    address = node_ip(node)
+    ingress = None
+    if node.host is not None and address:
+        holding = next(
+            (item for item in node.host.interfaces.values() if address in item.ipv4), None
+        )
+        ingress = None if holding is None else canon.interface(holding, tokens)[:5]
+    spans = [span for span in (_prefix(address), _prefix(node.pod_cidr)) if span is not None]
+    return PeerFacts(
+        tokens,
+        sample,
+        _ipv4_int(sample),
+        (None if overlay is None else canon.interface(overlay, tokens), ingress),
+        tuple(spans),
+    )
+
+
+def _prefix(text: str | None) -> tuple[int, int] | None:
+    try:
+        network = ipaddress.IPv4Network(text, strict=False) if text else None
+    except ValueError:
+        return None
+    return None if network is None else (int(network.network_address), int(network.netmask))
+
+
+def filter_literals(node: Node) -> tuple[tuple[int, int], ...]:
+    """The IPv4 prefixes the node's iptables filter table names (a rule that takes or
+    drops one peer's traffic splits that peer's pairs from the others)."""
+    ruleset = node.netfilter
+    if ruleset is None or "filter" not in ruleset.table_names:  # type: ignore[attr-defined]
+        return ()
+    found: set[tuple[int, int]] = set()
+    for chain in ruleset.policies("filter"):  # type: ignore[attr-defined]
+        for line in ruleset.lines("filter", chain):  # type: ignore[attr-defined]
+            for match in canon.IPV4.finditer(line):
+                span = _prefix(match.group(0))
+                if span is not None:
+                    found.add(span)
+    return tuple(sorted(found))
