@@ -77,7 +77,9 @@ def cause_finding(cause: Cause) -> Finding:
         rule=f"reachability.{cause.step}",
         severity="error",
         title=TITLES.get(cause.step, "Pod traffic dies on its path"),
-        message=f"On {_where(cause)}, {hop.step} {hop.interface or ''}: {hop.detail}. "
+        message=f"On {_where(cause)}, {hop.step}"
+        + (f" {hop.interface}" if hop.interface else "")
+        + f": {hop.detail}. "
         f"This {_reach_line(cause)}.",
         subject=subject,
         evidence=_evidence(cause),

@@ -6,7 +6,6 @@ and tables already read fall back to the records."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from typing import Any
 
 from needle.analyzer.model.entities import Namespace
@@ -28,14 +27,9 @@ def _value(value: Any, tokens: canon.Tokens) -> Any:
     return value if isinstance(value, (int, float, bool)) or value is None else repr(value)
 
 
-def _rows(space: Namespace, what: str) -> list[dict[str, Any]] | None:
-    """The JSON rows of one of the namespace's outputs; None when only records will do
-    (already read, not JSON, not a list of objects)."""
-    loader = space.load_details
-    outputs = getattr(loader, "outputs", None)
-    if outputs is None:
-        return None
-    data = outputs.raw(what, to_parse=True)
+def _rows(data: bytes | None) -> list[dict[str, Any]] | None:
+    """The JSON rows of an output; None when only records will do (not JSON, not a
+    list of objects)."""
     if data is None:
         return []
     if data.lstrip()[:1] != b"[":
@@ -49,18 +43,12 @@ def _rows(space: Namespace, what: str) -> list[dict[str, Any]] | None:
     return rows
 
 
-def routes(space: Namespace, tokens: canon.Tokens) -> tuple[Any, ...]:
-    rows = _rows(space, "routes")
-    if rows is None:
-        return tuple(sorted((canon.route(item, tokens) for item in space.routes), key=repr))
+def _routes(rows: list[dict[str, Any]], tokens: canon.Tokens) -> tuple[Any, ...]:
     # in the order `ip route` prints them: the same tables print alike
     return tuple(tuple(_value(row.get(key), tokens) for key in ROUTE_KEYS) for row in rows)
 
 
-def neighbours(space: Namespace, tokens: canon.Tokens) -> tuple[Any, ...]:
-    rows = _rows(space, "neighbours")
-    if rows is None:
-        return canon.unresolved_neighbours(space.neighbours, tokens)
+def _neighbours(rows: list[dict[str, Any]], tokens: canon.Tokens) -> tuple[Any, ...]:
     found: list[Any] = []
     for row in rows:
         state = row.get("state")
@@ -80,13 +68,45 @@ def neighbours(space: Namespace, tokens: canon.Tokens) -> tuple[Any, ...]:
                 tuple(sorted(states)),
             )
         )
-    return tuple(found)
+    return canon.unordered(found)
+
+
+class PodTables:
+    """One node's pods' routes and neighbours in their written-relative form, each
+    distinct table worked out once: the text with the pod's own values (address, MAC,
+    veth) taken out is the key, so 10^2 pods that a CNI set up alike cost one parse."""
+
+    def __init__(self) -> None:
+        self.known: dict[bytes, tuple[Any, Any]] = {}
+
+    def of(self, space: Namespace, tokens: canon.Tokens, own: dict[str, str]) -> tuple[Any, Any]:
+        """(routes, neighbours) of a pod's namespace; `own`: the pod's values and the
+        role each plays (in `tokens` too)."""
+        outputs = getattr(space.load_details, "outputs", None)
+        if outputs is None:  # read already: the records
+            return (
+                tuple(canon.route(item, tokens) for item in space.routes),
+                canon.unresolved_neighbours(space.neighbours, tokens),
+            )
+        routes = outputs.raw("routes", to_parse=True)
+        neighbours = outputs.raw("neighbours", to_parse=True)
+        key = (routes or b"-") + b"\0" + (neighbours or b"-")
+        for value, role in own.items():
+            key = key.replace(f'"{value}"'.encode(), f'"{role}"'.encode())
+        found = self.known.get(key)
+        if found is None:
+            route_rows, neighbour_rows = _rows(routes), _rows(neighbours)
+            found = self.known[key] = (
+                tuple(canon.route(item, tokens) for item in space.routes)
+                if route_rows is None
+                else _routes(route_rows, tokens),
+                canon.unresolved_neighbours(space.neighbours, tokens)
+                if neighbour_rows is None
+                else _neighbours(neighbour_rows, tokens),
+            )
+        return found
 
 
 def interfaces(space: Namespace, tokens: canon.Tokens) -> tuple[Any, ...]:
-    return tuple(
-        sorted((canon.interface(item, tokens) for item in space.interfaces.values()), key=repr)
-    )
-
-
-__all__: Iterable[str] = ("interfaces", "neighbours", "routes")
+    # by ifindex, as `ip link` prints them
+    return tuple(canon.interface(item, tokens) for item in space.interfaces.values())

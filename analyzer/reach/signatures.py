@@ -95,21 +95,28 @@ class RouteIndex:
             held = by_length.setdefault(length, {}).get(network)
             if held is None or (item.metric or 0) < (held.metric or 0):
                 by_length[length][network] = item
-        self.lengths = {
-            table: sorted(by_length, reverse=True) for table, by_length in self.tables.items()
-        }
+        # per table, main then default: (mask, routes by network), longest prefix first
+        self.order = [
+            [
+                ((0xFFFFFFFF << (32 - length)) & 0xFFFFFFFF if length else 0, by_length[length])
+                for length in sorted(by_length, reverse=True)
+            ]
+            for by_length in (self.tables["main"], self.tables["default"])
+        ]
 
     def lookup(self, src: str, dst: str, dst_int: int | None) -> Route | None:
         if self.policy or dst_int is None:
             decision = decide(self.host, src, dst)
             return decision.route
-        for table in ("main", "default"):
-            by_length = self.tables[table]
-            for length in self.lengths[table]:
-                mask = (0xFFFFFFFF << (32 - length)) & 0xFFFFFFFF if length else 0
-                found = by_length[length].get(dst_int & mask)
+        for table in self.order:
+            for mask, routes in table:
+                found = routes.get(dst_int & mask)
                 if found is not None:
-                    return None if found.type == "throw" else found
+                    break
+            else:
+                continue
+            if found.type != "throw":  # a throw goes on to the next rule's table
+                return found
         return None
 
 
@@ -219,6 +226,7 @@ class HostIndex:
         addresses = {pod.ip for pod in pods if pod.ip}
         addresses |= {f"{address}/32" for address in addresses}
         macs = {pod.eth0.mac.lower() for pod in pods if pod.eth0 is not None and pod.eth0.mac}
+        self.tables = pod_rows.PodTables()
         self.fdb: dict[str, list[Any]] = {}
         for entry in node.fdb:
             mac = entry.mac.lower()
@@ -241,18 +249,19 @@ def pod_signature(
     space, eth0, veth = pod.netns, pod.eth0, pod.host_veth
     if space is None or eth0 is None:
         return ("no namespace",)
-    mine = dict(tokens)
+    own: dict[str, str] = {}
     if pod.ip:
-        mine[pod.ip] = "POD"
-        mine[f"{pod.ip}/32"] = "POD/32"
+        own[pod.ip] = "POD"
+        own[f"{pod.ip}/32"] = "POD/32"
     if eth0.mac:
-        mine[eth0.mac.lower()] = "PODMAC"
+        own[eth0.mac.lower()] = "PODMAC"
     if veth is not None:
-        mine[veth.name] = "VETH"
+        own[veth.name] = "VETH"
         if veth.mac:
-            mine[veth.mac.lower()] = "VETHMAC"
-    inside = (pod_rows.interfaces(space, mine), pod_rows.routes(space, mine))
-    neighbours = pod_rows.neighbours(space, mine)
+            own[veth.mac.lower()] = "VETHMAC"
+    mine = {**tokens, **own}
+    routes, neighbours = index.tables.of(space, mine, own)
+    inside = (pod_rows.interfaces(space, mine), routes)
     outside: tuple[Any, ...] = ()
     host = node.host
     if veth is not None and host is not None:

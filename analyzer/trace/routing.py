@@ -88,6 +88,10 @@ def _rule_matches(rule: Rule, src: int, dst: int, iif: str | None) -> bool:
     return not matched if rule.invert else matched
 
 
+def _article(word: str) -> str:
+    return "an" if word[:1] in "aeiou" else "a"
+
+
 def _describe(rule: Rule) -> str:
     words = [f"{rule.priority}:"]
     words += ["not"] if rule.invert else []
@@ -144,6 +148,7 @@ def decide(namespace: Namespace, src: str, dst: str, iif: str | None = None) -> 
         if route.type == "throw":
             continue
         if route.type in DROPPING:
-            return Decision(route, rule.table, described, drop=f"a {route.type} route")
+            kind = f"{_article(route.type)} {route.type} route"
+            return Decision(route, rule.table, described, drop=kind)
         return Decision(route, rule.table, described)
     return Decision(None, "", "", drop=f"no route to {dst}")

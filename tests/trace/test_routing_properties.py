@@ -84,7 +84,7 @@ def test_a_policy_rule_before_main_decides_and_throw_falls_through():
     ]
     blocked = [Rule(priority=5270, table="52"), Rule(priority=32766, table="main")]
     decision = decide(namespace(table, blocked), "10.0.0.1", "10.0.1.5")
-    assert decision.drop == "a unreachable route" and decision.table == "52"
+    assert decision.drop == "an unreachable route" and decision.table == "52"
     thrown = [Rule(priority=100, table="60"), Rule(priority=32766, table="main")]
     decision = decide(namespace(table, thrown), "10.0.0.1", "10.0.1.5")
     assert decision.drop is None and decision.route is not None and decision.table == "main"
