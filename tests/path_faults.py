@@ -13,6 +13,7 @@ PATH_FAULTS = {
     "lab-forward-policy-drop": ("lab-node-1", "filter"),
     "lab-vxlan-local-gone": ("lab-node-1", "encap"),
     "lab-vxlan-port-blocked": ("lab-node-1", "filter"),
+    "lab-peer-ip-unreachable": ("lab-node-1", "underlay"),
     "lab-vxlan-fdb-wrong-port": ("lab-node-2", "decap"),
     "lab-pod-device-forwarding-off": ("lab-node-1", "sysctl"),
     "lab-pod-eth0-down": ("lab-node-1", "link"),

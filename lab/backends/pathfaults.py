@@ -369,6 +369,28 @@ def vxlan_port_blocked(target: Target) -> FaultRecord:
     )
 
 
+def peer_ip_unreachable(target: Target) -> FaultRecord:
+    node, peer = target.node, target.peer("peer-ip-unreachable")
+    route = f"unreachable {peer.underlay_ip}"
+    _ip(node.netns, f"fault peer-ip-unreachable on {node.name}", f"route add {route}")
+    return FaultRecord(
+        fault="peer-ip-unreachable",
+        message=(
+            f"{node.name}: `ip route add {route}` (fail2ban's `route` ban action, after "
+            f"{peer.name}'s VXLAN traffic tripped a port-scan filter): {node.name} can send "
+            f"nothing to {peer.name}'s node IP, so the VXLAN packets it encapsulates for "
+            f"{peer.name} die before they leave; every other route and the peer's entries "
+            "are intact"
+        ),
+        node=node.name,
+        peer_node=peer.name,
+        netns=node.netns,
+        interface=UNDERLAY_DEVICE,
+        before=None,
+        after=route,
+    )
+
+
 # --- decap ------------------------------------------------------------------------------
 
 
@@ -540,6 +562,13 @@ FAULTS = (
         "vxlan-port-blocked",
         "a host firewall drops VXLAN packets from one peer node",
         vxlan_port_blocked,
+        VXLAN,
+        "underlay",
+    ),
+    Fault(
+        "peer-ip-unreachable",
+        "a ban tool's unreachable route to a peer node's IP",
+        peer_ip_unreachable,
         VXLAN,
         "underlay",
     ),

@@ -329,6 +329,7 @@ def test_faults_declare_their_backends() -> None:
         "snat-pod-traffic": every,
         "vxlan-local-gone": {"vxlan", "canal"},
         "vxlan-port-blocked": {"vxlan", "canal"},
+        "peer-ip-unreachable": {"vxlan", "canal"},
         "vxlan-fdb-wrong-port": {"vxlan", "canal"},
         "underlay-port-mtu": every,
         "pod-device-forwarding-off": every,

@@ -362,6 +362,22 @@ def test_underlay_vxlan_port_blocked(fresh: Callable[..., LabState]) -> None:
     assert probe.ping(peer.netns, node.underlay_ip).ok
 
 
+def test_underlay_unreachable_route_to_a_peer(fresh: Callable[..., LabState]) -> None:
+    state = fresh()
+    node, peer, _ = first(state)
+    third = state.nodes[2]
+    record, removed, added = inject(state, "peer-ip-unreachable")
+    assert removed == set()
+    assert added == {
+        (node.netns, "route", ("main", "unreachable", peer.underlay_ip, None, None, ())),
+    }
+    assert record.peer_node == peer.name
+    expected = between(state, lambda a, b: {a, b} == {node.name, peer.name})
+    assert failures(probe.mesh(state, 500)) == expected
+    assert not probe.ping(node.netns, peer.underlay_ip).ok
+    assert probe.ping(node.netns, third.underlay_ip).ok
+
+
 def test_decap_fdb_entry_to_a_port_nobody_listens_on(fresh: Callable[..., LabState]) -> None:
     state = fresh()
     node, peer, _ = first(state)
