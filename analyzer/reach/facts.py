@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from needle.analyzer.model.entities import Model
+from needle.analyzer.model.entities import Model, Node, Pod
+from needle.analyzer.reach.services import Backed, backed
 from needle.analyzer.reach.signatures import (
     HostIndex,
     NodeFacts,
@@ -16,6 +17,22 @@ from needle.analyzer.reach.signatures import (
     profile,
     strict_rp_filter,
 )
+
+
+def _backs(
+    node: Node, pods: list[Pod], pod_classes: list[tuple[object, list[str]]]
+) -> list[tuple[int, str, Backed]]:
+    """The node's pods that back a Service port, with their class's index."""
+    endpoints = backed(node)
+    if not endpoints:
+        return []
+    by_ip = {pod.ip: pod.ref for pod in pods if pod.ip}
+    class_of = {ref: number for number, (_, refs) in enumerate(pod_classes) for ref in refs}
+    return [
+        (class_of[by_ip[item.pod_ip]], by_ip[item.pod_ip], item)
+        for item in endpoints
+        if item.pod_ip in by_ip
+    ]
 
 
 def collect_facts(model: Model, home: Iterable[str] | None = None) -> list[NodeFacts]:
@@ -49,13 +66,15 @@ def collect_facts(model: Model, home: Iterable[str] | None = None) -> list[NodeF
             if other == name or facts is None:
                 continue
             pairs.setdefault(signer.sign(model.nodes[other], facts), []).append(position[other])
+        pod_classes = list(classes.items())
         found.append(
             NodeFacts(
                 name,
                 profile(node, model, tokens),
                 strict_rp_filter(node) or bool(signer.literals),
-                list(classes.items()),
+                pod_classes,
                 pairs,
+                _backs(node, pods, pod_classes),
             )
         )
     return found

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from needle.analyzer.backends.base import node_ip
 from needle.analyzer.model.entities import HOST, Model, Pod
-from needle.analyzer.reach.plan import Member, PairClass, classes
+from needle.analyzer.reach.plan import TO_OWN_SERVICE, Member, PairClass, classes
 from needle.analyzer.reach.signatures import NodeFacts
 from needle.analyzer.trace.endpoints import Endpoint
 from needle.analyzer.trace.routing import decide
@@ -95,7 +95,7 @@ class Judge:
     def __init__(self, model: Model) -> None:
         self.model = model
         self.pods: dict[str, Pod] = {pod.ref: pod for pod in model.pods}
-        self.walkers: dict[int, Walker] = {}
+        self.walkers: dict[tuple[int, str, int | None], Walker] = {}
         self.result = Reachability()
 
     # -- endpoints and walks ---------------------------------------------------------
@@ -110,24 +110,28 @@ class Judge:
             owner.ensure_pod_side()
         return Endpoint("pod", pod_ref, node, pod.ip or "", pod.netns)
 
-    def _walker(self, size: int) -> Walker:
-        walker = self.walkers.get(size)
+    def _walker(self, size: int, proto: str, port: int | None) -> Walker:
+        key = (size, proto, port)
+        walker = self.walkers.get(key)
         if walker is None:
-            walker = self.walkers[size] = Walker(self.model, Packet(size=size))
+            packet = Packet(proto=proto, size=size, port=port)
+            walker = self.walkers[key] = Walker(self.model, packet)
         return walker
 
-    def walk(self, source: Endpoint, target: Endpoint) -> tuple[Path, int]:
+    def walk(
+        self, source: Endpoint, target: Endpoint, proto: str = "icmp", port: int | None = None
+    ) -> tuple[Path, int]:
         """The small packet's path; when it is delivered, the full-size packet's (the
         MTU of the sending pod's eth0, or of the receiving pod's when a node sends)."""
         self.result.walks += 1
-        path = self._walker(SMALL).walk(source, target)
+        path = self._walker(SMALL, proto, port).walk(source, target)
         if path.verdict != "delivered":
             return path, SMALL
         full = _full_size(source, target)
         if full is None or full <= SMALL:
             return path, SMALL
         self.result.walks += 1
-        return self._walker(full).walk(source, target), full
+        return self._walker(full, proto, port).walk(source, target), full
 
     # -- causes ------------------------------------------------------------------------
 
@@ -238,7 +242,51 @@ def judge(
     return judge.result
 
 
+def _judge_services(judge: Judge, pair_class: PairClass) -> None:
+    """Pods to the Service ports they back: one walk for the class, again on each node
+    where it dies (the hop is the pod's node's: its bridge port, its nat rules)."""
+    ones = list(zip(pair_class.members, pair_class.services, strict=True))
+    member, service = ones[0]
+
+    def walk(item: Member, port: object) -> tuple[Path, int, Endpoint, Endpoint]:
+        source = judge._endpoint(item.source, item.source_pods[0])
+        ip, proto, number, name = (
+            getattr(port, "ip", ""),
+            str(getattr(port, "proto", "tcp")),
+            getattr(port, "port", None),
+            str(getattr(port, "service", "")),
+        )
+        target = Endpoint("service", name, item.source, ip, None)
+        path, size = judge.walk(source, target, proto, number)
+        return path, size, source, target
+
+    path, size, source, target = walk(member, service)
+    hop = path.failing
+    if hop is None or hop.verdict != "drop":
+        alike = {item.source for item, _ in ones} if hop is not None else set()
+        judge.record(path, size, pair_class.kind, pair_class.weight, source, target, alike=alike)
+        return
+    by_node: dict[str, list[tuple[Member, object]]] = {}
+    for item, port in ones:
+        by_node.setdefault(item.source, []).append((item, port))
+    first: Cause | None = None
+    for number, (node, entries) in enumerate(sorted(by_node.items())):
+        pods = [ref for item, _ in entries for ref in item.source_pods]
+        if number >= MAX_NODES_A_CAUSE and first is not None:
+            first.also.add(node)
+            first.pairs += len(entries)
+            continue
+        path, size, source, target = walk(*entries[0])
+        cause = judge.record(
+            path, size, pair_class.kind, len(entries), source, target, (pods, []), peers=()
+        )
+        first = first or cause
+
+
 def _judge_class(judge: Judge, pair_class: PairClass) -> None:
+    if pair_class.kind == TO_OWN_SERVICE:
+        _judge_services(judge, pair_class)
+        return
     member = pair_class.members[0]
     source_pod, target_node, target_pod, _ = next(_member_pairs(member))
     source = judge._endpoint(member.source, source_pod)

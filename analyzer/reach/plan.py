@@ -19,6 +19,7 @@ from needle.analyzer.reach.signatures import NodeFacts
 POD_TO_POD = "pod to pod on another node"
 SAME_NODE = "pod to pod on the same node"
 NODE_TO_POD = "node to pod on another node"
+TO_OWN_SERVICE = "pod to a Service it backs"
 
 
 class Interner:
@@ -58,6 +59,8 @@ class PairClass:
     kind: str
     weight: int = 0  # ordered pairs of endpoints it stands for
     members: list[Member] = field(default_factory=list)
+    # TO_OWN_SERVICE: each member's Service port (analyzer/reach/services.Backed)
+    services: list[Any] = field(default_factory=list)
 
 
 def classes(facts: list[NodeFacts]) -> dict[tuple[Any, ...], PairClass]:
@@ -98,6 +101,16 @@ def classes(facts: list[NodeFacts]) -> dict[tuple[Any, ...], PairClass]:
     for name in names:
         fact = by_name[name]
         mine = pod_classes[name]
+        # each pod to each Service port it backs: alike when pod class, node profile and
+        # protocol are (the Service's own rules are the profile's, written alike)
+        for number, ref, service in fact.backs:
+            key = ("service", profile_of[name], mine[number][0], service.proto)
+            entry = found.get(key)
+            if entry is None:
+                entry = found[key] = PairClass(TO_OWN_SERVICE)
+            entry.weight += 1
+            entry.members.append(Member(name, [ref], [(name, [service.ip])], [1]))
+            entry.services.append(service)
         # pods of one node, to each other
         for source_class, source_refs in mine:
             for target_class, target_refs in mine:

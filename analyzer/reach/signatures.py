@@ -48,6 +48,9 @@ class NodeFacts:
     pod_classes: list[tuple[tuple[Any, ...], list[str]]] = field(default_factory=list)
     # pair signature -> the indexes (in the model's sorted node names) of the peers
     peers: dict[tuple[Any, ...], list[int]] = field(default_factory=dict)
+    # (index of the pod's class in pod_classes, pod ref, Service port) of each of the
+    # node's pods that backs a Service port (analyzer/reach/services.py)
+    backs: list[tuple[int, str, Any]] = field(default_factory=list)
 
 
 @functools.lru_cache(maxsize=1 << 16)

@@ -12,9 +12,9 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
-SAMPLES = Path(__file__).resolve().parents[2] / "samples"
+SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 NEEDLE = (sys.executable, "-m", "needle")
-DATA = Path(__file__).resolve().parent / "data"
+DATA = Path(__file__).resolve().parent / "trace" / "data"
 NODES = ("lab-node-1", "lab-node-2", "lab-node-3")
 CLUSTER_CIDR = "10.244.0.0/16"
 
