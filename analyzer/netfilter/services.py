@@ -8,11 +8,16 @@ rule but a REJECT in filter KUBE-SERVICES commented "ns/name:port has no endpoin
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from needle.analyzer.netfilter.evaluate import Ruleset
 from needle.analyzer.netfilter.rules import Rule
-from needle.analyzer.netfilter.save import parse_rule
+from needle.analyzer.netfilter.save import parse_rule as parse_any_rule
+
+# the same kube-proxy rules are on every node (10^4 of them at a few thousand Services):
+# each distinct line is parsed once per run, its Rule (frozen) shared
+parse_rule = functools.lru_cache(maxsize=1 << 18)(parse_any_rule)
 
 CHAIN = "KUBE-SERVICES"
 # kube-proxy's per-Service chains: cluster (SVC), local-traffic-policy (SVL), firewall (FW)

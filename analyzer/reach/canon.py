@@ -16,6 +16,7 @@ classes find the same causes.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from collections.abc import Iterable, Mapping
@@ -72,8 +73,17 @@ def mac(value: str | None, tokens: Tokens) -> str | None:
     return tokens.get(value.lower(), "MAC")
 
 
+@functools.lru_cache(maxsize=1 << 18)
+def _literals(line: str) -> tuple[tuple[str, str], ...]:
+    """(prefix as written, its address) of each IPv4 literal of a line: the same rules
+    are on every node, so each distinct line is scanned once a run."""
+    return tuple((match.group(0), match.group(1)) for match in IPV4.finditer(line))
+
+
 def text(line: str, tokens: Tokens) -> str:
     """A free-text line (an iptables rule) with its addresses and prefixes as roles."""
+    if not any(whole in tokens or address in tokens for whole, address in _literals(line)):
+        return line  # nothing of the node's in it: as written
 
     def replace(match: re.Match[str]) -> str:
         whole = match.group(0)

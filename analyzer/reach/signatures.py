@@ -15,6 +15,7 @@ Three signatures, each built in the process that holds the node's pod side:
 from __future__ import annotations
 
 import functools
+import hashlib
 import ipaddress
 from dataclasses import dataclass, field
 from typing import Any
@@ -206,19 +207,22 @@ def _is_veth_key(key: str, veths: set[str]) -> bool:
     return len(parts) > 4 and parts[2] == "conf" and parts[3] in veths
 
 
-_RULE_TEXT: dict[tuple[str, frozenset[tuple[str, str]]], str] = {}
-
-
-def _netfilter(node: Node, tokens: dict[str, str]) -> tuple[Any, ...]:
+def _netfilter(node: Node, tokens: dict[str, str]) -> tuple[str, ...]:
+    """The node's iptables rules relative to the node, as a digest: 10^5 kube-proxy
+    rules a node would make every profile as large as the ruleset."""
     ruleset = node.netfilter
     if ruleset is None:
         return ()
-    items: list[Any] = []
+    digest = hashlib.blake2b(digest_size=16)
+    count = 0
     for table in ruleset.table_names:  # type: ignore[attr-defined]
         for chain, policy in sorted(ruleset.policies(table).items()):  # type: ignore[attr-defined]
-            items.append((table, chain, policy))
-            items.extend(canon.text(line, tokens) for line in ruleset.lines(table, chain))  # type: ignore[attr-defined]
-    return tuple(items)
+            digest.update(f"\0{table} {chain} {policy}\n".encode())
+            for line in ruleset.lines(table, chain):  # type: ignore[attr-defined]
+                digest.update(canon.text(line, tokens).encode())
+                digest.update(b"\n")
+                count += 1
+    return (digest.hexdigest(), str(count))
 
 
 class HostIndex:
