@@ -15,6 +15,7 @@ PATH_FAULTS = {
     "lab-vxlan-port-blocked": ("lab-node-1", "filter"),
     "lab-peer-ip-unreachable": ("lab-node-1", "underlay"),
     "lab-vxlan-fdb-wrong-port": ("lab-node-2", "decap"),
+    "lab-bridge-mtu-stale": ("lab-node-1", "mtu"),
     "lab-pod-device-forwarding-off": ("lab-node-1", "sysctl"),
     "lab-pod-eth0-down": ("lab-node-1", "link"),
     "lab-snat-pod-traffic": ("lab-node-1", "nat"),

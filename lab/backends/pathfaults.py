@@ -56,6 +56,11 @@ def _bridge(netns_name: str, what: str, *lines: str) -> None:
 
 def _mac(netns_name: str, device: str) -> str:
     """A device's MAC address as the kernel reports it."""
+    return str(_link(netns_name, device)["address"])
+
+
+def _link(netns_name: str, device: str) -> dict[str, object]:
+    """A device as `ip -j link show` reports it."""
     proc = subprocess.run(
         ["ip", "-j", "-n", netns_name, "link", "show", "dev", device],
         capture_output=True,
@@ -65,7 +70,8 @@ def _mac(netns_name: str, device: str) -> str:
     )
     if proc.returncode != 0:
         raise LabError(f"cannot read {device} in {netns_name}: {proc.stderr.strip()}")
-    return str(json.loads(proc.stdout)[0]["address"])
+    found: dict[str, object] = json.loads(proc.stdout)[0]
+    return found
 
 
 def pod_gateway_device(target: Target, pod: PodState) -> str:
@@ -450,6 +456,33 @@ def underlay_port_mtu(target: Target) -> FaultRecord:
     )
 
 
+def bridge_mtu_stale(target: Target) -> FaultRecord:
+    node = target.node
+    before = int(str(_link(node.netns, bridge.BRIDGE)["mtu"]))
+    after = before - SWITCH_MTU_DEFICIT
+    _ip(
+        node.netns,
+        f"fault bridge-mtu-stale on {node.name}",
+        f"link set dev {bridge.BRIDGE} mtu {after}",
+    )
+    return FaultRecord(
+        fault="bridge-mtu-stale",
+        message=(
+            f"{node.name}: {bridge.BRIDGE} MTU {after}, {SWITCH_MTU_DEFICIT} below its pods' "
+            f"{before}: the bridge kept the MTU of an earlier network configuration (the "
+            "CNI bridge plugin never changes the MTU of a bridge that exists), while pods "
+            "created since get the new one. Full-size packets routed to the node's pods "
+            f"die at {bridge.BRIDGE}; pods on the node still reach each other (bridged, "
+            "not routed)"
+        ),
+        node=node.name,
+        netns=node.netns,
+        interface=bridge.BRIDGE,
+        before=str(before),
+        after=str(after),
+    )
+
+
 # --- sysctl -----------------------------------------------------------------------------
 
 
@@ -578,6 +611,13 @@ FAULTS = (
         vxlan_fdb_wrong_port,
         VXLAN,
         "decap",
+    ),
+    Fault(
+        "bridge-mtu-stale",
+        "the pod bridge keeps a smaller MTU than the pods made since",
+        bridge_mtu_stale,
+        BRIDGED,
+        "mtu",
     ),
     Fault(
         "underlay-port-mtu",

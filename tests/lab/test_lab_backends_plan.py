@@ -332,6 +332,7 @@ def test_faults_declare_their_backends() -> None:
         "peer-ip-unreachable": {"vxlan", "canal"},
         "vxlan-fdb-wrong-port": {"vxlan", "canal"},
         "underlay-port-mtu": every,
+        "bridge-mtu-stale": bridged,
         "pod-device-forwarding-off": every,
         "pod-eth0-down": every,
     }

@@ -410,6 +410,26 @@ def test_mtu_underlay_switch_port(fresh: Callable[..., LabState], backend: str) 
     assert failures(probe.mesh(state, full)) == expected
 
 
+@pytest.mark.parametrize("backend", ["vxlan", "host-gw"])
+def test_mtu_bridge_below_its_pods(fresh: Callable[..., LabState], backend: str) -> None:
+    state = fresh(backend)
+    node = state.nodes[0]
+    full = state.overlay_mtu - 28  # ICMP payload of a full-size pod packet
+    assert failures(probe.mesh(state, full)) == set()
+    record, removed, added = inject(state, "bridge-mtu-stale")
+    pod_mtu = int(record.before or 0)
+    assert {item[:2] for item in removed | added} == {(node.netns, "link")}
+    assert {item[2][:2] for item in removed} == {("cni0", pod_mtu)}
+    assert {item[2][:2] for item in added} == {("cni0", pod_mtu - 100)}
+    # Small packets cross; full-size requests (DF set) from other nodes to the node's
+    # pods die at its bridge. The node's pods still reach out (their echo replies, sent
+    # without DF, are fragmented at the bridge), and pods of the node reach each other
+    # (bridged, not routed).
+    assert failures(probe.mesh(state, 56)) == set()
+    expected = between(state, lambda a, b: a != node.name and b == node.name)
+    assert failures(probe.mesh(state, full)) == expected
+
+
 @pytest.mark.parametrize("backend", ["vxlan", "canal"])
 def test_sysctl_forwarding_off_on_the_pod_device(
     fresh: Callable[..., LabState], backend: str

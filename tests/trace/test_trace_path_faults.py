@@ -18,6 +18,7 @@ from needle.analyzer.trace.walk import Packet, Walker
 from path_faults import PATH_FAULTS
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
+FULL = 1450
 
 # sample -> (node, step) where the packet dies
 EXPECTED = PATH_FAULTS
@@ -25,7 +26,7 @@ EXPECTED = PATH_FAULTS
 
 def failing_hops(sample: str) -> set[tuple[str, str]]:
     """Every (node, step) where a packet between the first two nodes' pods, either way,
-    or from the third node to a pod of the first, dies."""
+    or from the third node to a pod of the first, dies, small or full-size."""
     with open_bundle(SAMPLES / f"{sample}.tar.gz") as bundle:
         model = build_model(bundle)
         pods = {
@@ -35,11 +36,13 @@ def failing_hops(sample: str) -> set[tuple[str, str]]:
         here, there = pods["lab-node-1"], pods["lab-node-2"]
         pairs = [(a, b) for a in here for b in there] + [(here[0], here[1])]
         pairs += [("lab-node-3", pod) for pod in here]
-        walker = Walker(model, Packet())
+        # ping's default size, and a full-size pod packet (the lab's pod MTU)
+        walkers = [Walker(model, Packet()), Walker(model, Packet(size=FULL))]
         found = set()
         for a, b in pairs:
             start, end = resolve(model, a), resolve(model, b)
-            for path in (walker.walk(start, end), walker.walk(end, start)):
+            paths = [w.walk(x, y) for w in walkers for x, y in ((start, end), (end, start))]
+            for path in paths:
                 hop = path.failing
                 if hop is not None:
                     assert hop.verdict == "drop", (a, b, hop)
