@@ -59,10 +59,11 @@ def reachability_lines(reach: dict[str, Any] | None) -> list[str]:
     if not reach:
         return []
     classes = plural(reach["classes"], "class", "classes")
+    pairs = f"{reach['pairs']:,} pair{'' if reach['pairs'] == 1 else 's'}"
     lines = [
-        f"reachability: {plural(reach['pairs'], 'pair')} ({classes}, "
-        f"{plural(reach['walks'], 'walk')}): {reach['delivered']} delivered, "
-        f"{reach['dropped']} dropped, {reach['unknown']} not decidable"
+        f"reachability: {pairs} ({classes}, {plural(reach['walks'], 'walk')}): "
+        f"{reach['delivered']:,} delivered, {reach['dropped']:,} dropped, "
+        f"{reach['unknown']:,} not decidable"
     ]
     for item in reach.get("not_checked", [])[:10]:
         nodes = item.get("nodes", 1)
@@ -71,6 +72,6 @@ def reachability_lines(reach: dict[str, Any] | None) -> list[str]:
         )
         lines.append(
             f"  not decidable at {item['step']} on {where}: {item['reason']} "
-            f"({plural(item['pairs'], 'pair')})"
+            f"({item['pairs']:,} pair{'' if item['pairs'] == 1 else 's'})"
         )
     return lines
