@@ -130,15 +130,22 @@ def route(item: Route, tokens: Tokens) -> tuple[Any, ...]:
     )
 
 
+@functools.lru_cache(maxsize=256)
+def state_class(state: tuple[str, ...]) -> str | tuple[str, ...]:
+    """A neighbour's states as the walk tells them apart: every learnt state is one,
+    "resolved" (it passes as an absent entry does); the others as they are."""
+    states = frozenset(state)
+    return "resolved" if states and states <= RESOLVED else tuple(sorted(states))
+
+
 def neighbour(item: Neighbour | None, tokens: Tokens) -> tuple[Any, ...] | None:
     if item is None:
         return None
-    states = frozenset(item.state)
     return (
         token(item.dst, tokens),
         token(item.dev, tokens),
         token(item.lladdr.lower() if item.lladdr else None, tokens),
-        "resolved" if states and states <= RESOLVED else tuple(sorted(states)),
+        state_class(tuple(item.state)),
     )
 
 

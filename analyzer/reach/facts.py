@@ -59,7 +59,7 @@ def collect_facts(model: Model, home: Iterable[str] | None = None) -> list[NodeF
         classes: dict[tuple[object, ...], list[str]] = {}
         for pod in pods:
             classes.setdefault(pod_signature(node, pod, tokens, index), []).append(pod.ref)
-        signer = PairSigner(model, node, holders)
+        signer = PairSigner(node, holders)
         pairs: dict[tuple[object, ...], list[int]] = {}
         for other in names:
             facts = peers.get(other)

@@ -13,8 +13,6 @@ from needle.analyzer.reach import canon
 
 # what of a route the walk reads (routing.decide, the devices' steps)
 ROUTE_KEYS = ("dst", "type", "table", "dev", "gateway", "prefsrc", "metric", "flags", "nexthops")
-# a learnt entry passes as an absent one does: only the others make a pod differ
-_LEARNT = frozenset({"REACHABLE", "STALE", "DELAY", "PROBE", "NONE"})
 
 
 def _value(value: Any, tokens: canon.Tokens) -> Any:
@@ -53,11 +51,12 @@ def _neighbours(rows: list[dict[str, Any]], tokens: canon.Tokens) -> tuple[Any, 
     for row in rows:
         state = row.get("state")
         states = (
-            frozenset(state)
+            tuple(state)
             if isinstance(state, list) and all(isinstance(s, str) for s in state)
-            else frozenset({repr(state)})
+            else (repr(state),)
         )
-        if states and states <= _LEARNT:
+        kind = canon.state_class(states)
+        if kind == "resolved":  # a learnt entry passes as an absent one does
             continue
         lladdr = row.get("lladdr")
         found.append(
@@ -65,7 +64,7 @@ def _neighbours(rows: list[dict[str, Any]], tokens: canon.Tokens) -> tuple[Any, 
                 _value(row.get("dst"), tokens),
                 _value(row.get("dev"), tokens),
                 _value(lladdr.lower() if isinstance(lladdr, str) else lladdr, tokens),
-                tuple(sorted(states)),
+                kind,
             )
         )
     return canon.unordered(found)

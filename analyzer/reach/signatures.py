@@ -62,20 +62,6 @@ def _ipv4_int(address: str | None) -> int | None:
         return None
 
 
-_STATES: dict[tuple[str, ...], object] = {}
-
-
-def _state_class(state: tuple[str, ...]) -> object:
-    """A neighbour's states as the walk tells them apart (learnt states are one)."""
-    found = _STATES.get(state)
-    if found is None:
-        states = frozenset(state)
-        found = _STATES[state] = (
-            "resolved" if states and states <= canon.RESOLVED else tuple(sorted(states))
-        )
-    return found
-
-
 class RouteIndex:
     """Longest-prefix match over a namespace's tables main and default, as the kernel's
     three default rules do; a namespace with other policy rules asks routing.decide."""
@@ -294,11 +280,8 @@ def pod_signature(
 class PairSigner:
     """Pair signatures of one node toward each peer."""
 
-    def __init__(self, model: Model, node: Node, holders: dict[str, Node]) -> None:
-        self.model = model
+    def __init__(self, node: Node, holders: dict[str, Node]) -> None:
         self.holders = holders
-        self.node = node
-        self.backend = backend_of(model)
         self.index = RouteIndex(node)
         host = node.host
         assert host is not None
@@ -335,7 +318,7 @@ class PairSigner:
             shape.append(None)
         else:
             mac = (neighbour.lladdr or "").lower()
-            shape.append((_state_class(neighbour.state), tokens.get(mac, mac)))
+            shape.append((canon.state_class(tuple(neighbour.state)), tokens.get(mac, mac)))
         device = self.interfaces.get(dev or "")
         if device is not None and device.kind == "vxlan":
             entry = self.fdb.get((dev, mac)) or self.fdb.get((dev, ALL_ZEROS))
