@@ -18,5 +18,6 @@ PATH_FAULTS = {
     "lab-bridge-mtu-stale": ("lab-node-1", "mtu"),
     "lab-pod-device-forwarding-off": ("lab-node-1", "sysctl"),
     "lab-pod-eth0-down": ("lab-node-1", "link"),
+    "lab-pod-ip-duplicate": ("lab-node-1", "deliver"),
     "lab-snat-pod-traffic": ("lab-node-1", "nat"),
 }

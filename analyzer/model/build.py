@@ -94,15 +94,22 @@ class PodSideLoader:
 
 
 def _join_pods(model: Model, node: Node) -> None:
-    by_ip: dict[str, tuple[Namespace, Any]] = {}
+    """Each pod to the namespace holding its IP. Where two namespaces hold one address
+    (an IPAM that lost its allocations hands it out again) and the API lists as many pods
+    with it, each pod gets one of them, in order: nothing in a bundle says which is whose,
+    and what the data plane does with the address is the same either way."""
+    by_ip: dict[str, list[tuple[Namespace, Any]]] = {}
     for namespace in node.pods_netns.values():
         for interface in namespace.interfaces.values():
             for ip in interface.ipv4:
-                by_ip[ip] = (namespace, interface)
+                by_ip.setdefault(ip, []).append((namespace, interface))
     for pod in model.pods_by_node.get(node.name, []):
-        if pod.host_network or not pod.ip or pod.ip not in by_ip:
+        holders = by_ip.get(pod.ip or "") if not pod.host_network else None
+        if not holders:
             continue
-        namespace, interface = by_ip[pod.ip]
+        namespace, interface = next(
+            ((ns, i) for ns, i in holders if ns.pod is None or ns.pod is pod), holders[-1]
+        )
         pod.netns, pod.eth0 = namespace, interface
         pod.host_veth = interface.peer
         namespace.pod = pod

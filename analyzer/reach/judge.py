@@ -183,7 +183,10 @@ class Judge:
 
 def _pod_side(hop: Hop, source: Endpoint, target: Endpoint) -> int | None:
     """0 or 1 when the hop is the source's or the destination's own (its namespace, or
-    its veth's host end), None when it is a node's."""
+    its veth's host end), None when it is a node's. A packet delivered to another pod
+    than the one it is for is the destination's loss, wherever it arrived."""
+    if hop.step == "deliver" and hop.netns != HOST and target.kind == "pod":
+        return 1
     for number, end in enumerate((source, target)):
         if end.kind != "pod" or end.namespace is None or end.namespace.is_host:
             continue

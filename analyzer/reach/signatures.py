@@ -234,6 +234,16 @@ class HostIndex:
         for route in host.routes if host is not None else ():
             if route.dst in addresses:
                 self.routes.setdefault(route.dst, []).append(route)
+        # an address two pod namespaces hold: which gets a packet is up to each sender's
+        # learnt neighbour entry, which signatures leave out (see pod_signature)
+        seen: set[str] = set()
+        self.shared = False
+        for namespace in node.pods_netns.values():
+            held = {ip for interface in namespace.interfaces.values() for ip in interface.ipv4}
+            if held & seen - {"127.0.0.1"}:
+                self.shared = True
+                break
+            seen |= held
 
 
 def pod_signature(
@@ -274,7 +284,10 @@ def pod_signature(
             canon.unresolved_neighbours(found, mine) if found else (),
             canon.unordered([canon.route(item, mine) for item in routes]),
         )
-    return (inside, neighbours, outside, fdb, host_side, pod.host_network)
+    # on a node where two pods hold one address, learnt neighbour entries decide which
+    # gets a packet: each pod there is a class of its own (rare; walks stay exact)
+    alone = pod.ref if index.shared else None
+    return (inside, neighbours, outside, fdb, host_side, pod.host_network, alone)
 
 
 class PairSigner:

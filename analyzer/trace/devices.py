@@ -174,7 +174,9 @@ class Devices(Recorder):
                     (links, peer.name),
                 )
             assert bridge is not None
-            owner = self._owner_on_bridge(node, peer_namespace, bridge, nexthop)
+            owner = self._owner_on_bridge(
+                node, peer_namespace, bridge, nexthop, asking=(namespace, out)
+            )
             # the next hop's answer (ARP, then every frame) comes back over the bridge: an
             # FDB entry sending the sender's MAC elsewhere loses it
             self._bridge_fdb(node, bridge, out.mac, peer)
@@ -215,20 +217,49 @@ class Devices(Recorder):
         return node, peer_namespace, peer.name
 
     def _owner_on_bridge(
-        self, node: Node, host: Namespace, bridge: Interface, address: str
+        self,
+        node: Node,
+        host: Namespace,
+        bridge: Interface,
+        address: str,
+        asking: tuple[Namespace, Interface] | None = None,
     ) -> Interface | None:
         """The interface behind `bridge` that holds `address`: the bridge itself, or a
-        pod's eth0 whose host veth is one of its ports."""
+        pod's eth0 whose host veth is one of its ports. When two pods hold it (an IPAM
+        that lost its allocations hands an address out again), the one whose MAC the
+        asking namespace's neighbour entry (on its device) has gets every frame."""
         if address in bridge.ipv4:
             return bridge
-        for interface in host.interfaces.values():
-            if (
-                interface.master == bridge.name
-                and interface.peer is not None
-                and address in interface.peer.ipv4
-            ):
-                return interface.peer
-        return None
+        owners = [
+            interface.peer
+            for interface in host.interfaces.values()
+            if interface.master == bridge.name
+            and interface.peer is not None
+            and address in interface.peer.ipv4
+        ]
+        if len(owners) < 2:
+            return owners[0] if owners else None
+        space, device = asking or (host, bridge)
+        entry = next(
+            (n for n in space.neighbours if n.dst == address and n.dev == device.name), None
+        )
+        lladdr = (entry.lladdr or "").lower() if entry is not None else ""
+        chosen = next((o for o in owners if o.mac and o.mac.lower() == lladdr), None)
+        holders = ", ".join(_holder(node, owner) for owner in owners)
+        if chosen is None:
+            self._add(
+                node.name,
+                netns_label(space),
+                "neigh",
+                device.name,
+                "unknown",
+                f"{len(owners)} pods behind {bridge.name} hold {address} ({holders}) and no "
+                "neighbour entry says which of them answers ARP",
+                (self._file(node, space, "neighbours"), f"no entry for {address}"),
+            )
+        assert chosen is not None
+        self._shared_address = (address, holders)
+        return chosen
 
     def _port(self, node: Node, host: Namespace, bridge: Interface, port: Interface) -> None:
         state = node.bridge_ports.get(port.name)
@@ -363,3 +394,9 @@ class Devices(Recorder):
             self._port(node, namespace, bridge, owner.peer)
         self._neighbour(node, namespace, nexthop, bridge, owner.mac, arp=True)
         return self._to_port(node, namespace, bridge, owner, came_in)
+
+
+def _holder(node: Node, interface: Interface) -> str:
+    """A pod's eth0 as a person names it: the pod, else its namespace."""
+    namespace = namespace_of(node, interface)
+    return netns_label(namespace) if namespace is not None else interface.netns

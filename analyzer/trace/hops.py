@@ -183,6 +183,8 @@ class Recorder:
         self._path = Path()
         # address -> node, on its host namespace and as the API names it (see _node_at)
         self._holders: tuple[dict[str, Node], dict[str, Node]] | None = None
+        # the pod namespace the packet is for (None: a node, a Service, an address)
+        self._target: Namespace | None = None
         self._begin()
 
     def _begin(self, reply: tuple[Translation, ...] | None = None) -> None:
@@ -196,6 +198,8 @@ class Recorder:
         self._reply = reply
         self._to_service = False
         self._answering: str | None = None  # a reply: the address it must come back to
+        # (address, the pods holding it) when two pods behind a bridge hold one address
+        self._shared_address: tuple[str, str] | None = None
         # kube-proxy's random endpoint choices: the run takes _choices[k] at the k-th,
         # and records (taken, how many, the endpoint) in _forks
         self._choices: list[int] = []

@@ -23,7 +23,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 
-from needle.analyzer.model.entities import HOST, Namespace, Node
+from needle.analyzer.model.entities import HOST, Interface, Namespace, Node
 from needle.analyzer.trace.endpoints import Endpoint
 from needle.analyzer.trace.handover import HandOver
 from needle.analyzer.trace.hops import (
@@ -74,6 +74,7 @@ class Walker(HandOver):
             self._begin()
             self._no_namespace(source)
             return settle(self._path)
+        self._target = target.namespace if target.kind == "pod" else None
         return self._each_endpoint(
             lambda: self._run(node, namespace, source.ip, target.ip, target.kind == "service")
         )
@@ -109,7 +110,38 @@ class Walker(HandOver):
         """The reply from where the packet arrived to where it came from (its source as
         it arrived there, after any SNAT)."""
         self._answering = source.ip
+        self._target = source.namespace if source.kind == "pod" else None
         self._walk(node, namespace, address, _replied_to(run, source.ip))
+
+    def _misdelivered(
+        self, node: Node, namespace: Namespace, dst: str, device: Interface, links: str
+    ) -> None:
+        """A packet for one pod that arrives in another pod's namespace: both hold the
+        address, and the neighbour entry that resolved it (or the sender's own address)
+        took it to the other."""
+        target = self._target
+        if (
+            target is None
+            or target.is_host
+            or namespace.is_host
+            or (target.node, target.id) == (namespace.node, namespace.id)
+        ):
+            return
+        label, wanted = netns_label(namespace), netns_label(target)
+        shared = self._shared_address
+        holders = shared[1] if shared is not None and shared[0] == dst else f"{wanted}, {label}"
+        self._add(
+            node.name,
+            label,
+            "deliver",
+            device.name,
+            "drop",
+            f"{dst} is held by more than one pod on {node.name} ({holders}): a packet for "
+            "one of them arrives in the other's namespace (here netns "
+            f"{namespace.name or namespace.id}, eth0 {device.mac or '?'}); nothing in a bundle "
+            "says which pod is in which namespace",
+            (links, f"{device.name}: {', '.join(device.ipv4)}"),
+        )
 
     def _no_namespace(self, source: Endpoint) -> None:
         with contextlib.suppress(Stop):
@@ -209,6 +241,7 @@ class Walker(HandOver):
                         "sender (its SNAT address is another node's)",
                         (links, f"{device.name}: {', '.join(device.ipv4)}"),
                     )
+                self._misdelivered(node, namespace, dst, device, links)
                 up, why = is_up(device)
                 self._add(
                     node.name,

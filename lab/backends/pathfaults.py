@@ -10,20 +10,28 @@ VXLAN port; each declares the data planes it makes sense on.
 
 from __future__ import annotations
 
+import copy
+import hashlib
 import json
 import subprocess
+import time
+import uuid
 
-from needle.lab import netns
+from needle.lab import kube_objects, netns
 from needle.lab.backends import bridge, flannel
 from needle.lab.backends.base import UNDERLAY_DEVICE, Fault, Target
 from needle.lab.batches import Batch
 from needle.lab.errors import LabError
-from needle.lab.state import FaultRecord, PodState
+from needle.lab.state import FaultRecord, PodState, save
 from needle.lab.topology import (
+    CLUSTER_CIDR,
     UNDERLAY_BRIDGE,
     UNDERLAY_GATEWAY,
     UNDERLAY_PREFIX,
     UNDERLAY_PREFIX_LENGTH,
+    deployment_name,
+    gateway,
+    pod_netns,
 )
 
 BRIDGED = ("vxlan", "vxlan-directrouting", "host-gw")
@@ -42,6 +50,9 @@ RENUMBERED_IP = f"{UNDERLAY_PREFIX}.240"
 """The node's new uplink address after its DHCP lease changed (no lab node has it)."""
 IANA_VXLAN_PORT = 4789
 """IANA's VXLAN port (Windows flannel's, and most guides'), not flannel's Linux default."""
+ARP_LOCKTIME_S = 1.2
+"""Past net.ipv4.neigh.*.locktime (1 s): until then an entry keeps its MAC against
+another's ARP."""
 SWITCH_MTU_DEFICIT = 100
 """How far below the nodes' MTU the switch port sits (1400 on a 1500 underlay)."""
 
@@ -483,6 +494,126 @@ def bridge_mtu_stale(target: Target) -> FaultRecord:
     )
 
 
+def pod_ip_duplicate(target: Target) -> FaultRecord:
+    """What host-local IPAM does after its allocation store is lost (/var/lib/cni on a
+    tmpfs, or wiped by a cleanup script) while pods keep running: the next pod gets an
+    address a running pod holds. The CNI bridge plugin gives it a new MAC, and its first
+    packet (an ARP request for its gateway) moves the node's neighbour entry for the
+    address to it."""
+    state, node, pod = target.state, target.node, target.pod("pod-ip-duplicate")
+    index = int(node.netns.rsplit("-n", 1)[1])
+    taken = {p.netns for p in node.pods} | netns.existing()
+    slot = next(
+        k for k in range(len(node.pods) + 1, 256) if pod_netns(state.name, index, k) not in taken
+    )
+    taken_veths = {p.host_veth for p in node.pods}
+    serial = int(hashlib.sha256(f"{state.name}/{node.name}/{slot}".encode()).hexdigest()[:8], 16)
+    veth = next(
+        f"veth{(serial + k) & 0xFFFFFFFF:08x}"
+        for k in range(256)
+        if f"veth{(serial + k) & 0xFFFFFFFF:08x}" not in taken_veths
+    )
+    newcomer = PodState(
+        namespace=pod.namespace,
+        name=f"{deployment_name(slot - 1)}-{serial:08x}"[:63],
+        netns=pod_netns(state.name, index, slot),
+        ip=pod.ip,
+        host_veth=veth,
+    )
+    # recorded before anything is made, so `down` finds and removes it whatever fails
+    node.pods.append(newcomer)
+    save(state)
+    mtu = int(str(_link(pod.netns, "eth0")["mtu"]))
+    gw = gateway(node.pod_cidr)
+    # the node has talked to the pod (kubelet's probes): its entry holds the pod's MAC
+    _ping(node.netns, pod.ip)
+    netns.create([newcomer.netns])
+    _ip(
+        node.netns,
+        f"fault pod-ip-duplicate on {node.name}",
+        f"link add {veth} mtu {mtu} type veth peer name eth0 mtu {mtu} netns {newcomer.netns}",
+        f"link set {veth} master {bridge.BRIDGE}",
+        f"link set {veth} type bridge_slave hairpin on",
+        f"link set {veth} up",
+    )
+    _ip(
+        newcomer.netns,
+        f"fault pod-ip-duplicate: pod {newcomer.ref}",
+        "link set lo up",
+        f"addr add {pod.ip}/24 dev eth0",
+        "link set eth0 up",
+        f"route add default via {gw} dev eth0",
+        f"route add {CLUSTER_CIDR} via {gw} dev eth0",
+    )
+    time.sleep(ARP_LOCKTIME_S)  # an entry younger than locktime keeps its MAC
+    _ping(newcomer.netns, gw)
+    mac = _mac(newcomer.netns, "eth0")
+    held = _neighbour_mac(node.netns, pod.ip, bridge.BRIDGE)
+    if held != mac:
+        raise LabError(
+            f"fault pod-ip-duplicate: {node.name}'s neighbour entry for {pod.ip} is "
+            f"{held or 'absent'}, not the new pod's {mac}"
+        )
+    _add_pod_object(target, pod, newcomer)
+    return FaultRecord(
+        fault="pod-ip-duplicate",
+        message=(
+            f"{node.name}: new pod {newcomer.ref} got {pod.ip}, the address of running pod "
+            f"{pod.ref} (host-local IPAM lost its allocations); its first packet moved the "
+            f"node's neighbour entry for {pod.ip} to its MAC {mac}, so packets for {pod.ref} "
+            f"are delivered to {newcomer.ref}. The API lists both pods Running with {pod.ip}"
+        ),
+        node=node.name,
+        netns=newcomer.netns,
+        pod=pod.ref,
+        interface="eth0",
+        cidr=f"{pod.ip}/32",
+        before=pod.ref,
+        after=newcomer.ref,
+    )
+
+
+def _ping(netns_name: str, address: str) -> None:
+    subprocess.run(
+        ["ip", "netns", "exec", netns_name, "ping", "-c", "1", "-W", "1", address],
+        capture_output=True,
+        check=False,
+        timeout=10,
+    )
+
+
+def _neighbour_mac(netns_name: str, address: str, device: str) -> str | None:
+    proc = subprocess.run(
+        ["ip", "-j", "-n", netns_name, "neigh", "show", address, "dev", device],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=10,
+    )
+    rows = json.loads(proc.stdout or "[]") if proc.returncode == 0 else []
+    return str(rows[0].get("lladdr", "")).lower() or None if rows else None
+
+
+def _add_pod_object(target: Target, model: PodState, newcomer: PodState) -> None:
+    """The new pod as the API lists it: a copy of the running pod's object (same node,
+    same podIP, its own name and uid)."""
+    path = target.kube_dir / kube_objects.PODS_FILE
+    document = kube_objects.read_list(path)
+    original = next(
+        item
+        for item in document["items"]
+        if (item["metadata"]["namespace"], item["metadata"]["name"])
+        == (model.namespace, model.name)
+    )
+    item = copy.deepcopy(original)
+    item["metadata"]["name"] = newcomer.name
+    item["metadata"]["uid"] = str(
+        uuid.UUID(int=int(hashlib.sha256(newcomer.name.encode()).hexdigest()[:32], 16), version=4)
+    )
+    document["items"].append(item)
+    kube_objects.write_list(path, document)
+
+
 # --- sysctl -----------------------------------------------------------------------------
 
 
@@ -638,6 +769,13 @@ FAULTS = (
         "a pod's eth0 is down inside the pod while the API lists it Running",
         pod_eth0_down,
         ALL,
+        "link",
+    ),
+    Fault(
+        "pod-ip-duplicate",
+        "a new pod gets a running pod's IP and takes its traffic",
+        pod_ip_duplicate,
+        BRIDGED,
         "deliver",
     ),
 )

@@ -335,6 +335,7 @@ def test_faults_declare_their_backends() -> None:
         "bridge-mtu-stale": bridged,
         "pod-device-forwarding-off": every,
         "pod-eth0-down": every,
+        "pod-ip-duplicate": bridged,
     }
     with pytest.raises(LabError) as caught:
         faults.check_backend(faults.CATALOGUE["peer-off-link"], "canal", "lab")

@@ -449,7 +449,7 @@ def test_sysctl_forwarding_off_on_the_pod_device(
     assert failures(probe.mesh(state, 500)) == expected
 
 
-def test_deliver_pod_eth0_down(fresh: Callable[..., LabState]) -> None:
+def test_link_pod_eth0_down(fresh: Callable[..., LabState]) -> None:
     state = fresh()
     node, _, pod = first(state)
     record, removed, added = inject(state, "pod-eth0-down")
@@ -473,7 +473,7 @@ def test_deliver_pod_eth0_down(fresh: Callable[..., LabState]) -> None:
     assert failures(probe.mesh(state, 500)) == touching(state, pod)
 
 
-def test_deliver_pod_eth0_down_on_canal(fresh: Callable[..., LabState]) -> None:
+def test_link_pod_eth0_down_on_canal(fresh: Callable[..., LabState]) -> None:
     state = fresh("canal")
     pod = first(state)[2]
     record, removed, added = inject(state, "pod-eth0-down")
@@ -485,6 +485,56 @@ def test_deliver_pod_eth0_down_on_canal(fresh: Callable[..., LabState]) -> None:
     assert added == {(pod.netns, "link", (*old[2][:4], False))}
     assert {item[1] for item in removed} == {"link", "route"}
     assert failures(probe.mesh(state, 500)) == touching(state, pod)
+
+
+def _echo_requests(ns: str) -> int:
+    """ICMP echo requests the namespace's kernel has received (its own /proc/net/snmp)."""
+    out = subprocess.run(
+        ["nsenter", f"--net=/run/netns/{ns}", "cat", "/proc/net/snmp"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    names, values = [line.split() for line in out.splitlines() if line.startswith("Icmp:")][:2]
+    return int(values[names.index("InEchos")])
+
+
+def test_deliver_pod_ip_duplicate(fresh: Callable[..., LabState]) -> None:
+    state = fresh()
+    node, peer, pod = first(state)
+    record, removed, added = inject(state, "pod-ip-duplicate")
+    newcomer = next(p for p in api.status(state.name).nodes[0].pods if p.netns == record.netns)
+    assert (newcomer.ip, newcomer.netns) == (pod.ip, record.netns) and newcomer.name != pod.name
+    assert record.pod == pod.ref and record.after == newcomer.ref
+    # The node gains the new pod's veth on its bridge (its link, port, the bridge's
+    # permanent entry for the veth's MAC and the new device's sysctls); nothing else of
+    # the lab changes.
+    veth = _json(["ip", "-j", "-n", node.netns, "link", "show", "dev", newcomer.host_veth])
+    key = f"net.ipv4.conf.{newcomer.host_veth}"
+    assert removed == set()
+    assert {(item[0], item[1], item[2][0]) for item in added} == {
+        (node.netns, "link", newcomer.host_veth),
+        (node.netns, "port", newcomer.host_veth),
+        (node.netns, "fdb", veth[0]["address"]),
+        (node.netns, "sysctl", f"{key}.forwarding"),
+        (node.netns, "sysctl", f"{key}.proxy_arp"),
+    }
+    pods = json.loads((Path(state.kube_dir) / "pods.json").read_text())["items"]
+    assert sorted(i["metadata"]["name"] for i in pods if i["status"]["podIP"] == pod.ip) == sorted(
+        [pod.name, newcomer.name]
+    )
+    # A peer's pod pings the address and gets answers, from the wrong pod: the node's
+    # neighbour entry took every request to the newcomer, none reached the pod.
+    before = _echo_requests(pod.netns), _echo_requests(newcomer.netns)
+    sender = peer.pods[0].netns
+    sent = subprocess.run(
+        ["ip", "netns", "exec", sender, "ping", "-c", "3", "-i", "0.2", "-W", "1", pod.ip],
+        capture_output=True,
+        check=False,
+    )
+    after = _echo_requests(pod.netns), _echo_requests(newcomer.netns)
+    assert sent.returncode == 0
+    assert after[0] - before[0] == 0 and after[1] - before[1] >= 3
 
 
 def test_every_step_has_a_fault_and_the_catalogue_lists_them() -> None:

@@ -44,6 +44,11 @@ def failing_hops(sample: str) -> set[tuple[str, str]]:
             paths = [w.walk(x, y) for w in walkers for x, y in ((start, end), (end, start))]
             for path in paths:
                 hop = path.failing
+                if hop is not None and hop.verdict == "unknown":
+                    # a pod that never talked to the address two pods hold: its ARP
+                    # decides, which no bundle shows
+                    assert "answers ARP" in hop.detail, (a, b, hop)
+                    continue
                 if hop is not None:
                     assert hop.verdict == "drop", (a, b, hop)
                     assert hop.evidence, (a, b, hop)
