@@ -113,15 +113,37 @@ class Devices(Recorder):
             )
         assert entry is not None
         states = set(entry.state)
-        if states & UNRESOLVED or not entry.lladdr:
+        unresolved = bool(states & UNRESOLVED) or not entry.lladdr
+        shown = "/".join(sorted(states)) or "unresolved"
+        if unresolved and arp and expected is None:
+            # nobody the bundle shows would answer: the caller's next check says why
             self._add(
                 node.name,
                 label,
                 "neigh",
                 out.name,
-                "drop",
-                f"{address} on {out.name} is {'/'.join(sorted(states)) or 'unresolved'}: "
-                "no answer to ARP",
+                "pass",
+                f"{address} is {shown}: ARP asks again when the packet is sent",
+                (file, f"{address} {' '.join(entry.state)}"),
+            )
+            return None
+        if unresolved:
+            # a device that ARPs asks again for a packet sent to a FAILED entry; that the
+            # last ask went unanswered is a symptom whose cause the bundle does not show
+            self._add(
+                node.name,
+                label,
+                "neigh",
+                out.name,
+                "unknown" if arp else "drop",
+                f"{address} on {out.name} is {shown}: "
+                + (
+                    f"the last ARP went unanswered though {expected} holds it; the kernel "
+                    "asks again for this packet, and nothing in the bundle says why it was "
+                    "not answered"
+                    if arp
+                    else "no answer to ARP"
+                ),
                 (file, f"{address} {' '.join(entry.state)}"),
             )
         lladdr = (entry.lladdr or "").lower()
@@ -199,20 +221,29 @@ class Devices(Recorder):
             return node, peer_namespace, bridge.name
         answers = nexthop in local_addresses(peer_namespace)
         if not answers:
-            proxy = node.sysctls.get(f"net.ipv4.conf.{peer.name.replace('.', '/')}.proxy_arp")
-            if proxy is not None and proxy.strip() != "1":
-                self._add(
-                    node.name,
-                    label,
-                    "neigh",
-                    out.name,
-                    "drop",
-                    f"nobody answers ARP for {nexthop}: proxy_arp is {proxy} on {peer.name}",
-                    (
-                        node.outputs.get("sysctl", ""),
-                        f"net/ipv4/conf/{peer.name}/proxy_arp = {proxy}",
-                    ),
-                )
+            key = f"net.ipv4.conf.{peer.name.replace('.', '/')}"
+            proxy = node.sysctls.get(f"{key}.proxy_arp")
+            # the kernel answers ARP by proxy only on a device that forwards (arp_process)
+            forwarding = node.sysctls.get(f"{key}.forwarding")
+            for name, value in (("proxy_arp", proxy), ("forwarding", forwarding)):
+                if value is not None and value.strip() != "1":
+                    self._add(
+                        node.name,
+                        label,
+                        "neigh",
+                        out.name,
+                        "drop",
+                        f"nobody answers ARP for {nexthop}: {name} is {value} on {peer.name}"
+                        + (
+                            " (proxy ARP answers only on a device that forwards)"
+                            if name == "forwarding"
+                            else ""
+                        ),
+                        (
+                            node.outputs.get("sysctl", ""),
+                            f"net/ipv4/conf/{peer.name}/{name} = {value}",
+                        ),
+                    )
         self._neighbour(node, namespace, nexthop, out, peer.mac, arp=True)
         return node, peer_namespace, peer.name
 

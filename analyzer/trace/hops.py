@@ -86,6 +86,8 @@ class Path:
     # for the reply: where the packet ended and what conntrack rewrote on the way
     end: tuple[Node, Namespace, str] | None = None
     translations: tuple[Translation, ...] = ()
+    # the address a node's packet left with, when the route chose another than its IP
+    source: str | None = None
 
     @property
     def failing(self) -> Hop | None:
@@ -185,6 +187,8 @@ class Recorder:
         self._holders: tuple[dict[str, Node], dict[str, Node]] | None = None
         # the pod namespace the packet is for (None: a node, a Service, an address)
         self._target: Namespace | None = None
+        # a node's own packet: its source address is the route's choice (see routing)
+        self._from_node = False
         self._begin()
 
     def _begin(self, reply: tuple[Translation, ...] | None = None) -> None:

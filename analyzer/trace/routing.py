@@ -152,3 +152,14 @@ def decide(namespace: Namespace, src: str, dst: str, iif: str | None = None) -> 
             return Decision(route, rule.table, described, drop=kind)
         return Decision(route, rule.table, described)
     return Decision(None, "", "", drop=f"no route to {dst}")
+
+
+def source_address(namespace: Namespace, preferred: str | None, dev: str | None) -> str | None:
+    """The source address Linux gives a packet a namespace sends itself (no socket bound
+    to one): the route's preferred source, else the first address of the outgoing
+    device (flannel.1's 10.244.1.0 for a node's packet to another node's pod, cni0's
+    for one to its own pod); None when the device has none (the caller keeps its own)."""
+    if preferred:
+        return preferred
+    device = namespace.interfaces.get(dev or "")
+    return device.ipv4[0] if device is not None and device.ipv4 else None

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
+from dataclasses import replace
 
 from needle.analyzer.model.entities import HOST, Interface, Namespace, Node
 from needle.analyzer.trace.endpoints import Endpoint
@@ -39,7 +40,7 @@ from needle.analyzer.trace.hops import (
     route_leg,
     settle,
 )
-from needle.analyzer.trace.routing import decide, local_addresses
+from needle.analyzer.trace.routing import decide, local_addresses, source_address
 
 __all__ = ["NOT_MODELLED", "STEPS", "Hop", "Packet", "Path", "Walker"]
 
@@ -75,6 +76,7 @@ class Walker(HandOver):
             self._no_namespace(source)
             return settle(self._path)
         self._target = target.namespace if target.kind == "pod" else None
+        self._from_node = source.kind == "node"
         return self._each_endpoint(
             lambda: self._run(node, namespace, source.ip, target.ip, target.kind == "service")
         )
@@ -87,7 +89,8 @@ class Walker(HandOver):
         forward = self.walk(source, target)
         runs = [b.path for b in forward.endpoints] or [forward]
         if target.kind != "service" and not any(run.translations for run in runs):
-            return forward, self.walk(target, source)
+            sent_from = forward.source or source.ip
+            return forward, self.walk(target, replace(source, ip=sent_from))
         branches = []
         for branch, run in zip(forward.endpoints or [None], runs, strict=True):
             if run.end is None or run.verdict != "delivered":
@@ -216,6 +219,17 @@ class Walker(HandOver):
             links = self._file(node, namespace, "links")
             locals_ = local_addresses(namespace)
             arrived = dst
+            picked_source = False
+            if iif is None and namespace.is_host and self._from_node and self._reply is None:
+                # the socket's source comes from the route to the address it connects
+                # to, before any OUTPUT DNAT (a ClusterIP's route is the default one)
+                first = decide(namespace, src, dst).route
+                picked = (
+                    source_address(namespace, first.src, route_leg(first)[0]) if first else None
+                )
+                if picked is not None and picked != src:
+                    src = self._path.source = picked
+                    picked_source = True
             if namespace.is_host and self._reply is not None and iif is not None:
                 dst = self._conntrack_reply(node, dst, iif)
             elif namespace.is_host:
@@ -277,6 +291,7 @@ class Walker(HandOver):
             assert route is not None
             dev, gateway, onlink = route_leg(route)
             nexthop = gateway or dst
+            chosen = f", from {src}" if picked_source else ""
             self._add(
                 node.name,
                 label,
@@ -287,7 +302,8 @@ class Walker(HandOver):
                 + (f" via {gateway}" if gateway else "")
                 + f" dev {dev}"
                 + (" onlink" if onlink else "")
-                + (f" (table {decision.table})" if decision.table != "main" else ""),
+                + (f" (table {decision.table})" if decision.table != "main" else "")
+                + chosen,
                 (routes, f"route {route.dst}"),
             )
             if namespace.is_host:

@@ -61,6 +61,31 @@ def test_a_healthy_data_plane_delivers_both_ways(sample):
         assert document["hops"][-1]["step"] == "deliver"
 
 
+@pytest.mark.parametrize(
+    ("sample", "own", "other"),
+    [
+        # VXLAN: flannel.1's address to another node's pods, cni0's to its own
+        ("lab-healthy", "10.244.3.1", "10.244.3.0"),
+        # host-gw: out of ens3 to another node's pods, so the node's own IP
+        ("lab-host-gw-healthy", "10.244.3.1", None),
+    ],
+)
+def test_a_nodes_packet_leaves_with_the_address_its_route_chooses(sample, own, other):
+    here, mine = pods(sample, "lab-node-1")[0], pods(sample, "lab-node-3")[0]
+    for target, source in ((mine, own), (here, other)):
+        code, document = trace(sample, "lab-node-3", target)
+        assert code == 0, document
+        first = next(h for h in document["hops"] if h["step"] == "route")
+        if source is None:
+            assert ", from " not in first["detail"], first
+            continue
+        assert first["detail"].endswith(f", from {source}"), first
+        # the reply comes back to that address, not to the node's IP
+        last = document["return"]["hops"][-1]
+        assert last["detail"].startswith(f"{source} is "), last
+        assert (last["node"], last["netns"]) == ("lab-node-3", "host")
+
+
 def test_the_document_is_the_contract():
     here, there = pods("lab-healthy", "lab-node-1"), pods("lab-healthy", "lab-node-2")
     _, document = trace("lab-healthy", here[0], there[0], "--proto", "udp", "--port", "53")
@@ -228,3 +253,32 @@ def test_a_rule_the_evaluator_cannot_decide_is_unknown_with_its_text(tmp_path):
     hop = next(h for h in document["hops"] if h["verdict"] != "pass")
     assert (hop["node"], hop["step"], hop["verdict"]) == ("lab-node-2", "filter", "unknown")
     assert hop["evidence"][0]["detail"] == rule
+
+
+def _with_neighbour(tmp_path: Path, node: str, row: dict) -> Path:
+    """The healthy lab as a directory bundle, `row` replacing `node`'s host neighbour
+    entry for its address and device."""
+    root = _with_ruleset(tmp_path, node, "")
+    path = root / "nodes" / node / "host" / "ip-neigh.json"
+    rows = [
+        r for r in json.loads(path.read_text()) if (r["dst"], r["dev"]) != (row["dst"], row["dev"])
+    ]
+    path.write_text(json.dumps([*rows, row]))
+    return root
+
+
+@pytest.mark.parametrize("state", ["FAILED", "INCOMPLETE"])
+def test_an_unanswered_arp_for_a_pod_that_is_there_is_not_decidable(tmp_path, state):
+    # the kernel asks again when it sends: that the last ask failed is a symptom, and
+    # the bundle shows nothing that keeps the pod from answering now
+    here = pods("lab-healthy", "lab-node-1")[0]
+    _, healthy = trace("lab-healthy", "lab-node-3", here)
+    address = healthy["to"]["ip"]
+    row = {"dst": address, "dev": "cni0", "state": [state]}
+    bundle = _with_neighbour(tmp_path, "lab-node-1", row)
+    code, document = _trace_dir(bundle, "lab-node-3", here)
+    assert code == 1 and document["verdict"] == "unknown"
+    hop = next(h for h in document["hops"] if h["verdict"] != "pass")
+    assert (hop["node"], hop["step"], hop["interface"]) == ("lab-node-1", "neigh", "cni0")
+    assert f"{address} on cni0 is {state}: the last ARP went unanswered" in hop["detail"]
+    assert hop["evidence"][0]["file"] == "nodes/lab-node-1/host/ip-neigh.json"
