@@ -142,12 +142,13 @@ def analyze(
             about = bundle.summary()
             # rules read routes, neighbours and FDBs as they need them, from the open
             # bundle; the manifest (10^6 command records at 1,000 nodes) is not needed
+            nft = nft_source(bundle)  # which file holds each node's nft ruleset
             bundle.drop_manifest()
             progress.step(
                 f"checking {plural(len(catalog.rules), 'rule')} on "
                 f"{plural(len(model.nodes), 'node')}"
             )
-            outcome = evaluate(model, catalog.rules.values(), reachability=True)
+            outcome = evaluate(model, catalog.rules.values(), reachability=True, nft=nft)
     outcome.problems[:0] = catalog.problems
     document = report_document(outcome, about)
     if output_format is ReportFormat.json:

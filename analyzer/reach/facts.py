@@ -11,12 +11,14 @@ from needle.analyzer.reach.signatures import (
     NodeFacts,
     PairSigner,
     address_holders,
+    nft_lines,
     node_tokens,
     peer_facts,
     pod_signature,
     profile,
     strict_rp_filter,
 )
+from needle.analyzer.trace.hops import NftSource
 
 
 def _backs(
@@ -35,8 +37,11 @@ def _backs(
     ]
 
 
-def collect_facts(model: Model, home: Iterable[str] | None = None) -> list[NodeFacts]:
-    """The facts of the `home` nodes (every node when None)."""
+def collect_facts(
+    model: Model, home: Iterable[str] | None = None, nft: NftSource | None = None
+) -> list[NodeFacts]:
+    """The facts of the `home` nodes (every node when None); `nft` reads a node's nft
+    ruleset, which joins its profile."""
     names = sorted(model.nodes)
     position = {name: index for index, name in enumerate(names)}
     peers = {
@@ -59,7 +64,8 @@ def collect_facts(model: Model, home: Iterable[str] | None = None) -> list[NodeF
         classes: dict[tuple[object, ...], list[str]] = {}
         for pod in pods:
             classes.setdefault(pod_signature(node, pod, tokens, index), []).append(pod.ref)
-        signer = PairSigner(node, holders)
+        nft_rules = nft_lines(node, nft)
+        signer = PairSigner(node, holders, nft_rules)
         pairs: dict[tuple[object, ...], list[int]] = {}
         for other in names:
             facts = peers.get(other)
@@ -70,7 +76,7 @@ def collect_facts(model: Model, home: Iterable[str] | None = None) -> list[NodeF
         found.append(
             NodeFacts(
                 name,
-                profile(node, model, tokens),
+                profile(node, model, tokens, nft_rules),
                 strict_rp_filter(node) or bool(signer.literals),
                 pod_classes,
                 pairs,

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from needle.analyzer.backends.base import node_ip
 from needle.analyzer.model.entities import HOST, Model, Pod
 from needle.analyzer.reach.plan import TO_OWN_SERVICE, Member, PairClass, classes
 from needle.analyzer.reach.signatures import NodeFacts
 from needle.analyzer.trace.endpoints import Endpoint
+from needle.analyzer.trace.hops import NftSource
 from needle.analyzer.trace.routing import decide
 from needle.analyzer.trace.walk import Hop, Packet, Path, Walker
 
@@ -92,8 +94,10 @@ class Reachability:
 
 
 class Judge:
-    def __init__(self, model: Model) -> None:
+    def __init__(self, model: Model, nft: NftSource | None = None) -> None:
         self.model = model
+        self.nft = nft
+        self.nft_parsed: dict[str, Any] = {}  # each node's nft ruleset parsed once
         self.pods: dict[str, Pod] = {pod.ref: pod for pod in model.pods}
         self.walkers: dict[tuple[int, str, int | None], Walker] = {}
         self.result = Reachability()
@@ -115,7 +119,7 @@ class Judge:
         walker = self.walkers.get(key)
         if walker is None:
             packet = Packet(proto=proto, size=size, port=port)
-            walker = self.walkers[key] = Walker(self.model, packet)
+            walker = self.walkers[key] = Walker(self.model, packet, self.nft, self.nft_parsed)
         return walker
 
     def walk(
@@ -234,10 +238,12 @@ def judge(
     model: Model,
     facts: list[NodeFacts],
     found: dict[tuple[object, ...], PairClass] | None = None,
+    nft: NftSource | None = None,
 ) -> Reachability:
-    """Every pair of the cluster, by class (`found`: the classes, when made already)."""
+    """Every pair of the cluster, by class (`found`: the classes, when made already;
+    `nft`: each node's nft ruleset, for the netfilter hooks iptables-save does not show)."""
     found = classes(facts) if found is None else found
-    judge = Judge(model)
+    judge = Judge(model, nft)
     judge.result.classes = len(found)
     for pair_class in found.values():
         judge.result.pairs += pair_class.weight

@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import ipaddress
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +26,7 @@ from needle.analyzer.backends.base import node_ip
 from needle.analyzer.model.entities import Model, Node, Pod
 from needle.analyzer.parsers.ip_route import Route
 from needle.analyzer.reach import canon, pod_rows
+from needle.analyzer.trace.hops import NftSource
 from needle.analyzer.trace.routing import _span, decide
 
 ALL_ZEROS = "00:00:00:00:00:00"
@@ -146,7 +148,9 @@ def strict_rp_filter(node: Node) -> bool:
     return any(value.strip() == "1" for value in values)
 
 
-def profile(node: Node, model: Model, tokens: dict[str, str]) -> tuple[Any, ...]:
+def profile(
+    node: Node, model: Model, tokens: dict[str, str], nft_rules: list[str] | None = None
+) -> tuple[Any, ...]:
     host = node.host
     if host is None:
         return ("no host namespace",)
@@ -185,6 +189,7 @@ def profile(node: Node, model: Model, tokens: dict[str, str]) -> tuple[Any, ...]
         zeros,
         "netfilter" in node.present,
         _netfilter(node, tokens),
+        _nft_digest(nft_rules or [], tokens),
     )
 
 
@@ -209,6 +214,30 @@ def _netfilter(node: Node, tokens: dict[str, str]) -> tuple[str, ...]:
                 digest.update(b"\n")
                 count += 1
     return (digest.hexdigest(), str(count))
+
+
+# what differs between two nodes' identical rulesets: counters, and handles (`-a`)
+_NFT_NOISE = re.compile(r"counter packets \d+ bytes \d+|# handle \d+")
+
+
+def nft_lines(node: Node, nft: NftSource | None) -> list[str]:
+    """The node's `nft list ruleset`, line by line without counters ([] without one)."""
+    read = nft(node) if nft is not None else None
+    if read is None:
+        return []
+    text = read[1].decode("utf-8", "replace")
+    return [_NFT_NOISE.sub("", line).rstrip() for line in text.splitlines()]
+
+
+def _nft_digest(lines: list[str], tokens: dict[str, str]) -> tuple[str, ...]:
+    """The nft ruleset relative to the node, as a digest (as _netfilter's)."""
+    if not lines:
+        return ()
+    digest = hashlib.blake2b(digest_size=16)
+    for line in lines:
+        digest.update(canon.text(line, tokens).encode())
+        digest.update(b"\n")
+    return (digest.hexdigest(), str(len(lines)))
 
 
 class HostIndex:
@@ -293,7 +322,9 @@ def pod_signature(
 class PairSigner:
     """Pair signatures of one node toward each peer."""
 
-    def __init__(self, node: Node, holders: dict[str, Node]) -> None:
+    def __init__(
+        self, node: Node, holders: dict[str, Node], nft_rules: list[str] | None = None
+    ) -> None:
         self.holders = holders
         self.index = RouteIndex(node)
         host = node.host
@@ -306,7 +337,7 @@ class PairSigner:
         self.source = node_ip(node) or ""
         self.interfaces = host.interfaces
         self.locals = {address for item in host.interfaces.values() for address in item.ipv4}
-        self.literals = filter_literals(node)
+        self.literals = filter_literals(node, nft_rules or [])
 
     def sign(self, peer: Node, peer_facts: PeerFacts) -> tuple[Any, ...]:
         tokens = peer_facts.tokens
@@ -445,17 +476,19 @@ def _prefix(text: str | None) -> tuple[int, int] | None:
     return None if network is None else (int(network.network_address), int(network.netmask))
 
 
-def filter_literals(node: Node) -> tuple[tuple[int, int], ...]:
-    """The IPv4 prefixes the node's iptables filter table names (a rule that takes or
-    drops one peer's traffic splits that peer's pairs from the others)."""
+def filter_literals(node: Node, nft_rules: list[str]) -> tuple[tuple[int, int], ...]:
+    """The IPv4 prefixes the node's iptables filter table names, and its nft ruleset (all
+    of it: an nft chain filters by its hook, whatever its table is called); a rule that
+    takes or drops one peer's traffic splits that peer's pairs from the others."""
     ruleset = node.netfilter
-    if ruleset is None or "filter" not in ruleset.table_names:  # type: ignore[attr-defined]
-        return ()
+    lines: list[str] = list(nft_rules)
+    if ruleset is not None and "filter" in ruleset.table_names:  # type: ignore[attr-defined]
+        for chain in ruleset.policies("filter"):  # type: ignore[attr-defined]
+            lines.extend(ruleset.lines("filter", chain))  # type: ignore[attr-defined]
     found: set[tuple[int, int]] = set()
-    for chain in ruleset.policies("filter"):  # type: ignore[attr-defined]
-        for line in ruleset.lines("filter", chain):  # type: ignore[attr-defined]
-            for match in canon.IPV4.finditer(line):
-                span = _prefix(match.group(0))
-                if span is not None:
-                    found.add(span)
+    for line in lines:
+        for match in canon.IPV4.finditer(line):
+            span = _prefix(match.group(0))
+            if span is not None:
+                found.add(span)
     return tuple(sorted(found))

@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from needle.analyzer.backends import backend_of
 from needle.analyzer.forked import can_fork, run_forked
@@ -40,6 +40,9 @@ from needle.analyzer.rules.facts import (
 from needle.analyzer.rules.grouping import alike as group_alike
 from needle.analyzer.rules.helpers import ModelHelpers, helper_signatures
 from needle.analyzer.rules.memory import ResultMemory, RuleInputs
+
+if TYPE_CHECKING:  # reach and trace build on the engine, not the other way
+    from needle.analyzer.trace.hops import NftSource
 from needle.analyzer.rules.placeholders import (
     FieldPath,
     HelperCall,
@@ -568,6 +571,7 @@ def evaluate(
     docs: Iterable[RuleDocument],
     workers: int | None = None,
     reachability: bool = False,
+    nft: NftSource | None = None,
 ) -> Outcome:
     """Compile and run `docs` against `model`; broken rules are reported, not fatal.
 
@@ -575,11 +579,13 @@ def evaluate(
     PARALLEL_FROM_NODES nodes or more) the nodes are split into that many shards, each
     checked in a forked child that shares the model; node-pair rules pair a shard's
     nodes with every node, so the findings are the same as in one process.
+    `reachability`: walk every pair too (analyzer/reach/), with each node's nft ruleset
+    read by `nft` where the caller has one.
     """
     if workers is None:
         workers = 2 if can_fork() and len(model.nodes) >= PARALLEL_FROM_NODES else 1
     with paused_gc():
-        return _evaluate(model, list(docs), workers, reachability)
+        return _evaluate(model, list(docs), workers, reachability, nft)
 
 
 def deal(names: list[str], shards: int) -> list[frozenset[str]]:
@@ -628,18 +634,22 @@ def _steps(value: object) -> frozenset[str]:
 
 
 def run_shard_and_signatures(
-    model: Model, docs: list[RuleDocument], home: Home
+    model: Model, docs: list[RuleDocument], home: Home, nft: NftSource | None = None
 ) -> tuple[list[RuleResult], list[Any]]:
     """A shard's rule results and its nodes' reachability signatures (analyzer/reach/),
     taken while the shard holds its nodes' pod side."""
     from needle.analyzer.reach.facts import collect_facts  # reach builds on the engine
 
     results = run_shard(model, docs, home)
-    return results, collect_facts(model, home)
+    return results, collect_facts(model, home, nft)
 
 
 def _evaluate(
-    model: Model, docs: list[RuleDocument], workers: int, reachability: bool = False
+    model: Model,
+    docs: list[RuleDocument],
+    workers: int,
+    reachability: bool = False,
+    nft: NftSource | None = None,
 ) -> Outcome:
     outcome = Outcome()
     outcome.objects_invalid = [problem.to_json() for problem in model.objects_invalid]
@@ -650,9 +660,13 @@ def _evaluate(
     compiled, problems = compile_rules_with(docs, helper_signatures())
     outcome.problems.extend(problems)
     valid = [rule.doc for rule in compiled]
-    task = run_shard_and_signatures if reachability else run_shard
     homes = shard_nodes(model, workers) if workers > 1 else [None]
-    tasks = [partial(task, model, valid, home) for home in homes]
+    tasks = [
+        partial(run_shard_and_signatures, model, valid, home, nft)
+        if reachability
+        else partial(run_shard, model, valid, home)
+        for home in homes
+    ]
     done: list[Any] = run_forked(tasks, "rule evaluation") if workers > 1 else [tasks[0]()]
     if not reachability:
         merge_results([rule.id for rule in compiled], done, outcome)
@@ -661,7 +675,7 @@ def _evaluate(
     from needle.analyzer.reach.findings import merge
     from needle.analyzer.reach.judge import judge
 
-    reach = judge(model, [fact for _, facts in done for fact in facts])  # classes made once
+    reach = judge(model, [fact for _, facts in done for fact in facts], nft=nft)
     steps = {doc.id: _steps(doc.data.get("step")) for doc in valid if doc.data.get("step")}
     outcome.findings = merge(outcome.findings, reach, steps)
     outcome.reachability = reach.to_json()

@@ -175,13 +175,22 @@ def route_leg(route: Route) -> tuple[str | None, str | None, bool]:
 class Recorder:
     """The walk's state and bookkeeping, shared by the step classes (see walk.Walker)."""
 
-    def __init__(self, model: Model, packet: Packet, nft: NftSource | None = None) -> None:
+    def __init__(
+        self,
+        model: Model,
+        packet: Packet,
+        nft: NftSource | None = None,
+        nft_parsed: dict[str, tuple[NftRuleset, str] | None] | None = None,
+    ) -> None:
         self.model = model
         self.packet = packet
         self.backend = backend_of(model)
-        # a node's `nft list ruleset` (bundle file, bytes), when the caller can read it
+        # a node's `nft list ruleset` (bundle file, bytes), when the caller can read it;
+        # `nft_parsed`: the rulesets parsed so far, shared by walkers of one model
         self._nft_source = nft
-        self._nft: dict[str, tuple[NftRuleset, str] | None] = {}
+        self._nft: dict[str, tuple[NftRuleset, str] | None] = (
+            {} if nft_parsed is None else nft_parsed
+        )
         self._path = Path()
         # address -> node, on its host namespace and as the API names it (see _node_at)
         self._holders: tuple[dict[str, Node], dict[str, Node]] | None = None
