@@ -9,7 +9,7 @@ checked, reported as such.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -278,16 +278,43 @@ def _judge_services(judge: Judge, pair_class: PairClass) -> None:
     by_node: dict[str, list[tuple[Member, object]]] = {}
     for item, port in ones:
         by_node.setdefault(item.source, []).append((item, port))
+    _refine(
+        judge,
+        pair_class.kind,
+        {
+            node: Share(
+                len(entries),
+                lambda first=entries[0]: walk(*first),
+                ([ref for item, _ in entries for ref in item.source_pods], []),
+                (),
+            )
+            for node, entries in by_node.items()
+        },
+    )
+
+
+@dataclass
+class Share:
+    """One node's part of a class that dies there: walked again for its own cause."""
+
+    weight: int  # the pairs it stands for
+    walk: Callable[[], tuple[Path, int, Endpoint, Endpoint]]
+    sides: tuple[Iterable[str], Iterable[str]]  # the pods the walk's two ends stand for
+    peers: Iterable[str]  # the nodes on the other end of its pairs
+
+
+def _refine(judge: Judge, kind: str, shares: dict[str, Share]) -> None:
+    """Each node's share walked and recorded on its own, up to MAX_NODES_A_CAUSE; the
+    rest counted on the first cause (as nodes alike)."""
     first: Cause | None = None
-    for number, (node, entries) in enumerate(sorted(by_node.items())):
-        pods = [ref for item, _ in entries for ref in item.source_pods]
+    for number, (node, share) in enumerate(sorted(shares.items(), key=lambda item: item[0])):
         if number >= MAX_NODES_A_CAUSE and first is not None:
             first.also.add(node)
-            first.pairs += len(entries)
+            first.pairs += share.weight
             continue
-        path, size, source, target = walk(*entries[0])
+        path, size, source, target = share.walk()
         cause = judge.record(
-            path, size, pair_class.kind, len(entries), source, target, (pods, []), peers=()
+            path, size, kind, share.weight, source, target, share.sides, peers=share.peers
         )
         first = first or cause
 
@@ -321,23 +348,25 @@ def _judge_class(judge: Judge, pair_class: PairClass) -> None:
             if hop.node not in (member.source, target_node):
                 side = hop.node
             shares.setdefault(side, []).append((item, pod, node, ref, weight))
-    first: Cause | None = None
-    for number, (side, entries) in enumerate(sorted(shares.items())):
-        weight = _share_weight(entries, side)
-        item, pod, node, ref, _ = entries[0]
-        if number >= MAX_NODES_A_CAUSE and first is not None:
-            first.also.add(side)
-            first.pairs += weight
-            continue
-        source = judge._endpoint(item.source, pod)
-        target = judge._endpoint(node, ref)
-        again, size = judge.walk(source, target)
-        sides = (item.source_pods, dict(item.destinations).get(node, []))
-        peers = {other if it.source == side else it.source for it, _, other, _, _ in entries}
-        cause = judge.record(
-            again, size, pair_class.kind, weight, source, target, sides, peers=peers
-        )
-        first = first or cause
+    _refine(judge, pair_class.kind, {side: _share(judge, side, e) for side, e in shares.items()})
+
+
+def _share(
+    judge: Judge, side: str, entries: list[tuple[Member, str | None, str, str, int]]
+) -> Share:
+    item, pod, node, ref, _ = entries[0]
+
+    def walk() -> tuple[Path, int, Endpoint, Endpoint]:
+        source, target = judge._endpoint(item.source, pod), judge._endpoint(node, ref)
+        path, size = judge.walk(source, target)
+        return path, size, source, target
+
+    return Share(
+        _share_weight(entries, side),
+        walk,
+        (item.source_pods, dict(item.destinations).get(node, [])),
+        {other if it.source == side else it.source for it, _, other, _, _ in entries},
+    )
 
 
 def _share_weight(entries: list[tuple[Member, str | None, str, str, int]], side: str) -> int:
