@@ -1,8 +1,8 @@
 """The records `iptables-save` output parses into: tables, chains, rules, matches.
 
-These are plain data, the shape of the text; what they mean for a packet is
-`evaluate.py`'s job. Every match keeps its own text, so a match the evaluator does not
-model can still be named exactly in a verdict's reason.
+These are plain data, the shape of the text; what they mean for a packet is the job of
+`matches.py` (one match) and `evaluate.py` (a traversal). Every match keeps its own text,
+so a match the evaluator does not model can still be named exactly in a verdict's reason.
 """
 
 from __future__ import annotations
