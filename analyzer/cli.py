@@ -18,6 +18,7 @@ from needle.analyzer.diff.render import render_text as render_diff_text
 from needle.analyzer.diff.run import run_diff
 from needle.analyzer.errors import AnalyzerError
 from needle.analyzer.model import Model, build_model
+from needle.analyzer.observe.analyze import observe
 from needle.analyzer.progress import WorkProgress
 from needle.analyzer.report.document import report_document
 from needle.analyzer.report.markdown import render_markdown
@@ -149,6 +150,8 @@ def analyze(
                 f"{plural(len(model.nodes), 'node')}"
             )
             outcome = evaluate(model, catalog.rules.values(), reachability=True, nft=nft)
+            progress.step("reading the probes and captures")
+            observe(bundle, model, outcome, catalog.rules.values(), nft)
     outcome.problems[:0] = catalog.problems
     document = report_document(outcome, about)
     if output_format is ReportFormat.json:

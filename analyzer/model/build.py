@@ -41,6 +41,8 @@ def _load_node(
     node.status = record["status"]
     node.errors = list(record.get("errors", []))
     node.captures = list(record.get("captures", []))
+    probes = record.get("probes")
+    node.probes = probes if isinstance(probes, dict) else None
     outputs = NodeOutputs(bundle, record, cache)
     for what in SOURCES:
         path = outputs.path_of(HOST, what)
@@ -51,6 +53,10 @@ def _load_node(
             node.outputs[f"{command_id}:{interface}"] = found[0][0]
         elif netns == HOST and command_id == "uname":
             node.outputs["uname"] = found[0][0]
+        elif command_id.endswith((".start", ".end")) and interface is None:
+            ok = [path for path, fine in found if fine]
+            if ok:  # read at both ends of the capture window (observe/counters.py)
+                node.counters[(netns, command_id)] = ok[0]
     host = Namespace(node=node.name, id=HOST, dir=f"{record['dir']}/host")
     # routes, neighbours and FDB: read when a rule or view first asks for this node's
     fill_namespace(host, outputs, details="lazy")

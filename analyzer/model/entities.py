@@ -183,6 +183,10 @@ class Node:
     loaded_netfilter: object | None = None
     load_netfilter: Callable[[Node], None] | None = field(default=None, repr=False)
     captures: list[dict[str, object]] = field(default_factory=list)
+    # the manifest's probe record of the node (plan and results), None: no probes ran
+    probes: dict[str, object] | None = None
+    # (netns id or "host", counter command id with its phase) -> bundle path
+    counters: dict[tuple[str, str], str] = field(default_factory=dict)
     outputs: dict[str, str] = field(default_factory=dict)  # data kind -> bundle path
     present: set[str] = field(default_factory=set)  # fdb, sysctl, ethtool, subnet_env, ...
     sources: dict[str, object] = field(default_factory=dict)  # as Namespace.sources

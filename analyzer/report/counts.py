@@ -75,3 +75,54 @@ def reachability_lines(reach: dict[str, Any] | None) -> list[str]:
             f"({item['pairs']:,} pair{'' if item['pairs'] == 1 else 's'})"
         )
     return lines
+
+
+def evidence_label(item: dict[str, Any]) -> str:
+    """ "evidence" for what the configuration shows, else where it was seen ("probe",
+    "capture", "counters")."""
+    source = item.get("source")
+    return "evidence" if source in (None, "config") else f"observed ({source})"
+
+
+OBSERVED = {
+    "confirmed": "observed: confirmed by the probes or captures (below)",
+    "contradicted": "observed: CONTRADICTED: a probe passed where this says traffic dies",
+    "inferred": "observed: not seen by the probes or captures (inferred from the configuration)",
+}
+
+
+def observed_line(finding: dict[str, Any]) -> str | None:
+    """What the observations say of a finding, when the bundle had any."""
+    status = finding.get("observed")
+    return OBSERVED.get(status) if isinstance(status, str) else None
+
+
+def observation_lines(observations: dict[str, Any] | None) -> list[str]:
+    """ "probes: 36 (30 passed, 6 failed: 4 confirm findings, 2 unexplained); captures:
+    9 decoded"; none when the report has no observations."""
+    if not observations:
+        return []
+    probes = observations.get("probes") or {}
+    captures = observations.get("captures") or {}
+    parts = []
+    if probes.get("probes"):
+        parts.append(
+            f"probes: {probes['probes']:,} ({probes['passed']:,} passed, "
+            f"{probes['failed']:,} failed, {probes['not_judged']:,} not judged; "
+            f"{probes['confirming']:,} confirm a finding, {probes['contradicting']:,} "
+            f"contradict one, {probes['unexplained']:,} unexplained)"
+        )
+    else:
+        parts.append("probes: none in the bundle")
+    if captures:
+        parts.append(
+            "captures: " + ", ".join(f"{n:,} {status}" for status, n in sorted(captures.items()))
+        )
+    kinds = observations.get("observations") or {}
+    lines = ["; ".join(parts)]
+    if kinds:
+        lines.append(
+            "  seen in the captures: "
+            + ", ".join(f"{kind} ({n:,})" for kind, n in sorted(kinds.items()))
+        )
+    return lines

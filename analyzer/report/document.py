@@ -30,5 +30,6 @@ def report_document(outcome: Outcome, bundle: dict[str, Any]) -> dict[str, Any]:
             "objects_invalid": list(outcome.objects_invalid),
             "dataplane": outcome.dataplane,
             "reachability": outcome.reachability,
+            "observations": outcome.observations,
         },
     }

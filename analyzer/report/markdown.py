@@ -11,6 +11,9 @@ from typing import Any
 
 from needle.analyzer.report.counts import (
     dataplane_line,
+    evidence_label,
+    observation_lines,
+    observed_line,
     reachability_lines,
     rules_ran,
     severity_counts,
@@ -59,11 +62,16 @@ def render_markdown(document: dict[str, Any]) -> str:
                 markdown_text(finding["message"]),
                 "",
             ]
+            observed = observed_line(finding)
+            if observed is not None:
+                lines += [markdown_text(observed[0].upper() + observed[1:]), ""]
             if finding["evidence"]:
                 lines.append("Evidence:")
                 for item in finding["evidence"]:
                     detail = f": {markdown_text(item['detail'])}" if item.get("detail") else ""
-                    lines.append(f"- {markdown_code(item['file'])}{detail}")
+                    label = evidence_label(item)
+                    where = "" if label == "evidence" else f"{markdown_text(label)}: "
+                    lines.append(f"- {where}{markdown_code(item['file'])}{detail}")
                 lines.append("")
             lines += [f"Fix: {markdown_text(finding['remediation'])}", ""]
             if finding["references"]:
@@ -72,6 +80,8 @@ def render_markdown(document: dict[str, Any]) -> str:
     coverage = document["coverage"]
     lines.append(f"_{rules_ran(coverage)}._")
     for line in reachability_lines(coverage.get("reachability")):
+        lines.append(f"- {markdown_text(line.strip())}")
+    for line in observation_lines(coverage.get("observations")):
         lines.append(f"- {markdown_text(line.strip())}")
     for skipped in coverage["rules_skipped"]:
         lines.append(

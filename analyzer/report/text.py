@@ -11,6 +11,9 @@ from typing import Any, TextIO
 from needle.analyzer.report.counts import (
     bundle_line,
     dataplane_line,
+    evidence_label,
+    observation_lines,
+    observed_line,
     reachability_lines,
     summary_line,
 )
@@ -41,9 +44,12 @@ def render_text(document: dict[str, Any], stream: TextIO, color: bool | None = N
         for finding in group:
             console.print(f"  [{style}]{severity}[/] {shown(finding['message'])}")
             console.print(f"    rule: {shown(finding['rule'])} ({shown(finding['title'])})")
+            observed = observed_line(finding)
+            if observed is not None:
+                console.print(f"    {observed}")
             for item in finding["evidence"]:
                 detail = f": {shown(item['detail'])}" if item.get("detail") else ""
-                console.print(f"    evidence: {shown(item['file'])}{detail}")
+                console.print(f"    {evidence_label(item)}: {shown(item['file'])}{detail}")
             console.print(f"    fix: {shown(finding['remediation'])}")
             for reference in finding.get("references", []):
                 console.print(f"    see: {shown(reference)}")
@@ -51,6 +57,8 @@ def render_text(document: dict[str, Any], stream: TextIO, color: bool | None = N
     console.print()
     console.print(shown(summary_line(document["summary"], coverage)))
     for line in reachability_lines(coverage.get("reachability")):
+        console.print(shown(line))
+    for line in observation_lines(coverage.get("observations")):
         console.print(shown(line))
     for skipped in coverage["rules_skipped"]:
         console.print(f"  skipped {shown(skipped['rule'])}: {shown(skipped['reason'])}")

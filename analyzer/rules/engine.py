@@ -110,6 +110,10 @@ class Finding:
     evidence: list[dict[str, str]]
     remediation: str
     references: list[str]
+    # what the bundle's probes and captures say of it (analyzer/observe/join.py):
+    # confirmed, contradicted, inferred (nothing observed concerns it); None: the bundle
+    # has no observations
+    observed: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -121,6 +125,7 @@ class Finding:
             "evidence": self.evidence,
             "remediation": self.remediation,
             "references": self.references,
+            "observed": self.observed,
         }
 
 
@@ -139,6 +144,9 @@ class Outcome:
     objects_invalid: list[dict[str, str]] = field(default_factory=list)
     # what the walks of every pair found (analyzer/reach/: Reachability.to_json())
     reachability: dict[str, Any] | None = None
+    # what the probes and captures showed, and how it joined the findings
+    # (analyzer/observe/join.py: Joined.coverage)
+    observations: dict[str, Any] | None = None
 
 
 def _variables(for_each: str) -> dict[str, str]:
@@ -628,6 +636,11 @@ def compile_rules_with(
     return compiled, problems
 
 
+def rule_steps(docs: Iterable[RuleDocument]) -> dict[str, frozenset[str]]:
+    """Rule id -> the trace steps it declares (`step:`), for rules that declare some."""
+    return {doc.id: _steps(doc.data.get("step")) for doc in docs if doc.data.get("step")}
+
+
 def _steps(value: object) -> frozenset[str]:
     """A rule's `step`: one step, or the list of them its cause shows at."""
     return frozenset(map(str, value)) if isinstance(value, list) else frozenset({str(value)})
@@ -676,7 +689,7 @@ def _evaluate(
     from needle.analyzer.reach.judge import judge
 
     reach = judge(model, [fact for _, facts in done for fact in facts], nft=nft)
-    steps = {doc.id: _steps(doc.data.get("step")) for doc in valid if doc.data.get("step")}
+    steps = rule_steps(valid)
     outcome.findings = merge(outcome.findings, reach, steps)
     outcome.reachability = reach.to_json()
     return outcome

@@ -129,7 +129,11 @@ def test_analyze_json_is_the_report_contract():
         "evidence",
         "remediation",
         "references",
+        "observed",
     }
+    # the sample's captures are empty and it has no probes: nothing observed to say
+    assert finding["observed"] is None
+    assert {item["source"] for item in finding["evidence"]} == {"config"}
     assert set(finding["subject"]) == {"node", "peer_node", "netns", "pod", "interface", "cidr"}
     # the tx checksum offload rule is quiet on the lab's current kernel
     assert report["summary"] == {"error": 1, "warning": 0, "info": 0}
