@@ -27,6 +27,7 @@ from needle.analyzer.rules.catalog import load_catalog
 from needle.analyzer.rules.catalogue_doc import catalogue_markdown
 from needle.analyzer.rules.engine import SEVERITIES, compile_rules, evaluate
 from needle.analyzer.rules.fixtures import run_fixtures
+from needle.analyzer.show.observed import BUNDLE_VIEWS
 from needle.analyzer.show.render import print_json, print_table
 from needle.analyzer.show.views import VIEWS
 from needle.analyzer.signals import signals_interrupt
@@ -257,6 +258,8 @@ class ShowView(StrEnum):
     veths = "veths"
     mtu = "mtu"
     captures = "captures"
+    probes = "probes"
+    flows = "flows"
 
 
 @app.command(rich_help_panel="Analyze")
@@ -271,7 +274,8 @@ def show(
     view: Annotated[
         ShowView,
         typer.Argument(
-            metavar="VIEW", help="nodes, pods, links, routes, neigh, fdb, veths, mtu or captures."
+            metavar="VIEW",
+            help="nodes, pods, links, routes, neigh, fdb, veths, mtu, captures, probes or flows.",
         ),
     ],
     node: Annotated[
@@ -282,7 +286,8 @@ def show(
     ] = ListFormat.table,
     backend: BackendOption = None,
 ) -> None:
-    """Browse a bundle offline: nodes, pods, links, routes, neigh, fdb, veths, mtu, captures.
+    """Browse a bundle offline: nodes, pods, links, routes, neigh, fdb, veths, mtu, captures,
+    probes (what each probe met), flows (the packets the captures hold).
 
     \b
     Examples:
@@ -290,6 +295,7 @@ def show(
     $ needle show cluster.tar.gz mtu
     $ needle show cluster.tar.gz routes --node lab-node-1
     $ needle show cluster.tar.gz pods --format json
+    $ needle show cluster.tar.gz probes --node lab-node-1
     """
     with signals_interrupt():
         with WorkProgress() as progress:
@@ -300,7 +306,11 @@ def show(
                 raise AnalyzerError(_unknown_node(node, bundle_path, sorted(model.nodes)))
             # rows are made as they are printed (pod routes read as shown): the first
             # is out before the last is made (analyzer/show/render.py)
-            rows = VIEWS[view.value](model, node)
+            rows = (
+                BUNDLE_VIEWS[view.value](bundle, model, node)
+                if view.value in BUNDLE_VIEWS
+                else VIEWS[view.value](model, node)
+            )
             if output_format is ListFormat.json:
                 print_json(rows)
             else:
