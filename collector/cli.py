@@ -33,6 +33,9 @@ PANEL_NODES = "Nodes"
 PANEL_CLUSTER = "Cluster objects"
 PANEL_CAPTURE = "Packet captures"
 PANEL_PODS = "Debug pods (live cluster)"
+PANEL_PROBES = "Probes"
+MAX_PROBE_PEERS = 64
+"""Bounds the node script's arguments (a runtime refuses one over 128 KiB)."""
 
 KubeconfigOption = Annotated[
     Path | None,
@@ -227,6 +230,27 @@ def collect_command(
             rich_help_panel=PANEL_CAPTURE,
         ),
     ] = 2000,
+    no_probe: Annotated[
+        bool,
+        typer.Option(
+            "--no-probe",
+            help="Send no probes (ICMP echoes with DF, a UDP datagram to the VXLAN port) "
+            "to peer nodes in the window.",
+            rich_help_panel=PANEL_PROBES,
+        ),
+    ] = False,
+    probe_peers: Annotated[
+        int | None,
+        typer.Option(
+            "--probe-peers",
+            metavar="K",
+            min=0,
+            max=MAX_PROBE_PEERS,
+            help="Peer nodes each node probes, spread so each is probed by about K others "
+            "(default 6).",
+            rich_help_panel=PANEL_PROBES,
+        ),
+    ] = None,
     concurrency: Annotated[
         int, typer.Option("--concurrency", min=1, max=200, help="Nodes collected at once.")
     ] = 10,
@@ -285,6 +309,8 @@ def collect_command(
         )
     if node_name is not None and not local:
         raise CollectorError("--node-name goes with --local")
+    if no_probe and probe_peers is not None:
+        raise CollectorError("--probe-peers goes with probing; drop --no-probe or --probe-peers")
     cluster = None
     if live_cluster:
         cluster = ClusterOptions(
@@ -312,6 +338,10 @@ def collect_command(
         concurrency=concurrency,
         node_deadline_s=node_timeout,
         command=["needle", *sys.argv[1:]],
+        probes=not no_probe,
+        probe_peers=probe_peers,
+        # without captures the probes still get a window of --capture-seconds
+        probe_window_s=capture_seconds,
     )
     with sigterm_as_interrupt(), Progress(color=ctx.color) as progress:
         writer = collect(options, progress)

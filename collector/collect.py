@@ -7,6 +7,7 @@ Sources produce Kubernetes objects and node targets; every target has the same s
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from needle.collector.errors import CollectorError
 from needle.collector.kube.dump_dir import as_list, read_dump_dir
 from needle.collector.kube.session import ClusterOptions, ClusterSession
 from needle.collector.node_part import CaptureLimits, apply_records, read_node_stream
+from needle.collector.probe_setup import NodeProbeArgs, ProbeRequest, prepare_probes
 from needle.collector.progress import Progress
 from needle.collector.script.render import ScriptArgs, render
 from needle.collector.spec.loader import Spec, default_spec
@@ -39,6 +41,12 @@ class CollectOptions:
     concurrency: int = 10
     node_deadline_s: float = 120.0
     command: list[str] = field(default_factory=list)
+    probes: bool = False
+    """Probe peers in the window (the CLI turns this on unless --no-probe)."""
+    probe_peers: int | None = None
+    """Peers each node probes; None: the spec's default."""
+    probe_window_s: int = 3
+    """The window's length when there are no captures."""
 
 
 def tool_version() -> str:
@@ -177,6 +185,23 @@ def collect(options: CollectOptions, progress: Progress) -> BundleWriter:
     return writer
 
 
+def _script_args(
+    options: CollectOptions, target: Target, probes: NodeProbeArgs | None
+) -> ScriptArgs:
+    args = ScriptArgs(
+        options.capture_seconds, options.max_packets, options.snaplen, target.node_netns
+    )
+    if probes is None:
+        return args
+    return dataclasses.replace(
+        args,
+        window_seconds=probes.window_s,
+        probe_targets=probes.targets,
+        probe_mtu=probes.mtu,
+        probe_mtu_source=probes.mtu_source,
+    )
+
+
 def _run_nodes(
     writer: BundleWriter,
     targets: list[Target],
@@ -191,6 +216,12 @@ def _run_nodes(
         manifest.sources.append(transport)
     script = render(spec)
     records = {t.node: writer.add_node(t.node, t.transport, target=t.target) for t in targets}
+    window_s = options.capture_seconds or options.probe_window_s
+    request = ProbeRequest(options.probes, options.probe_peers, window_s)
+    manifest.probes, probe_args, problems = prepare_probes(
+        request, spec.probes, writer.path_of("cluster/nodes.json").parent, list(records.values())
+    )
+    manifest.errors.extend(problems)
     for target in targets:
         progress.queued(target.node, target.description)
     stop = Event()
@@ -200,9 +231,7 @@ def _run_nodes(
     pending: dict[Future[NodeRecord], Target] = {}
     try:
         for target in targets:
-            args = ScriptArgs(
-                options.capture_seconds, options.max_packets, options.snaplen, target.node_netns
-            )
+            args = _script_args(options, target, probe_args.get(target.node))
 
             def job(target: Target = target, args: ScriptArgs = args) -> NodeRecord:
                 progress.running(target.node, target.description)

@@ -13,15 +13,24 @@ import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from needle.collector.bundle.manifest import CaptureRecord, CommandRecord, NetnsRecord, NodeRecord
+from needle.collector.bundle.manifest import (
+    CaptureRecord,
+    CommandRecord,
+    NetnsRecord,
+    NodeProbes,
+    NodeRecord,
+)
 from needle.collector.bundle.paths import checked_relpath
 from needle.collector.bundle.writer import BundleWriter
 from needle.collector.errors import CollectorError
+from needle.collector.probe_records import probe_result, probe_settings
+from needle.collector.record_fields import field_value, uptime_delta
 from needle.collector.spec.loader import Command, Spec
 
 MiB = 1024 * 1024
 SIGXFSZ_STATUS = 128 + 25  # the shell's status for a command stopped by `ulimit -f`
 _ALLOWED_TOPS = ("host/", "netns/", "captures/")
+COUNTER_PHASES = ("start", "end")
 _RECORDS = re.compile(r"^_needle/records\.\d+$")
 _TCPDUMP_COUNT = re.compile(
     rb"^(\d+) packets? (captured|received by filter|dropped by kernel)", re.MULTILINE
@@ -106,24 +115,20 @@ def read_node_stream(
     return result
 
 
-def _field(value: str) -> str | None:
-    return None if value in {"-", ""} else value
-
-
-def _uptime_delta(start: str, end: str) -> float | None:
-    try:
-        return round(max(0.0, float(end) - float(start)), 3)
-    except ValueError:
-        return None
-
-
 def _spec_index(spec: Spec) -> dict[tuple[str, str], Command]:
+    """Spec entries by (scope, the id their records carry); a counter's records carry
+    its id with the window's phase (link-stats.start, link-stats.end)."""
     index: dict[tuple[str, str], Command] = {}
     for command in spec.commands:
         scope = "host" if command.scope == "interface" else command.scope
         for item in (command, command.fallback):
             if item is not None:
                 index[(scope, item.id)] = item
+    for counter in spec.counters:
+        for item in (counter, counter.fallback):
+            for phase in COUNTER_PHASES:
+                if item is not None:
+                    index[(item.scope, f"{item.id}.{phase}")] = item
     return index
 
 
@@ -150,9 +155,9 @@ def _command_record(
     if len(fields) < 11:
         return None
     _, cid, scope, iface, output, stderr, rc, t0, t1, timed_out, missing = fields[:11]
-    netns = _field(scope)
+    netns = field_value(scope)
     command = index.get(("netns" if netns else "host", cid))
-    output_name = _field(output)
+    output_name = field_value(output)
     size = sizes.get(output_name) if output_name else None
     exit_code = int(rc) if rc.lstrip("-").isdigit() else None
     killed = timed_out == "1"
@@ -178,17 +183,17 @@ def _command_record(
     return CommandRecord(
         id=cid,
         netns=netns,
-        interface=_field(iface),
-        argv=_argv(command, _field(iface)),
+        interface=field_value(iface),
+        argv=_argv(command, field_value(iface)),
         exit_code=exit_code,
         timed_out=killed,
         truncated=truncated,
         missing_tool=missing == "1",
-        duration_s=_uptime_delta(t0, t1),
+        duration_s=uptime_delta(t0, t1),
         bytes=size,
         output=f"{node.dir}/{output_name}" if output_name and size is not None else None,
-        stderr=f"{node.dir}/{_field(stderr)}"
-        if _field(stderr) and _field(stderr) in sizes
+        stderr=f"{node.dir}/{field_value(stderr)}"
+        if field_value(stderr) and field_value(stderr) in sizes
         else None,
     )
 
@@ -242,7 +247,7 @@ def apply_records(
                     dir=f"{node.dir}/netns/{ns_id}",
                     inode=int(inode) if inode.isdigit() else None,
                     nsid=nsids.get(name),
-                    name=_field(name),
+                    name=field_value(name),
                     pids=[int(pid) for pid in pids.split() if pid.isdigit()][:64],
                 )
             )
@@ -254,7 +259,7 @@ def apply_records(
             if f"{stored}.stderr" in stream.sizes:
                 counts = _tcpdump_counts(writer.path_of(f"{node.dir}/{stored}.stderr").read_bytes())
             exit_code = int(rc) if rc.isdigit() else None
-            problem = _field(error)
+            problem = field_value(error)
             if problem is None and exit_code not in (0, None):
                 stderr_path = f"{node.dir}/{stored}.stderr"
                 text = (
@@ -268,13 +273,13 @@ def apply_records(
                 )
             node.captures.append(
                 CaptureRecord(
-                    interface="" if _field(skipped) else iface,
-                    role=_field(role),
-                    skipped=_field(skipped),
+                    interface="" if field_value(skipped) else iface,
+                    role=field_value(role),
+                    skipped=field_value(skipped),
                     netns=None,
                     filter="" if bpf == "-" else bpf,
                     file=f"{node.dir}/{stored}"
-                    if _field(output) and stored in stream.sizes
+                    if field_value(output) and stored in stream.sizes
                     else None,
                     seconds=limits.seconds,
                     max_packets=limits.max_packets,
@@ -285,6 +290,14 @@ def apply_records(
                     **counts,
                 )
             )
+        elif kind == "Q":
+            probe_settings(fields, node, spec.probes)
+        elif kind == "R":
+            result = probe_result(fields, node, stream.sizes)
+            if result is not None:
+                if node.probes is None:
+                    node.probes = NodeProbes()
+                node.probes.results.append(result)
         elif kind == "E" and len(fields) >= 2:
             node.degrade(fields[1])
     if stream.cut_short:

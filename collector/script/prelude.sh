@@ -9,23 +9,39 @@
 # script sends what it collected (captures included) and exits 130.
 #
 # usage: sh -s -- [-c CAPTURE_SECONDS] [-p MAX_PACKETS] [-s SNAPLEN] [-n NODE_NETNS]
+#                 [-w WINDOW_SECONDS] [-t PROBE_TARGETS -m MTU -M MTU_SOURCE]
 #   -n NODE_NETNS: the node's host namespace is the named namespace NODE_NETNS (the lab);
 #                  only namespaces attached to it by a veth are collected as its pods.
+#   -w: the window's length when there are no captures (probes still need one)
+#   -t: what to probe, words kind,address,port,peer (from the cluster's own objects; a
+#       port of - is this node's own VXLAN dstport); -m an MTU the cluster objects state
+#       and -M where from (the node's subnet.env wins; without either, its devices')
 
 NEEDLE_CAPTURE_SECONDS=0
 NEEDLE_MAX_PACKETS=2000
 NEEDLE_SNAPLEN=200
 NEEDLE_NODE_NETNS=
+NEEDLE_WINDOW_SECONDS=0
+NEEDLE_PROBE_TARGETS=
+NEEDLE_PROBE_MTU=
+NEEDLE_PROBE_MTU_SOURCE=
 while [ $# -gt 0 ]; do
     case $1 in
         -c) NEEDLE_CAPTURE_SECONDS=$2; shift 2 ;;
         -p) NEEDLE_MAX_PACKETS=$2; shift 2 ;;
         -s) NEEDLE_SNAPLEN=$2; shift 2 ;;
         -n) NEEDLE_NODE_NETNS=$2; shift 2 ;;
+        -w) NEEDLE_WINDOW_SECONDS=$2; shift 2 ;;
+        -t) NEEDLE_PROBE_TARGETS=$2; shift 2 ;;
+        -m) NEEDLE_PROBE_MTU=$2; shift 2 ;;
+        -M) NEEDLE_PROBE_MTU_SOURCE=$2; shift 2 ;;
         --) shift ;;
         *) echo "needle: unknown argument: $1" >&2; exit 64 ;;
     esac
 done
+# Captures define the window; without them, probes get one of -w seconds.
+[ "$NEEDLE_CAPTURE_SECONDS" -gt 0 ] && NEEDLE_WINDOW_SECONDS=$NEEDLE_CAPTURE_SECONDS
+[ -n "$NEEDLE_PROBE_TARGETS" ] || [ "$NEEDLE_CAPTURE_SECONDS" -gt 0 ] || NEEDLE_WINDOW_SECONDS=0
 
 W=$(mktemp -d "${TMPDIR:-/tmp}/needle.XXXXXX") || { echo "needle: cannot create a work directory" >&2; exit 70; }
 NEEDLE_SEQ=0
@@ -40,6 +56,7 @@ needle_interrupted() {
     trap - INT TERM HUP
     needle_err "interrupted by a signal; sending what was collected"
     needle_stop_captures
+    needle_probes_collect
     needle_emit
     needle_cleanup
     exit 130
@@ -93,7 +110,8 @@ needle_watched() {
     _rc=$?
     kill "$_wpid" 2>/dev/null
     _timer=
-    read -r _timer <"$W/timer" 2>/dev/null && kill "$_timer" 2>/dev/null
+    # 2>/dev/null first: it must hide the redirection's own error (no timer file yet)
+    read -r _timer 2>/dev/null <"$W/timer" && kill "$_timer" 2>/dev/null
     rm -f "$W/timer"
     return "$_rc"
 }
@@ -527,7 +545,10 @@ needle_in_ns_sub() {
     (needle_in_ns "$@")
 }
 
-needle_collect_namespaces() {
+# needle_pick_namespaces: NEEDLE_PODS, the inodes of the pod namespaces this node's run
+# collects (found once: the counters, the probes and the commands share the list).
+needle_pick_namespaces() {
+    NEEDLE_PODS=
     needle_self_ns || { needle_err "cannot read /proc/self/ns/net; pod namespaces skipped"; return; }
     needle_find_namespaces
     NEEDLE_UPLINK_IFINDEX=
@@ -535,10 +556,9 @@ needle_collect_namespaces() {
         read -r NEEDLE_UPLINK_IFINDEX </sys/class/net/"$NEEDLE_UNDERLAY"/ifindex 2>/dev/null
         needle_node_peers
     fi
-    _batch=0
     for _ino in $NEEDLE_NS_LIST; do
         [ "$_ino" = "$NEEDLE_SELF_INODE" ] && continue
-        eval "NS_PATH=\$ns_path_$_ino; NS_NAME=\${ns_name_$_ino-}; _pids=\${ns_pids_$_ino-}"
+        eval "NS_PATH=\$ns_path_$_ino; NS_NAME=\${ns_name_$_ino-}"
         if [ -n "$NEEDLE_NODE_NETNS" ]; then
             [ "$NS_NAME" = "$NEEDLE_NODE_NETNS" ] && continue
             if [ -n "$NS_NAME" ]; then
@@ -547,7 +567,21 @@ needle_collect_namespaces() {
                 needle_attached_from_inside || continue
             fi
         fi
-        NS_ID="ns-$_ino"
+        NEEDLE_PODS="$NEEDLE_PODS $_ino"
+    done
+}
+
+# needle_enter_ns INODE: NS_ID, NS_PATH and NS_NAME of a picked namespace.
+needle_enter_ns() {
+    eval "NS_PATH=\$ns_path_$1; NS_NAME=\${ns_name_$1-}"
+    NS_ID="ns-$1"
+}
+
+needle_collect_namespaces() {
+    _batch=0
+    for _ino in $NEEDLE_PODS; do
+        needle_enter_ns "$_ino"
+        eval "_pids=\${ns_pids_$_ino-}"
         printf 'N\t%s\t%s\t%s\t%s\t%s\n' "$NS_ID" "$_ino" "${NS_NAME:--}" "$NS_PATH" \
             "${_pids:--}" >>"$W/out/_needle/records"
         needle_netns_commands
@@ -759,4 +793,261 @@ needle_stop_captures() {
     done <"$W/captures"
     IFS=$_old_ifs
     rm -f "$W/captures"
+}
+
+# ---- the window: counters and probes ---------------------------------------------------
+
+# needle_cs: NEEDLE_CS, the uptime in hundredths of a second (/proc/uptime has two
+# decimals), for deadlines finer than a second.
+needle_cs() {
+    needle_now
+    NEEDLE_CS=${NEEDLE_NOW%.*}${NEEDLE_NOW#*.}
+    NEEDLE_CS=${NEEDLE_CS#"${NEEDLE_CS%%[!0]*}"}  # no leading zero: sh reads it as octal
+    case $NEEDLE_CS in ''|*[!0-9]*) NEEDLE_CS=0 ;; esac
+}
+
+# needle_counters PHASE: the counters of the host namespace and of every pod namespace
+# collected, into counters/PHASE/ (start before the probes, end after them).
+needle_counters() {
+    NEEDLE_PHASE=$1
+    needle_counters_host
+    for _cino in $NEEDLE_PODS; do
+        needle_enter_ns "$_cino"
+        needle_counters_netns
+    done
+}
+
+# The MTU the probes measure, in order: this node's own configuration (flannel's
+# subnet.env), an MTU the cluster objects state (-m), the MTU of the node's first overlay
+# device, else of its underlay device (found by kind: the MTU its pods' traffic has).
+needle_probe_mtu() {
+    for _mf in /proc/1/root/run/flannel/subnet.env /run/flannel/subnet.env; do
+        [ -r "$_mf" ] || continue
+        while IFS='=' read -r _mk _mv; do
+            [ "$_mk" = FLANNEL_MTU ] || continue
+            if needle_plausible_mtu "$_mv"; then
+                NEEDLE_PROBE_MTU=$_mv
+                NEEDLE_PROBE_MTU_SOURCE="$_mf FLANNEL_MTU"
+                return 0
+            fi
+        done <"$_mf"
+    done
+    needle_plausible_mtu "$NEEDLE_PROBE_MTU" && return 0
+    set -f
+    set -- $NEEDLE_OVERLAY
+    set +f
+    for _md in "$1" "$NEEDLE_UNDERLAY"; do
+        [ -n "$_md" ] || continue
+        _mv=
+        read -r _mv <"/sys/class/net/$_md/mtu" 2>/dev/null
+        if needle_plausible_mtu "$_mv"; then
+            NEEDLE_PROBE_MTU=$_mv
+            _mrole=underlay
+            [ "$_md" = "$NEEDLE_UNDERLAY" ] || _mrole=overlay
+            NEEDLE_PROBE_MTU_SOURCE="mtu of $_md ($_mrole device)"
+            return 0
+        fi
+    done
+    NEEDLE_PROBE_MTU=1500 NEEDLE_PROBE_MTU_SOURCE="no MTU found: Ethernet's"
+}
+
+needle_plausible_mtu() {
+    case $1 in ''|*[!0-9]*) return 1 ;; esac
+    [ "$1" -ge 576 ] && [ "$1" -le 65535 ]
+}
+
+# The one pod namespace probes start from: the first collected with a global IPv4
+# address (a pod, not an empty namespace some agent keeps).
+needle_probe_source_ns() {
+    NEEDLE_PROBE_NS_ID=
+    for _pino in $NEEDLE_PODS; do
+        needle_enter_ns "$_pino"
+        _words=$(needle_in_ns_sub ip -4 -o addr show scope global 2>/dev/null </dev/null)
+        [ -n "$_words" ] || continue
+        NEEDLE_PROBE_NS_ID=$NS_ID NEEDLE_PROBE_NS_PATH=$NS_PATH NEEDLE_PROBE_NS_NAME=$NS_NAME
+        return 0
+    done
+    return 1
+}
+
+# Which tools the probes have: iputils ping sets DF (-M do), busybox's cannot; a UDP
+# datagram goes through nc -u (busybox's nc has no -u), socat, or bash's /dev/udp,
+# whichever the node has. </dev/null: the script itself arrives on stdin.
+needle_probe_tools() {
+    NEEDLE_PING= NEEDLE_PING_DF=0 NEEDLE_UDP_TOOL=
+    if command -v ping >/dev/null 2>&1; then
+        NEEDLE_PING=ping
+        case $(ping -V 2>&1 </dev/null) in *iputils*) NEEDLE_PING_DF=1 ;; esac
+    fi
+    if command -v nc >/dev/null 2>&1; then
+        case $(nc -h 2>&1 </dev/null) in *-u*) NEEDLE_UDP_TOOL=nc ;; esac
+    fi
+    if [ -z "$NEEDLE_UDP_TOOL" ] && command -v socat >/dev/null 2>&1; then NEEDLE_UDP_TOOL=socat; fi
+    if [ -z "$NEEDLE_UDP_TOOL" ] && command -v bash >/dev/null 2>&1; then NEEDLE_UDP_TOOL=bash; fi
+}
+
+# Q: the settings this node probed with; R: one probe (see node_part.py for the fields).
+needle_probes_start() {
+    NEEDLE_PROBING=0
+    [ -n "$NEEDLE_PROBE_TARGETS" ] || return 0
+    NEEDLE_PROBING=1
+    mkdir -p "$W/probe/out"
+    needle_probe_mtu
+    needle_probe_tools
+    needle_probe_source_ns
+    NEEDLE_PROBE_SIZES="small:$NEEDLE_PROBE_SMALL under-mtu:$((NEEDLE_PROBE_MTU - 28)) over-mtu:$((NEEDLE_PROBE_MTU - 27))"
+    printf 'Q\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$NEEDLE_PROBE_MTU" "$NEEDLE_PROBE_MTU_SOURCE" \
+        "$NEEDLE_PROBE_SIZES" "${NEEDLE_PING:--}" "$NEEDLE_PING_DF" "${NEEDLE_UDP_TOOL:--}" \
+        "${NEEDLE_PROBE_NS_ID:--}" >"$W/probe/records"
+    ( needle_probe_runner ) >/dev/null 2>&1 </dev/null &
+}
+
+# needle_probe_rec FROM NETNS KIND ADDR PORT PEER SIZENAME SIZE DF TOOL OUT ERR RC T0 T1 MISSING CUT
+needle_probe_rec() {
+    printf 'R\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$@" \
+        >>"$W/probe/records"
+}
+
+# Probes run in waves of at most NEEDLE_PROBE_PARALLEL, each ending by its deadline; a
+# wave that could not end inside the window is not started, its probes recorded as cut.
+# Runs in a subshell of its own (no traps there, so its `wait` is reliable).
+needle_probe_runner() {
+    needle_cs
+    _pend=$((NEEDLE_WINDOW_START_CS + NEEDLE_WINDOW_SECONDS * 100))
+    _inwave=0 _late=
+    for _target in $NEEDLE_PROBE_TARGETS; do
+        _kind=${_target%%,*} _rest=${_target#*,}
+        _addr=${_rest%%,*} _rest=${_rest#*,}
+        _port=${_rest%%,*} _peer=${_rest#*,}
+        case $_kind in
+            node-gateway|pod)
+                for _from in $NEEDLE_PROBE_SOURCES; do
+                    for _size in $NEEDLE_PROBE_SIZES; do
+                        needle_probe_slot
+                        needle_probe_ping "$_from" "$_kind" "$_addr" "$_peer" "${_size%%:*}" \
+                            "${_size#*:}" &
+                    done
+                done
+                ;;
+            vxlan-port)
+                needle_probe_slot
+                needle_probe_udp "$_addr" "$_port" "$_peer" &
+                ;;
+        esac
+    done
+    wait
+    : >"$W/probe/done"
+}
+
+# Before each probe: a full wave is waited for; a new wave starts only if it can end
+# (NEEDLE_PROBE_DEADLINE later) inside the window, else _late says why not.
+needle_probe_slot() {
+    if [ "$_inwave" -ge "$NEEDLE_PROBE_PARALLEL" ]; then
+        wait
+        _inwave=0
+    fi
+    if [ "$_inwave" -eq 0 ] && [ -z "$_late" ]; then
+        needle_cs
+        [ $((NEEDLE_CS + NEEDLE_PROBE_DEADLINE * 100)) -le "$_pend" ] ||
+            _late="no time left in the ${NEEDLE_WINDOW_SECONDS} s window"
+    fi
+    _inwave=$((_inwave + 1))
+}
+
+needle_probe_ping() {  # FROM KIND ADDR PEER SIZENAME SIZE
+    _dir=host/probes _ns=-
+    if [ "$1" = pod ]; then _dir="netns/${NEEDLE_PROBE_NS_ID:-none}/probes" _ns=${NEEDLE_PROBE_NS_ID:--}; fi
+    _out="$_dir/$2-$3-$5.txt"
+    if [ -n "$_late" ]; then
+        needle_probe_rec "$1" "$_ns" "$2" "$3" - "$4" "$5" "$6" "$NEEDLE_PING_DF" "${NEEDLE_PING:--}" - - - - - 0 "$_late"
+        return
+    fi
+    if [ "$1" = pod ] && [ -z "$NEEDLE_PROBE_NS_ID" ]; then
+        needle_probe_rec "$1" - "$2" "$3" - "$4" "$5" "$6" "$NEEDLE_PING_DF" "${NEEDLE_PING:--}" - - - - - 0 \
+            "no pod namespace with an IPv4 address on this node"
+        return
+    fi
+    if [ -z "$NEEDLE_PING" ]; then
+        needle_probe_rec "$1" "$_ns" "$2" "$3" - "$4" "$5" "$6" 0 ping - - - - - 1 -
+        return
+    fi
+    mkdir -p "$W/probe/out/$_dir"
+    # -W as well as -w: busybox waits 10 s for a first answer whatever -w says
+    set -- "$@" -c "$NEEDLE_PROBE_COUNT" -i "$NEEDLE_PROBE_INTERVAL" -w "$NEEDLE_PROBE_DEADLINE" \
+        -W "$NEEDLE_PROBE_DEADLINE" -s "$6"
+    # iputils: numeric output, and DF set (busybox ping has neither option)
+    [ "$NEEDLE_PING_DF" = 1 ] && set -- "$@" -n -M do
+    _pfrom=$1 _pkind=$2 _paddr=$3 _ppeer=$4 _psname=$5 _psize=$6
+    shift 6
+    needle_cs; _t0=$NEEDLE_NOW
+    if [ "$_pfrom" = pod ]; then
+        (NS_PATH=$NEEDLE_PROBE_NS_PATH NS_NAME=$NEEDLE_PROBE_NS_NAME; needle_in_ns ping "$@" "$_paddr")
+    else
+        ping "$@" "$_paddr"
+    fi >"$W/probe/out/$_out" 2>"$W/probe/out/$_out.stderr" </dev/null
+    _rc=$?
+    needle_now
+    _err="$_out.stderr"
+    [ -s "$W/probe/out/$_err" ] || { rm -f "$W/probe/out/$_err"; _err=-; }
+    needle_probe_rec "$_pfrom" "$_ns" "$_pkind" "$_paddr" - "$_ppeer" "$_psname" "$_psize" \
+        "$NEEDLE_PING_DF" ping "$_out" "$_err" "$_rc" "$_t0" "$NEEDLE_NOW" 0 -
+}
+
+needle_probe_udp() {  # ADDR PORT PEER
+    _uaddr=$1 _uport=$2 _upeer=$3
+    # a port of -: the objects name none; the peer listens where this node's VXLAN does
+    if [ "$_uport" = - ]; then
+        for _p in $NEEDLE_VXLAN_PORTS; do _uport=$_p; break; done
+    fi
+    if [ "$_uport" = - ]; then
+        needle_probe_rec host - vxlan-port "$_uaddr" - "$_upeer" - - 0 "${NEEDLE_UDP_TOOL:--}" \
+            - - - - - 0 "no VXLAN port: the cluster objects name none, this node has no VXLAN device"
+        return
+    fi
+    _out="host/probes/vxlan-port-$_uaddr-$_uport.txt"
+    if [ -n "$_late" ]; then
+        needle_probe_rec host - vxlan-port "$_uaddr" "$_uport" "$_upeer" - - 0 \
+            "${NEEDLE_UDP_TOOL:--}" - - - - - 0 "$_late"
+        return
+    fi
+    if [ -z "$NEEDLE_UDP_TOOL" ]; then
+        needle_probe_rec host - vxlan-port "$_uaddr" "$_uport" "$_upeer" - - 0 "nc socat bash" \
+            - - - - - 1 -
+        return
+    fi
+    mkdir -p "$W/probe/out/host/probes"
+    needle_now; _t0=$NEEDLE_NOW
+    case $NEEDLE_UDP_TOOL in
+        nc) printf '%s' "$NEEDLE_PROBE_PAYLOAD" | nc -u -w "$NEEDLE_PROBE_DEADLINE" "$_uaddr" "$_uport" ;;
+        socat) printf '%s' "$NEEDLE_PROBE_PAYLOAD" | socat -T "$NEEDLE_PROBE_DEADLINE" - "UDP:$_uaddr:$_uport" ;;
+        bash) bash -c 'printf %s "$0" >"/dev/udp/$1/$2"' "$NEEDLE_PROBE_PAYLOAD" "$_uaddr" "$_uport" </dev/null ;;
+    esac >"$W/probe/out/$_out" 2>"$W/probe/out/$_out.stderr"
+    _rc=$?
+    needle_now
+    _err="$_out.stderr"
+    [ -s "$W/probe/out/$_err" ] || { rm -f "$W/probe/out/$_err"; _err=-; }
+    needle_probe_rec host - vxlan-port "$_uaddr" "$_uport" "$_upeer" - "${#NEEDLE_PROBE_PAYLOAD}" 0 \
+        "$NEEDLE_UDP_TOOL" "$_out" "$_err" "$_rc" "$_t0" "$NEEDLE_NOW" 0 -
+}
+
+# Wait for the probe runner (every probe ends by its deadline; the bound here only
+# guards against a tool that ignores its own), then hand its files and records over.
+needle_probes_finish() {
+    [ "$NEEDLE_PROBING" = 1 ] || return 0
+    _tries=0
+    while [ ! -e "$W/probe/done" ] && [ "$_tries" -lt $((NEEDLE_PROBE_DEADLINE * 10 + 50)) ]; do
+        needle_short_sleep
+        _tries=$((_tries + 1))
+    done
+    [ -e "$W/probe/done" ] || needle_err "probes still running after the window; sending what they wrote"
+    needle_probes_collect
+}
+
+needle_probes_collect() {
+    [ "${NEEDLE_PROBING:-0}" = 1 ] || return 0
+    NEEDLE_PROBING=0
+    # merged into what is there (tar, not cp: the script needs no tool beyond its header's)
+    [ -d "$W/probe/out" ] && (cd "$W/probe/out" && tar -cf - .) | (cd "$W/out" && tar -xf -)
+    [ -f "$W/probe/records" ] && cat "$W/probe/records" >>"$W/out/_needle/records"
+    rm -rf "$W/probe"
 }

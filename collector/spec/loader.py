@@ -75,11 +75,34 @@ class DeviceKinds:
 
 
 @dataclass(frozen=True)
+class ProbeSettings:
+    """How the node script probes its peers in the shared window (targets come per node
+    from the collector, never from the spec)."""
+
+    sources: tuple[str, ...] = ("host", "pod")
+    """Where probes start: the host namespace, and one pod namespace of the node."""
+    count: int = 3
+    interval_s: float = 0.2
+    deadline_s: float = 1.0
+    """Each probe ends by then, answered or not (ping -w, nc -w)."""
+    small_size: int = 56
+    parallel: int = 40
+    start_delay_s: float = 0.5
+    """From the window's start to the first probe (counters are read first)."""
+    peers: int = 6
+    """Default --probe-peers: how many peer nodes each node probes."""
+    udp_payload: str = "PROBE"
+
+
+@dataclass(frozen=True)
 class Spec:
     commands: tuple[Command, ...]
     captures: tuple[Capture, ...] = ()
     defaults: dict[str, Any] = field(default_factory=dict)
     devices: DeviceKinds = field(default_factory=DeviceKinds)
+    counters: tuple[Command, ...] = ()
+    """Read at the start and at the end of the window (scope host or netns)."""
+    probes: ProbeSettings = field(default_factory=ProbeSettings)
 
     def in_scope(self, scope: Scope) -> list[Command]:
         return [command for command in self.commands if command.scope == scope]
@@ -186,6 +209,30 @@ def parse_spec(text: str) -> Spec:
         _command(entry, defaults, f"commands[{index}]")
         for index, entry in enumerate(raw["commands"])
     )
+    _check_unique(commands)
+    captures = tuple(
+        _capture(entry, f"captures[{index}]")
+        for index, entry in enumerate(raw.get("captures") or [])
+    )
+    counters = tuple(
+        _command(entry, defaults, f"counters[{index}]")
+        for index, entry in enumerate(raw.get("counters") or [])
+    )
+    _check_unique(counters)
+    for counter in counters:
+        if counter.scope == "interface" or counter.kind in {"glob", "cmdline", "sysctl"}:
+            raise _fail(f"counters ({counter.id})", "a counter is a command or a file")
+    return Spec(
+        commands=commands,
+        captures=captures,
+        defaults=defaults,
+        devices=_device_kinds(raw.get("devices")),
+        counters=counters,
+        probes=_probe_settings(raw.get("probes")),
+    )
+
+
+def _check_unique(commands: tuple[Command, ...]) -> None:
     seen: set[tuple[str, str]] = set()
     for command in commands:
         for item in (command, command.fallback):
@@ -197,16 +244,60 @@ def parse_spec(text: str) -> Spec:
                     f"collection spec: id {item.id!r} appears twice in scope {item.scope}"
                 )
             seen.add(key)
-    captures = tuple(
-        _capture(entry, f"captures[{index}]")
-        for index, entry in enumerate(raw.get("captures") or [])
+
+
+def _number(raw: dict[str, Any], key: str, default: float, low: float, high: float) -> float:
+    value = raw.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+        raise _fail(f"probes.{key}", f"must be a number from {low:g} to {high:g}")
+    return float(value)
+
+
+def _whole(raw: dict[str, Any], key: str, default: int, low: int, high: int) -> int:
+    value = raw.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise _fail(f"probes.{key}", f"must be a whole number from {low} to {high}")
+    return value
+
+
+def _probe_settings(raw: object) -> ProbeSettings:
+    if raw is None:
+        return ProbeSettings()
+    if not isinstance(raw, dict):
+        raise _fail("probes", "a mapping of probe settings (count, interval, deadline, ...)")
+    base = ProbeSettings()
+    sources = raw.get("from", list(base.sources))
+    if (
+        not isinstance(sources, list)
+        or not sources
+        or not set(sources) <= {"host", "pod"}
+        or len(set(sources)) != len(sources)
+    ):
+        raise _fail("probes.from", "a list of host and/or pod")
+    payload = raw.get("udp_payload", base.udp_payload)
+    # The payload's first byte must not have VXLAN's I flag (0x08): a VXLAN socket then
+    # drops it as a bad header, and nothing is ever injected into the overlay.
+    if (
+        not isinstance(payload, str)
+        or not re.fullmatch(r"[A-Za-z0-9 .:_-]{1,64}", payload)
+        or ord(payload[0]) & 0x08
+    ):
+        raise _fail("probes.udp_payload", "1-64 plain characters, the first without bit 0x08")
+    settings = ProbeSettings(
+        sources=tuple(sources),
+        count=_whole(raw, "count", base.count, 1, 10),
+        interval_s=_number(raw, "interval", base.interval_s, 0.2, 5),
+        # whole seconds: ping -w and nc -w take no fractions
+        deadline_s=float(_whole(raw, "deadline", int(base.deadline_s), 1, 30)),
+        small_size=_whole(raw, "small", base.small_size, 8, 1400),
+        parallel=_whole(raw, "parallel", base.parallel, 1, 200),
+        start_delay_s=_number(raw, "start_delay", base.start_delay_s, 0, 30),
+        peers=_whole(raw, "peers", base.peers, 0, 1000),
+        udp_payload=payload,
     )
-    return Spec(
-        commands=commands,
-        captures=captures,
-        defaults=defaults,
-        devices=_device_kinds(raw.get("devices")),
-    )
+    if (settings.count - 1) * settings.interval_s >= settings.deadline_s:
+        raise _fail("probes", "count x interval must leave time for the last echo's answer")
+    return settings
 
 
 def _capture(entry: object, where: str) -> Capture:
