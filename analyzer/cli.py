@@ -260,6 +260,7 @@ class ShowView(StrEnum):
     captures = "captures"
     probes = "probes"
     flows = "flows"
+    counters = "counters"
 
 
 @app.command(rich_help_panel="Analyze")
@@ -275,7 +276,8 @@ def show(
         ShowView,
         typer.Argument(
             metavar="VIEW",
-            help="nodes, pods, links, routes, neigh, fdb, veths, mtu, captures, probes or flows.",
+            help="nodes, pods, links, routes, neigh, fdb, veths, mtu, captures, probes, flows "
+            "or counters.",
         ),
     ],
     node: Annotated[
@@ -287,7 +289,8 @@ def show(
     backend: BackendOption = None,
 ) -> None:
     """Browse a bundle offline: nodes, pods, links, routes, neigh, fdb, veths, mtu, captures,
-    probes (what each probe met), flows (the packets the captures hold).
+    probes (what each probe met), flows (the packets the captures hold), counters (what
+    grew over the capture window).
 
     \b
     Examples:

@@ -380,9 +380,13 @@ TOOL_PACKAGES = {
     "tar": "tar",
     "awk": "mawk",
     "tr": "coreutils",
+    "ping": "iputils-ping",
+    "nc": "netcat-openbsd",
+    "socat": "socat",
+    "bash": "bash",
 }
 # Essential: yes in Debian: in every Debian image, the slim Python ones included.
-ESSENTIAL_PACKAGES = {"coreutils", "dash", "tar"}
+ESSENTIAL_PACKAGES = {"bash", "coreutils", "dash", "tar"}
 # What prelude.sh runs outside the spec besides sh builtins (its header names some;
 # mktemp and mv it uses too). Each must appear in the script (checked below).
 SCRIPT_UTILITIES = {"cat", "ls", "mkdir", "mktemp", "mv", "rm", "sleep", "tar", "awk", "tr"}

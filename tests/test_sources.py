@@ -52,14 +52,29 @@ def _imports(module: str) -> set[str]:
     }
 
 
+def _observed_parsers() -> set[str]:
+    """The parser modules the observations (probes, counters) read their outputs with."""
+    found = set()
+    for path in (REPO / "analyzer" / "observe").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (
+                isinstance(node, ast.ImportFrom)
+                and node.module
+                and node.module.startswith("needle.analyzer.parsers.")
+            ):
+                found.add(node.module.rsplit(".", 1)[-1])
+    return found
+
+
 def test_every_parser_feeds_the_model():
     """A module with a parse_* function is a table parser's, or a part one of them
-    imports (ip_route's text and JSON readers)."""
+    imports (ip_route's text and JSON readers), or what the observations read (the
+    probes' and the counters' outputs, analyzer/observe/)."""
     fed = {
         source.parser.__module__.rsplit(".", 1)[-1]
         for source in TABLE
         if source.parser.__module__.startswith("needle.analyzer.parsers.")
-    }
+    } | _observed_parsers()
     reached, pending = set(fed), list(fed)
     while pending:
         for imported in _imports(pending.pop()) - reached:

@@ -20,6 +20,10 @@ if TYPE_CHECKING:  # the model imports the backends (build.py): types only here
 # UDP ports the kernel and NICs treat as tunnels: IANA's VXLAN 4789, Geneve 6081 and
 # Linux's own VXLAN default 8472 (vmxnet3 offloads only these)
 STANDARD_TUNNEL_PORTS = frozenset({4789, 6081, 8472})
+# a VXLAN device made without a dstport takes the kernel's own port
+KERNEL_VXLAN_PORT = 8472
+# what a capture's UDP is VXLAN on, before the bundle's devices say more: IANA's, Linux's
+VXLAN_PORTS = frozenset({4789, KERNEL_VXLAN_PORT})
 
 
 @dataclass(frozen=True, slots=True)

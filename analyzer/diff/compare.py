@@ -31,7 +31,18 @@ NEEDS = {
     "sysctl": "sysctl",
     "ethtool": "ethtool",
 }
-KIND_ORDER = ("node", "pod", "interface", "route", "neighbour", "fdb", "sysctl", "ethtool")
+KIND_ORDER = (
+    "probe",  # what changed in what the probes met: connectivity fixed or broken
+    "node",
+    "pod",
+    "interface",
+    "route",
+    "neighbour",
+    "fdb",
+    "sysctl",
+    "ethtool",
+)
+CLUSTER_KINDS = ("node", "pod", "probe")  # compared whatever a node's data held
 PER_BOOT = "per-boot"
 IMPLIED = "implied"
 # fields that are per-boot identifiers, by kind (see _per_boot_fields for the rest)
@@ -224,14 +235,8 @@ def compare_snapshots(
                 )
             ):
                 continue
-            if (
-                kind != "node"
-                and kind != "pod"
-                and (
-                    key[0] not in old.present
-                    or key[0] not in new.present
-                    or (key[0], kind) in skipped
-                )
+            if kind not in CLUSTER_KINDS and (
+                key[0] not in old.present or key[0] not in new.present or (key[0], kind) in skipped
             ):
                 continue
             if key not in after:

@@ -23,7 +23,9 @@ from typing import Any
 from needle.analyzer.terminal import markdown_code, markdown_text, safe_text
 
 # (rank, category) per change: lower ranks first; categories name the counts
-_MTU, _ROUTE, _ADDRESS, _NODE, _INTERFACE, _OVERLAY, _SYSCTL, _POD, _ETHTOOL, _NOISE = range(10)
+_PROBE, _MTU, _ROUTE, _ADDRESS, _NODE, _INTERFACE, _OVERLAY, _SYSCTL, _POD, _ETHTOOL, _NOISE = (
+    range(11)
+)
 
 
 def _value(value: Any) -> str:
@@ -58,6 +60,8 @@ def _category(change: dict[str, Any]) -> tuple[int, str]:
     if change.get("noise"):
         return _NOISE, str(change["noise"])
     fields = change["after"] if isinstance(change["after"], dict) else {}
+    if kind == "probe":
+        return _PROBE, "probe"
     if kind == "interface" and op == "changed" and "mtu" in fields:
         return _MTU, "MTU"
     if kind == "route":

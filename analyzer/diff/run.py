@@ -47,6 +47,7 @@ from needle.analyzer.model import build_model
 from needle.analyzer.model.borrow import borrow_pod_side
 from needle.analyzer.model.build import ParseCache
 from needle.analyzer.model.entities import Model
+from needle.analyzer.observe.probes import probe_facts
 from needle.analyzer.rules.catalog import RuleDocument
 from needle.analyzer.rules.engine import (
     PARALLEL_FROM_NODES,
@@ -151,6 +152,7 @@ def run_diff(
         )
         old_bundle.drop_manifest()
         new_bundle.drop_manifest()
+        probes = probe_facts(old_bundle, old), probe_facts(new_bundle, new)
         names = node_names(old, new)
         workers = 2 if can_fork() and len(names) >= PARALLEL_FROM_NODES else 1
         tasks = [
@@ -158,7 +160,7 @@ def run_diff(
             for home in deal(names, workers)
         ]
         shards = run_forked(tasks, "diff")
-        result = _merge(old, new, shards, docs, only_node, relabel, show_all)
+        result = _merge(old, new, shards, docs, only_node, relabel, show_all, probes)
     return DiffRun(result, summaries[0], summaries[1])
 
 
@@ -170,12 +172,21 @@ def _merge(
     only: str | None,
     relabel: Relabel,
     show_all: bool,
+    probes: tuple[Facts, Facts] = ({}, {}),
 ) -> DiffResult:
     before, after = cluster_snapshot(old), cluster_snapshot(new)
+    missing: str | None = None
+    if probes[0] and probes[1]:
+        before.kinds["probe"].update(probes[0])
+        after.kinds["probe"].update(probes[1])
+    elif probes[0] or probes[1]:
+        missing = f"probes: absent from the {'new' if probes[0] else 'old'} bundle"
     for shard in shards:
         before.kinds["pod"].update(shard.old_pods)
         after.kinds["pod"].update(shard.new_pods)
     result = compare_snapshots(before, after, only, show_all)
+    if missing is not None:
+        result.not_compared.append(missing)
     result.changes += [change for shard in shards for change in shard.changes]
     for shard in shards:
         result.left_out.update(shard.left_out)

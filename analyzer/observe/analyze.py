@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from needle.analyzer.bundle.reader import Bundle
 from needle.analyzer.model.entities import Model
 from needle.analyzer.observe.captures import observe_captures
+from needle.analyzer.observe.counters import node_counters
 from needle.analyzer.observe.expect import Expectations
 from needle.analyzer.observe.join import join
 from needle.analyzer.observe.probes import probe_results
@@ -27,6 +28,12 @@ def observe(
     its findings, findings of their own, and `observations` in its coverage."""
     captures = observe_captures(bundle, model)
     probes = probe_results(bundle, model)
-    joined = join(outcome.findings, rule_steps(docs), probes, Expectations(model, nft), captures)
+    counters = {
+        name: found
+        for name, node in model.nodes.items()
+        if (found := node_counters(bundle, node)) is not None
+    }
+    expectations = Expectations(model, nft)
+    joined = join(outcome.findings, rule_steps(docs), probes, expectations, captures, counters)
     outcome.findings.extend(joined.findings)
     outcome.observations = joined.coverage

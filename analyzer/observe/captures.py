@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from needle.analyzer.backends.base import KERNEL_VXLAN_PORT
 from needle.analyzer.bundle.reader import Bundle
 from needle.analyzer.errors import BundleError
 from needle.analyzer.forked import can_fork, run_forked
@@ -29,8 +30,7 @@ from needle.analyzer.observe.observation import Observation
 from needle.analyzer.observe.packets import DecodeLimits
 from needle.analyzer.observe.pcap import DEFAULT_VXLAN_PORTS, decode_capture
 
-# the Linux kernel's VXLAN port when none is given (IANA's 4789 came later)
-KERNEL_DEFAULT_VXLAN_PORT = 8472
+KERNEL_DEFAULT_VXLAN_PORT = KERNEL_VXLAN_PORT  # a device made without a dstport
 # from this many captures on, a forked worker decodes half of them (a fork costs ~10 ms;
 # a 2,000-packet capture ~8 ms to decode)
 PARALLEL_FROM_CAPTURES = 64

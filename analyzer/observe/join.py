@@ -16,7 +16,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from needle.analyzer.model.entities import HOST
 from needle.analyzer.observe.captures import CaptureObservations
+from needle.analyzer.observe.counters import STEP_COUNTERS, NodeCounters
 from needle.analyzer.observe.expect import Expectations
 from needle.analyzer.observe.observation import Observation
 from needle.analyzer.observe.probes import ProbeResult
@@ -59,6 +61,7 @@ def join(
     probes: list[ProbeResult],
     expectations: Expectations,
     captures: CaptureObservations | None,
+    counters: dict[str, NodeCounters] | None = None,
 ) -> Joined:
     """Attach observations to `findings` (their evidence and `observed` change in place)
     and make findings of the failures nothing explains."""
@@ -92,7 +95,12 @@ def join(
         made = _join_observation(findings, observation)
         if made is not None:
             joined.findings.append(made)
+    for finding in findings:
+        found = (counters or {}).get(finding.subject.get("node") or "")
+        if found is not None:
+            _add_counters(finding, found, steps)
     joined.coverage = {
+        "counters": sorted(counters or {}),
         "probes": counts,
         "captures": _capture_counts(captures),
         "observations": kinds,
@@ -238,6 +246,33 @@ def _join_observation(findings: list[Finding], observation: Observation) -> Find
         references=[],
         observed=CONFIRMED,
     )
+
+
+def _add_counters(
+    finding: Finding, counters: NodeCounters, steps: dict[str, frozenset[str]]
+) -> None:
+    """Counters that grew over the window where the finding's hop would lose packets:
+    its host interface's losses, and the protocol counters of its steps. They support a
+    finding; alone they confirm nothing (any traffic makes some grow)."""
+    interface = finding.subject.get("interface")
+    if interface and not finding.subject.get("netns"):
+        grown = counters.losses(HOST, interface)
+        if grown:
+            detail = ", ".join(f"{name} +{value:,}" for name, value in grown)
+            file = counters.files.get(f"links:{HOST}", "")
+            _add(finding, file, f"counters: {interface} {detail} over the window", "counters", None)
+    names = tuple(
+        dict.fromkeys(
+            name
+            for step in sorted(steps_of(finding, steps))
+            for name in STEP_COUNTERS.get(step, ())
+        )
+    )
+    grown = counters.grown(names) if names else []
+    if grown:
+        detail = ", ".join(f"{name} +{value:,}" for name, value in grown)
+        file = counters.files.get("protocol", "")
+        _add(finding, file, f"counters: {counters.node} {detail} over the window", "counters", None)
 
 
 def _capture_counts(captures: CaptureObservations | None) -> dict[str, int]:

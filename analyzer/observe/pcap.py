@@ -8,6 +8,7 @@ from __future__ import annotations
 import socket
 from collections.abc import Callable
 
+from needle.analyzer.backends.base import VXLAN_PORTS
 from needle.analyzer.gcpause import paused_gc
 from needle.analyzer.observe.container import (
     LINK_ETHERNET,
@@ -31,7 +32,7 @@ from needle.analyzer.observe.summary import (
 )
 
 # flannel's port (the Linux kernel's historical default) and the IANA one
-DEFAULT_VXLAN_PORTS = frozenset({8472, 4789})
+DEFAULT_VXLAN_PORTS = VXLAN_PORTS
 
 
 def decode_capture(

@@ -178,3 +178,20 @@ def _result(bundle: Bundle, node: Node, record: dict[str, Any]) -> ProbeResult:
 def _error_text(error: IcmpError) -> str:
     origin = f"from {error.source}" if error.source else "local"
     return f"{origin}: {error.text}"
+
+
+def probe_facts(bundle: Bundle, model: Model) -> dict[tuple[str, ...], dict[str, Any]]:
+    """Each probe by what it tests (sender, from where, what kind of target on which
+    peer, which size), with what came of it: two snapshots of one cluster probe the same
+    things, whatever the target pod's IP is this time (needle diff)."""
+    facts: dict[tuple[str, ...], dict[str, Any]] = {}
+    for probe in probe_results(bundle, model):
+        key = (
+            probe.node,
+            probe.source,
+            probe.kind,
+            probe.peer_node or probe.target,
+            probe.size_name or str(probe.port or ""),
+        )
+        facts[key] = {"outcome": probe.outcome}
+    return facts

@@ -10,6 +10,7 @@ from typing import Any
 from needle.analyzer.bundle.reader import Bundle
 from needle.analyzer.model.entities import Model
 from needle.analyzer.observe.captures import observe_captures
+from needle.analyzer.observe.counters import counter_rows, node_counters
 from needle.analyzer.observe.probes import probe_results
 from needle.analyzer.observe.summary import PROTOCOLS
 
@@ -61,7 +62,17 @@ def flows_view(bundle: Bundle, model: Model, only: str | None) -> Iterator[Row]:
                 }
 
 
+def counters_view(bundle: Bundle, model: Model, only: str | None) -> Iterator[Row]:
+    for name in sorted(model.nodes):
+        if only is not None and name != only:
+            continue
+        found = node_counters(bundle, model.nodes[name])
+        if found is not None:
+            yield from counter_rows(found)
+
+
 BUNDLE_VIEWS: dict[str, Callable[[Bundle, Model, str | None], Iterator[Row]]] = {
     "probes": probes_view,
     "flows": flows_view,
+    "counters": counters_view,
 }

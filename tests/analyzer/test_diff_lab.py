@@ -47,6 +47,15 @@ def changes(document: dict) -> list[tuple]:
     return [(c["kind"], c["op"], c["node"], tuple(c["key"][1:])) for c in document["changes"]]
 
 
+def document_of(old: Path, new: Path) -> dict:
+    return diff(old, new)[1]
+
+
+def configuration(document: dict) -> list[dict]:
+    """The changes of the configuration, without what the probes met."""
+    return [c for c in document["changes"] if c["kind"] != "probe"]
+
+
 @pytest.fixture
 def before(lab_factory, tmp_path):
     state = lab_factory(nodes=3, pods=2)
@@ -69,9 +78,20 @@ def test_route_missing_is_one_removed_route_and_one_new_finding(before, tmp_path
     new = collect(state, tmp_path / "after.tar.gz")
     code, document = diff(old, new, "--fail-on-new", "error")
     assert code == 1
-    assert changes(document) == [
+    assert [c for c in changes(document) if c[0] != "probe"] == [
         ("route", "removed", "lab-node-1", ("host", "main", "unicast", "10.244.2.0/24"))
     ]
+    # the probes between the two nodes that answered before fail now, either way (the
+    # replies from lab-node-1 to lab-node-2's pods take the same missing route)
+    probes = [c for c in document["changes"] if c["kind"] == "probe"]
+    assert probes and all(
+        {c["node"], c["key"][3]} == {"lab-node-1", "lab-node-2"}
+        and c["key"][4] in ("small", "under-mtu")
+        and (c["op"], c["before"], c["after"])
+        == ("changed", {"outcome": "passed"}, {"outcome": "failed"})
+        for c in probes
+    ), probes
+    assert {c["node"] for c in probes} == {"lab-node-1", "lab-node-2"}
     assert [f["rule"] for f in document["findings"]["new"]] == [
         "flannel.route.peer-podcidr-missing"
     ]
@@ -80,16 +100,21 @@ def test_route_missing_is_one_removed_route_and_one_new_finding(before, tmp_path
     assert [f["rule"] for f in reverse["findings"]["resolved"]] == [
         "flannel.route.peer-podcidr-missing"
     ]
-    assert changes(reverse) == [
+    assert [c for c in changes(reverse) if c[0] != "probe"] == [
         ("route", "added", "lab-node-1", ("host", "main", "unicast", "10.244.2.0/24"))
     ]
+    assert all(  # and the probes answer again
+        (c["before"], c["after"]) == ({"outcome": "failed"}, {"outcome": "passed"})
+        for c in reverse["changes"]
+        if c["kind"] == "probe"
+    )
 
 
 def test_mtu_change_is_one_changed_field(before, tmp_path):
     state, old = before
     lab_api.fault(state.name, "mtu-underlay")
     _, document = diff(old, collect(state, tmp_path / "after.tar.gz"))
-    (change,) = document["changes"]
+    (change,) = configuration(document)
     assert (change["kind"], change["node"], change["key"][1:]) == (
         "interface",
         "lab-node-1",
@@ -116,10 +141,12 @@ def test_node_filter_and_text_output(before, tmp_path):
     lab_api.fault(state.name, "route-missing")
     new = collect(state, tmp_path / "after.tar.gz")
     _, peer = diff(old, new, "--node", "lab-node-2")
-    assert peer["changes"] == [], "the route is missing on lab-node-1, not on its peer"
+    assert configuration(peer) == [], "the route is missing on lab-node-1, not on its peer"
+    # what lab-node-2's own probes met changed: the replies from lab-node-1 are lost
+    assert {c["key"][3] for c in peer["changes"]} == {"lab-node-1"}
     assert len(peer["findings"]["new"]) == 1, "a finding naming the node as peer concerns it"
     _, bystander = diff(old, new, "--node", "lab-node-3")
-    assert bystander["changes"] == [] and bystander["findings"]["new"] == []
+    assert bystander["changes"] == [] and bystander["findings"]["new"] == []  # its probes too
     text = subprocess.run(
         [sys.executable, "-m", "needle", "diff", str(old), str(new)],
         capture_output=True,
@@ -128,10 +155,15 @@ def test_node_filter_and_text_output(before, tmp_path):
     ).stdout
     lines = text.splitlines()
     assert lines[1].startswith("1 new finding, 0 resolved")
-    assert "1 change (1 route removed)" in lines[1], "the summary counts changes by kind"
-    assert lines[3:5] == [
-        "Changes:",
+    probes = sum(1 for c in document_of(old, new)["changes"] if c["kind"] == "probe")
+    assert f"{probes + 1} changes ({probes} probe changed, 1 route removed)" in lines[1], (
+        "the summary counts changes by kind"
+    )
+    # the changes lead, most significant first: what the probes met, then the route
+    assert lines[3] == "Changes:"
+    assert all(" probe " in line for line in lines[4 : 4 + probes])
+    assert lines[4 + probes] == (
         "  - lab-node-1: route host main unicast 10.244.2.0/24: via 10.244.2.0, dev flannel.1, "
-        "flags onlink, proto boot, scope global",
-    ], "the changes lead, most significant first"
+        "flags onlink, proto boot, scope global"
+    )
     assert lines.index("Findings:") > 4

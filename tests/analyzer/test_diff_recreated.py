@@ -31,6 +31,7 @@ MTU_CHANGE = {
 
 def collect(state: lab_api.LabState, output: Path) -> Path:
     argv = [sys.executable, "-m", "needle", "collect", "-o", str(output), "--no-capture"]
+    argv += ["--no-probe"]  # what is compared here is the configuration
     argv += ["--kube-dir", state.kube_dir]
     argv += [arg for pair in state.netns_args() for arg in ("--netns", pair)]
     result = subprocess.run(argv, capture_output=True, text=True, check=False)
