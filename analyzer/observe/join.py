@@ -26,6 +26,7 @@ from needle.analyzer.rules.engine import SUBJECT_KEYS, Finding
 
 CONFIRMED, CONTRADICTED, INFERRED = "confirmed", "contradicted", "inferred"
 EXAMPLES = 3
+MAX_OBSERVED = 4  # observations of one source shown on a finding; the rest counted
 # capture observations that are a fault when nothing explains them, and how bad
 FAULT_KINDS = {
     "underlay-loss": "error",
@@ -99,6 +100,8 @@ def join(
         found = (counters or {}).get(finding.subject.get("node") or "")
         if found is not None:
             _add_counters(finding, found, steps)
+    for finding in findings:
+        _shorten(finding)
     joined.coverage = {
         "counters": sorted(counters or {}),
         "probes": counts,
@@ -273,6 +276,36 @@ def _add_counters(
         detail = ", ".join(f"{name} +{value:,}" for name, value in grown)
         file = counters.files.get("protocol", "")
         _add(finding, file, f"counters: {counters.node} {detail} over the window", "counters", None)
+
+
+def _shorten(finding: Finding) -> None:
+    """At most MAX_OBSERVED items of each source of observation on a finding: the rest
+    alike are one line saying how many (`needle show BUNDLE probes` lists them all)."""
+    kept: list[dict[str, str]] = []
+    left: dict[str, int] = {}
+    first_left: dict[str, str] = {}
+    seen: dict[str, int] = {}
+    for item in finding.evidence:
+        source = item.get("source", "config")
+        if source in ("config", "counters"):
+            kept.append(item)
+            continue
+        seen[source] = seen.get(source, 0) + 1
+        if seen[source] <= MAX_OBSERVED:
+            kept.append(item)
+        else:
+            left[source] = left.get(source, 0) + 1
+            first_left.setdefault(source, item.get("file", ""))
+    for source, count in left.items():
+        view = "probes" if source == "probe" else "flows"
+        kept.append(
+            {
+                "file": first_left[source],
+                "detail": f"{source}: this and {count - 1} more alike (needle show BUNDLE {view})",
+                "source": source,
+            }
+        )
+    finding.evidence = kept
 
 
 def _capture_counts(captures: CaptureObservations | None) -> dict[str, int]:

@@ -146,6 +146,8 @@ class HandOver(Devices, Hooks):
             )
         assert receiver is not None and receiver.host is not None
         ingress = local_addresses(receiver.host).get(entry.dst)
+        # without DF the outer packet was fragmented to the underlay's MTU
+        self._arriving(receiver, ingress, min(outer, under.mtu) if under.mtu else outer)
         self._hook(receiver, "filter", "INPUT", local, entry.dst, ingress, None, "udp", outer_port)
         remote = self.backend.overlay_interface(receiver)
         remote_links = receiver.outputs.get("links", "")
@@ -200,7 +202,13 @@ class HandOver(Devices, Hooks):
         return receiver, receiver.host, remote.name
 
     def _underlay(
-        self, node: Node, namespace: Namespace, out: Interface, nexthop: str, dst: str
+        self,
+        node: Node,
+        namespace: Namespace,
+        out: Interface,
+        nexthop: str,
+        dst: str,
+        size: int | None = None,
     ) -> tuple[Node, Namespace, str]:
         """Out of the node on the underlay, to the node holding the next hop (host-gw,
         DirectRouting, node to node)."""
@@ -256,4 +264,22 @@ class HandOver(Devices, Hooks):
                     why,
                     (receiver.outputs.get("links", ""), device.name),
                 )
+        self._arriving(receiver, ingress, self.packet.size if size is None else size)
         return receiver, receiver.host, ingress
+
+    def _arriving(self, receiver: Node, ingress: str | None, size: int) -> None:
+        """A frame larger than the receiving device's MTU is dropped as it arrives (a
+        veth's peer, a NIC's giant frames): the sender's larger MTU let it out."""
+        host = receiver.host
+        device = host.interfaces.get(ingress or "") if host is not None else None
+        if device is not None and device.mtu and size > device.mtu:
+            self._add(
+                receiver.name,
+                HOST,
+                "mtu",
+                device.name,
+                "drop",
+                f"{size} bytes arrive at {receiver.name}'s {device.name}, above its MTU "
+                f"{device.mtu}: dropped as it arrives",
+                (receiver.outputs.get("links", ""), f"{device.name} mtu {device.mtu}"),
+            )

@@ -330,6 +330,7 @@ class Walker(HandOver):
             self._link(node, out)
             if out.mtu and size > out.mtu:
                 self._mtu(node, label, out, size, links)
+                size = out.mtu  # fragmented (no DF): its largest piece goes on
             self._port_in = None
             if out.kind == "vxlan":
                 node, namespace, iif = self._overlay(node, namespace, out, nexthop, size)
@@ -345,7 +346,7 @@ class Walker(HandOver):
                     node, namespace, out, peer, peer_namespace, nexthop
                 )
                 continue
-            node, namespace, iif = self._underlay(node, namespace, out, nexthop, dst)
+            node, namespace, iif = self._underlay(node, namespace, out, nexthop, dst, size)
         self._add(
             node.name,
             netns_label(namespace),

@@ -740,15 +740,26 @@ needle_capture_start() {
         return
     fi
     printf '%s\t%s\t%s\t-\t%s\t-\n' "$1" "$2" "$3" "$4" >>"$W/captures"
+    # --immediate-mode (tcpdump 4.6 on): each packet is handed over as it comes, not
+    # when libpcap's buffer times out; stopped mid-buffer, tcpdump would count packets
+    # it never wrote. Asked once; older tcpdumps do without it.
+    if [ -z "${NEEDLE_TCPDUMP_NOW+set}" ]; then
+        NEEDLE_TCPDUMP_NOW=
+        case "$(tcpdump --help 2>&1)" in
+            *immediate-mode*) NEEDLE_TCPDUMP_NOW=--immediate-mode ;;
+        esac
+    fi
     # -Z root: tcpdump would otherwise drop to its own user before creating the file
     # in our private (0700) work directory. A filter of "-" means none.
     (
         if [ "$3" != - ]; then
-            tcpdump -n -U -Z root -i "$1" -s "$NEEDLE_SNAPLEN" -c "$NEEDLE_MAX_PACKETS" \
-                -w "$W/cap/$2" "$3" >/dev/null 2>"$W/cap/$2.stderr" </dev/null &
+            tcpdump -n -U $NEEDLE_TCPDUMP_NOW -Z root -i "$1" -s "$NEEDLE_SNAPLEN" \
+                -c "$NEEDLE_MAX_PACKETS" -w "$W/cap/$2" "$3" >/dev/null 2>"$W/cap/$2.stderr" \
+                </dev/null &
         else
-            tcpdump -n -U -Z root -i "$1" -s "$NEEDLE_SNAPLEN" -c "$NEEDLE_MAX_PACKETS" \
-                -w "$W/cap/$2" >/dev/null 2>"$W/cap/$2.stderr" </dev/null &
+            tcpdump -n -U $NEEDLE_TCPDUMP_NOW -Z root -i "$1" -s "$NEEDLE_SNAPLEN" \
+                -c "$NEEDLE_MAX_PACKETS" -w "$W/cap/$2" >/dev/null 2>"$W/cap/$2.stderr" \
+                </dev/null &
         fi
         echo "$!" >"$W/cap/$2.pid"
         wait "$!"

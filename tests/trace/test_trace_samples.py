@@ -282,3 +282,22 @@ def test_an_unanswered_arp_for_a_pod_that_is_there_is_not_decidable(tmp_path, st
     assert (hop["node"], hop["step"], hop["interface"]) == ("lab-node-1", "neigh", "cni0")
     assert f"{address} on cni0 is {state}: the last ARP went unanswered" in hop["detail"]
     assert hop["evidence"][0]["file"] == "nodes/lab-node-1/host/ip-neigh.json"
+
+
+def test_a_frame_larger_than_the_receivers_mtu_dies_as_it_arrives():
+    # mtu-underlay: lab-node-1's ens3 is 1450, the others' 1500: a full-size pod packet
+    # from lab-node-2 leaves as 1500 bytes of VXLAN and lab-node-1's ens3 drops it
+    source, target = (
+        pods("lab-mtu-underlay", "lab-node-2")[0],
+        pods("lab-mtu-underlay", "lab-node-1")[0],
+    )
+    code, document = trace("lab-mtu-underlay", source, target, "--size", "1450")
+    assert code == 1
+    hop = next(h for h in document["hops"] if h["verdict"] == "drop")
+    assert (hop["node"], hop["step"], hop["interface"]) == ("lab-node-1", "mtu", "ens3")
+    assert (
+        hop["detail"]
+        == "1500 bytes arrive at lab-node-1's ens3, above its MTU 1450: dropped as it arrives"
+    )
+    code, document = trace("lab-mtu-underlay", source, target, "--size", "1400")
+    assert code == 0
