@@ -8,7 +8,7 @@ from needle.analyzer.backends.base import node_ip
 from needle.analyzer.model.entities import Model, Namespace
 from needle.analyzer.observe.probes import ProbeResult
 from needle.analyzer.trace.endpoints import Endpoint
-from needle.analyzer.trace.hops import NftSource, Packet, Path
+from needle.analyzer.trace.hops import Hop, NftSource, Packet, Path
 from needle.analyzer.trace.walk import Walker
 
 
@@ -21,9 +21,19 @@ class Expectations:
         self.nft_parsed: dict[str, object] = {}
         self.walkers: dict[tuple[int, bool], Walker] = {}
 
-    def path(self, probe: ProbeResult) -> Path | None:
-        """The walk of an echo probe's request; None when the bundle cannot place its
-        sender or its target (the probe is then judged by what it saw alone)."""
+    def failing(self, probe: ProbeResult) -> tuple[bool, Hop | None]:
+        """(whether the bundle places the probe's sender and target, the hop where its
+        request or else its reply stops: an echo needs both ways; None when both are
+        delivered)."""
+        walked = self.paths(probe)
+        if walked is None:
+            return False, None
+        forward, back = walked
+        return True, forward.failing or back.failing
+
+    def paths(self, probe: ProbeResult) -> tuple[Path, Path] | None:
+        """The walks of an echo probe's request and reply; None when the bundle cannot
+        place its sender or its target (the probe is then judged by what it saw)."""
         if not probe.echo or probe.packet is None:
             return None
         source, target = self._source(probe), self._target(probe)
@@ -35,7 +45,7 @@ class Expectations:
             packet = Packet(proto="icmp", size=probe.packet, df=probe.df)
             walker = Walker(self.model, packet, self.nft, self.nft_parsed)  # type: ignore[arg-type]
             self.walkers[key] = walker
-        return walker.walk(source, target)
+        return walker.trace(source, target)
 
     def _source(self, probe: ProbeResult) -> Endpoint | None:
         node = self.model.nodes.get(probe.node)

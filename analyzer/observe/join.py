@@ -93,7 +93,8 @@ def join(
     kinds: dict[str, int] = {}
     for observation in captures.observations if captures is not None else ():
         kinds[observation.kind] = kinds.get(observation.kind, 0) + 1
-        made = _join_observation(findings, observation)
+        # the probes' own findings too: a loss they already show is the same cause
+        made = _join_observation(findings + joined.findings, observation)
         if made is not None:
             joined.findings.append(made)
     for finding in findings:
@@ -135,10 +136,9 @@ def _judge_probe(
         for f in findings
     ):
         return None  # nothing on its nodes that a passing probe could contradict
-    path = expectations.path(probe)
-    if path is None:
+    placed, hop = expectations.failing(probe)
+    if not placed:
         return "unexplained" if failed else None
-    hop = path.failing
     if hop is None or hop.verdict != "drop":
         return "unexplained" if failed else None
     at_hop = [

@@ -21,7 +21,7 @@ the result, never passed off as checked.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 
 from needle.analyzer.model.entities import HOST, Interface, Namespace, Node
@@ -87,10 +87,33 @@ class Walker(HandOver):
         the address the packet came from and is restored by conntrack where it was
         rewritten; otherwise the reply is a walk from TO to FROM."""
         forward = self.walk(source, target)
+        with self._replying():
+            return forward, self._back(forward, source, target)
+
+    @contextlib.contextmanager
+    def _replying(self) -> Iterator[None]:
+        """The reply's packet: an ICMP echo reply leaves without DF (the kernel's ICMP
+        socket does no path-MTU discovery: a reply too large is fragmented)."""
+        sent = self.packet
+        if sent.proto == "icmp":
+            self.packet = replace(sent, df=False)
+        try:
+            yield
+        finally:
+            self.packet = sent
+
+    def _back(self, forward: Path, source: Endpoint, target: Endpoint) -> Path:
         runs = [b.path for b in forward.endpoints] or [forward]
         if target.kind != "service" and not any(run.translations for run in runs):
-            sent_from = forward.source or source.ip
-            return forward, self.walk(target, replace(source, ip=sent_from))
+            back_to = replace(source, ip=forward.source or source.ip)
+            if forward.verdict != "delivered" or forward.end is None:
+                return self.walk(target, back_to)  # no connection: a packet of its own
+            node, namespace, address = forward.end
+            # conntrack knows the connection: no nat rules for the reply, filter sees it
+            # ESTABLISHED
+            return self._one_run(
+                lambda: self._answer(node, namespace, address, forward, back_to), ()
+            )
         branches = []
         for branch, run in zip(forward.endpoints or [None], runs, strict=True):
             if run.end is None or run.verdict != "delivered":
@@ -102,10 +125,10 @@ class Walker(HandOver):
             )
             branches.append(Branch(branch.address if branch else address, back))
         if not branches:
-            return forward, Path(verdict="unknown")
+            return Path(verdict="unknown")
         if forward.endpoints:
-            return forward, _joined(branches)
-        return forward, branches[0].path
+            return _joined(branches)
+        return branches[0].path
 
     def _answer(
         self, node: Node, namespace: Namespace, address: str, run: Path, source: Endpoint
