@@ -13,7 +13,7 @@ from needle.analyzer.observe.expect import Expectations
 from needle.analyzer.observe.join import join
 from needle.analyzer.observe.probes import probe_results
 from needle.analyzer.rules.catalog import RuleDocument
-from needle.analyzer.rules.engine import Outcome, rule_steps
+from needle.analyzer.rules.engine import Outcome, rule_steps, sort_findings
 from needle.analyzer.trace.hops import NftSource
 
 
@@ -36,4 +36,5 @@ def observe(
     expectations = Expectations(model, nft)
     joined = join(outcome.findings, rule_steps(docs), probes, expectations, captures, counters)
     outcome.findings.extend(joined.findings)
+    sort_findings(outcome.findings)
     outcome.observations = joined.coverage

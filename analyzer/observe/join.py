@@ -101,7 +101,7 @@ def join(
         found = (counters or {}).get(finding.subject.get("node") or "")
         if found is not None:
             _add_counters(finding, found, steps)
-    for finding in findings:
+    for finding in findings + joined.findings:
         _shorten(finding)
     joined.coverage = {
         "counters": sorted(counters or {}),

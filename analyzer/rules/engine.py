@@ -560,8 +560,13 @@ def merge_results(rule_ids: list[str], shards: list[list[RuleResult]], outcome: 
             outcome.partial.append({"rule": rule, "reason": "; ".join(lacking[:5]) + more})
         outcome.findings.extend(finding for r in results for finding in r.findings)
         outcome.rules_run.append(rule)
+    sort_findings(outcome.findings)
+
+
+def sort_findings(findings: list[Finding]) -> None:
+    """In the report's order: severity (error first), then rule id, then subject."""
     order = {severity: rank for rank, severity in enumerate(SEVERITIES)}
-    outcome.findings.sort(
+    findings.sort(
         key=lambda f: (order.get(f.severity, 9), f.rule, [str(v) for v in f.subject.values()])
     )
 
@@ -691,5 +696,6 @@ def _evaluate(
     reach = judge(model, [fact for _, facts in done for fact in facts], nft=nft)
     steps = rule_steps(valid)
     outcome.findings = merge(outcome.findings, reach, steps)
+    sort_findings(outcome.findings)
     outcome.reachability = reach.to_json()
     return outcome

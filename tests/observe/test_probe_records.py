@@ -95,3 +95,22 @@ def test_hostile_probe_records_are_absent_data_not_a_traceback(tmp_path):
     shown = _needle("show", str(bundle), "probes")
     assert shown.returncode == 0 and "Traceback" not in shown.stderr
     assert "\x1b[31m" not in shown.stdout  # bundle text goes through the boundary
+
+
+def test_findings_of_observations_take_their_place_in_the_report_order(tmp_path):
+    from needle.analyzer.bundle import open_bundle
+    from needle.analyzer.model import build_model
+    from needle.analyzer.observe.analyze import observe
+    from needle.analyzer.rules.engine import SUBJECT_KEYS, Finding, Outcome
+
+    subject = dict.fromkeys(SUBJECT_KEYS)
+    note = Finding("a.note", "info", "t", "m", {**subject, "node": "lab-node-3"}, [], "", [])
+    outcome = Outcome(findings=[note])
+    with open_bundle(_bundle(tmp_path, [_lost()])) as bundle:
+        model = build_model(bundle)
+        observe(bundle, model, outcome, [])
+    assert [(f.severity, f.rule) for f in outcome.findings] == [
+        ("error", "observed.probe-failure"),
+        ("info", "a.note"),
+    ]
+    assert note.observed == "inferred" and note.evidence == []
