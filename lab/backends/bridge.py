@@ -33,9 +33,18 @@ def uplink_lines(node: NodeState) -> list[str]:
     ]
 
 
+def mac_from_ip(ip: str) -> str:
+    """0a:58 + the IPv4 address: the MAC older CNI bridge plugins gave every pod and bridge
+    (ip.SetHWAddrByIP)."""
+    return "0a:58:" + ":".join(f"{int(octet):02x}" for octet in ip.split("."))
+
+
 def bridge_lines(node: NodeState, mtu: int) -> list[str]:
+    # The CNI bridge plugin sets the bridge's MAC explicitly: a bridge whose MAC was never
+    # set takes its ports' lowest, so a new pod's veth could change it (and flush the
+    # neighbour caches that pointed at it).
     return [
-        f"link add {BRIDGE} mtu {mtu} type bridge",
+        f"link add {BRIDGE} address {mac_from_ip(gateway(node.pod_cidr))} mtu {mtu} type bridge",
         f"addr add {gateway(node.pod_cidr)}/24 dev {BRIDGE}",
         f"link set {BRIDGE} up",
     ]

@@ -91,12 +91,6 @@ def pod_gateway_device(target: Target, pod: PodState) -> str:
     return pod.host_veth if target.state.backend == "canal" else bridge.BRIDGE
 
 
-def mac_from_ip(ip: str) -> str:
-    """0a:58 + the IPv4 address: the MAC older CNI bridge plugins gave every pod
-    (ip.SetHWAddrByIP), so the pod that had this IP before had this MAC."""
-    return "0a:58:" + ":".join(f"{int(octet):02x}" for octet in ip.split("."))
-
-
 # --- link -------------------------------------------------------------------------------
 
 
@@ -158,7 +152,7 @@ def neigh_stale_pod(target: Target) -> FaultRecord:
     node, pod = target.node, target.pod("neigh-stale-pod")
     device = pod_gateway_device(target, pod)
     real = _mac(pod.netns, "eth0")
-    stale = mac_from_ip(pod.ip)
+    stale = bridge.mac_from_ip(pod.ip)  # the MAC the pod that had this IP before had
     if stale == real:  # never with the lab's random MACs, but then the fault would be none
         stale = "0a:58:00:00:00:01"
     _ip(
