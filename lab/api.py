@@ -41,6 +41,7 @@ from needle.lab import (
     preflight,
     topology,
 )
+from needle.lab.backends import bridge
 from needle.lab.errors import LabError
 from needle.lab.state import (
     KUBE_DIR,
@@ -272,6 +273,7 @@ def _build_steps(state: LabState, rng: random.Random) -> list[tuple[str, Action]
             if fdb is not None and len(state.nodes) > 1:
                 jobs.append(lambda b=fdb: netns.run_batch(b))
             jobs.append(lambda n=node: netns.set_sysctls(n.netns, backend.node_sysctls(n), {}))
+            jobs.append(lambda n=node: bridge.pin_bridge_mac(n.netns))
             jobs += [
                 lambda b=batch: netns.run_batch(b) for batch in batches.pods(node, state.backend)
             ]

@@ -28,6 +28,8 @@ from needle.help import polish
 from needle.lab.cli import app as lab_app
 from needle.lab.errors import LabError
 from needle.process import prepare_process
+from needle.redact.cli import app as redact_app
+from needle.redact.run import RedactError
 from needle.usage import usage_message
 
 try:  # typer >= 0.26 vendors click; older releases depend on it
@@ -43,7 +45,7 @@ except ImportError:  # pragma: no cover - exercised only with older typer
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
-USER_ERRORS = (CollectorError, AnalyzerError, LabError)
+USER_ERRORS = (CollectorError, AnalyzerError, LabError, RedactError)
 DISTRIBUTION = "kube-needle"
 
 HELP = """Find the needle in a virtualized network: collect an offline snapshot of a
@@ -130,6 +132,7 @@ def build_app() -> typer.Typer:
 
     app.add_typer(collector_app)
     app.add_typer(analyzer_app)
+    app.add_typer(redact_app)
     app.add_typer(lab_app, name="lab")
     app.command("completion")(completion)
     return app

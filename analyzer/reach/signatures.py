@@ -160,7 +160,18 @@ def profile(
     pod_routes = {
         pod.ip for pod in model.pods_by_node.get(node.name, []) if pod.ip and not pod.host_network
     }
-    veths = {name for name, item in host.interfaces.items() if item.kind == "veth"}
+    # pods' veths are each pod's own signature; a veth that is the node's uplink (the
+    # lab's cable, a VM's) is the node's, and its addresses are what encap checks
+    uplinks = {
+        item.link.vxlan.dev
+        for item in host.interfaces.values()
+        if item.link.vxlan is not None and item.link.vxlan.dev
+    } | {route.dev for route in host.routes if route.dst == "default" and route.dev}
+    veths = {
+        name
+        for name, item in host.interfaces.items()
+        if item.kind == "veth" and name not in uplinks
+    }
     space = canon.namespace(
         host,
         tokens,

@@ -7,6 +7,10 @@ Used by the vxlan, vxlan-directrouting and host-gw backends.
 
 from __future__ import annotations
 
+import json
+import subprocess
+
+from needle.lab import netns
 from needle.lab.backends.base import UNDERLAY_DEVICE
 from needle.lab.batches import Batch
 from needle.lab.state import NodeState
@@ -33,21 +37,39 @@ def uplink_lines(node: NodeState) -> list[str]:
     ]
 
 
-def mac_from_ip(ip: str) -> str:
-    """0a:58 + the IPv4 address: the MAC older CNI bridge plugins gave every pod and bridge
-    (ip.SetHWAddrByIP)."""
-    return "0a:58:" + ":".join(f"{int(octet):02x}" for octet in ip.split("."))
-
-
 def bridge_lines(node: NodeState, mtu: int) -> list[str]:
-    # The CNI bridge plugin sets the bridge's MAC explicitly: a bridge whose MAC was never
-    # set takes its ports' lowest, so a new pod's veth could change it (and flush the
-    # neighbour caches that pointed at it).
     return [
-        f"link add {BRIDGE} address {mac_from_ip(gateway(node.pod_cidr))} mtu {mtu} type bridge",
+        f"link add {BRIDGE} mtu {mtu} type bridge",
         f"addr add {gateway(node.pod_cidr)}/24 dev {BRIDGE}",
         f"link set {BRIDGE} up",
     ]
+
+
+def shown_link(netns_name: str, device: str) -> tuple[dict[str, object] | None, str]:
+    """A device as `ip -j link show` reports it (None when there is none), and ip's
+    complaint when it could not."""
+    proc = subprocess.run(
+        ["ip", "-j", "-n", netns_name, "link", "show", "dev", device],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=netns.TIMEOUT_SECONDS,
+    )
+    if proc.returncode != 0:
+        return None, proc.stderr.strip()
+    found: dict[str, object] = json.loads(proc.stdout)[0]
+    return found, ""
+
+
+def pin_bridge_mac(netns_name: str) -> None:
+    """Set the node's bridge's MAC to the one it has, as the CNI bridge plugin does: a
+    bridge whose MAC was never set takes its ports' lowest, so a new pod's veth could
+    change it (and the neighbour entries pointing at it). A node without the bridge
+    (Canal) is left alone."""
+    link, _ = shown_link(netns_name, BRIDGE)
+    if link is not None:
+        mac = link["address"]
+        netns.run_batch(Batch("ip", netns_name, (f"link set {BRIDGE} address {mac}",), "bridge"))
 
 
 def veth_lines(node: NodeState, mtu: int) -> list[str]:

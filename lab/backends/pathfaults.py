@@ -72,16 +72,9 @@ def _mac(netns_name: str, device: str) -> str:
 
 def _link(netns_name: str, device: str) -> dict[str, object]:
     """A device as `ip -j link show` reports it."""
-    proc = subprocess.run(
-        ["ip", "-j", "-n", netns_name, "link", "show", "dev", device],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=netns.TIMEOUT_SECONDS,
-    )
-    if proc.returncode != 0:
-        raise LabError(f"cannot read {device} in {netns_name}: {proc.stderr.strip()}")
-    found: dict[str, object] = json.loads(proc.stdout)[0]
+    found, complaint = bridge.shown_link(netns_name, device)
+    if found is None:
+        raise LabError(f"cannot read {device} in {netns_name}: {complaint}")
     return found
 
 
@@ -89,6 +82,12 @@ def pod_gateway_device(target: Target, pod: PodState) -> str:
     """The node's device that holds the pod's neighbour entry and receives what the pod
     sends: the CNI bridge, or (Canal) the pod's own host veth."""
     return pod.host_veth if target.state.backend == "canal" else bridge.BRIDGE
+
+
+def mac_from_ip(ip: str) -> str:
+    """0a:58 + the IPv4 address: the MAC older CNI bridge plugins gave every pod
+    (ip.SetHWAddrByIP), so the pod that had this IP before had this MAC."""
+    return "0a:58:" + ":".join(f"{int(octet):02x}" for octet in ip.split("."))
 
 
 # --- link -------------------------------------------------------------------------------
@@ -152,7 +151,7 @@ def neigh_stale_pod(target: Target) -> FaultRecord:
     node, pod = target.node, target.pod("neigh-stale-pod")
     device = pod_gateway_device(target, pod)
     real = _mac(pod.netns, "eth0")
-    stale = bridge.mac_from_ip(pod.ip)  # the MAC the pod that had this IP before had
+    stale = mac_from_ip(pod.ip)
     if stale == real:  # never with the lab's random MACs, but then the fault would be none
         stale = "0a:58:00:00:00:01"
     _ip(

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from needle.lab import api, netns, probe
-from needle.lab.backends import bridge, pathfaults
+from needle.lab.backends import pathfaults
 from needle.lab.state import FaultRecord, LabState, NodeState, PodState
 
 pytestmark = [pytest.mark.root, pytest.mark.tools("ping", "nsenter", "iptables-save")]
@@ -250,7 +250,7 @@ def test_neigh_stale_permanent_entry(
     node, _, pod = first(state)
     record, removed, added = inject(state, "neigh-stale-pod")
     device = pod.host_veth if backend == "canal" else "cni0"
-    stale = bridge.mac_from_ip(pod.ip)
+    stale = pathfaults.mac_from_ip(pod.ip)
     assert removed == set()
     assert added == {(node.netns, "neigh", (pod.ip, stale, device))}
     assert (record.interface, record.after) == (device, stale)

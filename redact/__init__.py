@@ -1,0 +1,1 @@
+"""Redaction that keeps the network analysable: keyed, consistent, prefix-preserving."""

@@ -1,0 +1,166 @@
+"""The manifest, redacted one top-level value and one node record at a time.
+
+A 1,000-node manifest is ~170 MB of JSON; parsed whole it would take over a gigabyte, so
+it is walked with the JSON decoder's `raw_decode`, one node record at a time, and each
+record is redacted as an object (names where names are, paths as paths) and written
+back on one line, as the collector writes them.
+
+What the redaction changes in the manifest itself: every command's `bytes` becomes null
+(the outputs were rewritten, and the manifest is written before them), where the
+Kubernetes objects came from (`cluster.origin`, a local path or an API server's URL)
+and the paths and context on the collector's own command line become `<redacted>`, and
+a `redaction` record says how the bundle was redacted (never the key).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from needle.redact import secrets
+from needle.redact.names import NameMap
+from needle.redact.text import TextRewriter
+
+REDACTION_KEY = "redaction"
+# Collector flags whose value names something on the collector's machine or the cluster.
+_PRIVATE_FLAGS = frozenset(
+    {"--kubeconfig", "--context", "--kube-dir", "-o", "--output", "--key-file", "--map-out"}
+)
+_PATH_KEYS = frozenset({"dir", "output", "stderr", "file"})
+_NAME_KEYS = frozenset({"name", "peer_node", "node", "pod", "collector_host", "target"})
+_WHITESPACE = " \t\r\n"
+
+
+class ManifestError(ValueError):
+    """A manifest that is not the JSON object a bundle needs."""
+
+
+class ManifestRedactor:
+    def __init__(self, rewriter: TextRewriter, names: NameMap) -> None:
+        self.rewriter = rewriter
+        self.names = names
+
+    def rewrite(self, data: bytes, record: dict[str, Any]) -> bytes:
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ManifestError(f"manifest.json is not UTF-8 (byte {exc.start})") from exc
+        decoder = json.JSONDecoder()
+        out: list[str] = []
+        position = _expect(text, _skip(text, 0), "{")
+        first = True
+        while True:
+            position = _skip(text, position)
+            if text.startswith("}", position):
+                break
+            if not first:
+                position = _skip(text, _expect(text, position, ","))
+            key, position = _decode(decoder, text, position)
+            if not isinstance(key, str):
+                raise ManifestError("manifest.json is not a JSON object")
+            if key == REDACTION_KEY:
+                raise ManifestError("the bundle is already redacted: redact the original bundle")
+            position = _skip(text, _expect(text, _skip(text, position), ":"))
+            prefix = "{\n" if first else ",\n"
+            first = False
+            if key == "nodes" and text.startswith("[", position):
+                out.append(f'{prefix}"nodes": [')
+                position = self._nodes(decoder, text, position + 1, out)
+                out.append("\n]")
+                continue
+            value, position = _decode(decoder, text, position)
+            out.append(f"{prefix}{json.dumps(key)}: {_dump(self._top(key, value))}")
+        out.append(f",\n{json.dumps(REDACTION_KEY)}: {json.dumps(record, indent=1)}\n}}\n")
+        if first:
+            raise ManifestError("manifest.json is an empty object")
+        return "".join(out).encode()
+
+    def _nodes(self, decoder: json.JSONDecoder, text: str, position: int, out: list[str]) -> int:
+        first = True
+        while True:
+            position = _skip(text, position)
+            if text.startswith("]", position):
+                return position + 1
+            if not first:
+                position = _skip(text, _expect(text, position, ","))
+            node, position = _decode(decoder, text, position)
+            out.append(("\n" if first else ",\n") + _dump(self._value(node, "")))
+            first = False
+
+    def _top(self, key: str, value: Any) -> Any:
+        if key == "collection" and isinstance(value, dict):
+            value = dict(value)
+            if isinstance(value.get("command"), list):
+                value["command"] = _command(value["command"])
+        if key == "cluster" and isinstance(value, dict) and value.get("origin") is not None:
+            value = {**value, "origin": secrets.REDACTED}
+        return self._value(value, key)
+
+    def _value(self, value: Any, key: str) -> Any:
+        if isinstance(value, str):
+            return self._string(value, key)
+        if isinstance(value, list):
+            return [self._value(item, key) for item in value]
+        if isinstance(value, dict):
+            return {
+                name: (None if name == "bytes" else self._value(item, name))
+                for name, item in value.items()
+            }
+        return value
+
+    def _string(self, value: str, key: str) -> str:
+        if key in _PATH_KEYS:
+            return self.rewriter.path(value)
+        if key in _NAME_KEYS or key == "command":
+            exact = self.names.lookup(value)
+            if exact is not None:
+                self.rewriter.counts.names += 1
+                return exact
+            if "/" in value and " " not in value:  # namespace/pod
+                return self.rewriter.path(value)
+            if "=" in value and " " not in value:  # --netns NS=NODE
+                return "=".join(self.rewriter.part(part) for part in value.split("="))
+        return self.rewriter.text(secrets.text(value))
+
+
+def _command(argv: list[Any]) -> list[Any]:
+    out: list[Any] = []
+    hide = False
+    for arg in secrets.argv(argv):
+        if hide:
+            out.append(secrets.REDACTED)
+            hide = False
+            continue
+        if isinstance(arg, str) and "=" in arg and arg.split("=", 1)[0] in _PRIVATE_FLAGS:
+            out.append(f"{arg.split('=', 1)[0]}={secrets.REDACTED}")
+            continue
+        hide = arg in _PRIVATE_FLAGS
+        out.append(arg)
+    return out
+
+
+def _dump(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
+
+
+def _skip(text: str, position: int) -> int:
+    while position < len(text) and text[position] in _WHITESPACE:
+        position += 1
+    return position
+
+
+def _expect(text: str, position: int, char: str) -> int:
+    if not text.startswith(char, position):
+        raise ManifestError(
+            f"manifest.json is not valid JSON: expected {char!r} at character {position}"
+        )
+    return position + 1
+
+
+def _decode(decoder: json.JSONDecoder, text: str, position: int) -> tuple[Any, int]:
+    try:
+        return decoder.raw_decode(text, position)
+    except json.JSONDecodeError as exc:
+        raise ManifestError(
+            f"manifest.json is not valid JSON: {exc.msg} at character {exc.pos}"
+        ) from exc
