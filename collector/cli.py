@@ -26,6 +26,7 @@ from needle.collector.transports.base import Target
 from needle.collector.transports.local import LocalTarget
 from needle.collector.transports.netns import NetnsTarget
 from needle.collector.transports.pod import PodTiming
+from needle.redact.keys import KeyFileError, read_key_file
 
 app = typer.Typer()
 
@@ -34,6 +35,7 @@ PANEL_CLUSTER = "Cluster objects"
 PANEL_CAPTURE = "Packet captures"
 PANEL_PODS = "Debug pods (live cluster)"
 PANEL_PROBES = "Probes"
+PANEL_REDACT = "Redaction"
 MAX_PROBE_PEERS = 64
 """Bounds the node script's arguments (a runtime refuses one over 128 KiB)."""
 
@@ -251,6 +253,25 @@ def collect_command(
             rich_help_panel=PANEL_PROBES,
         ),
     ] = None,
+    redact: Annotated[
+        bool,
+        typer.Option(
+            "--redact",
+            help="Redact the bundle before it is written, as `needle redact` does: "
+            "addresses, MACs and names mapped, secrets removed, captures cut to their headers.",
+            rich_help_panel=PANEL_REDACT,
+        ),
+    ] = False,
+    key_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--key-file",
+            metavar="FILE",
+            help="With --redact: the redaction's key (32 bytes or more), so bundles "
+            "redacted with it map alike. Default: a random key, forgotten.",
+            rich_help_panel=PANEL_REDACT,
+        ),
+    ] = None,
     concurrency: Annotated[
         int, typer.Option("--concurrency", min=1, max=200, help="Nodes collected at once.")
     ] = 10,
@@ -311,6 +332,14 @@ def collect_command(
         raise CollectorError("--node-name goes with --local")
     if no_probe and probe_peers is not None:
         raise CollectorError("--probe-peers goes with probing; drop --no-probe or --probe-peers")
+    if key_file is not None and not redact:
+        raise CollectorError("--key-file goes with --redact")
+    secret = None
+    if key_file is not None:
+        try:
+            secret = read_key_file(key_file)
+        except KeyFileError as exc:
+            raise CollectorError(str(exc)) from exc
     cluster = None
     if live_cluster:
         cluster = ClusterOptions(
@@ -342,6 +371,8 @@ def collect_command(
         probe_peers=probe_peers,
         # without captures the probes still get a window of --capture-seconds
         probe_window_s=capture_seconds,
+        redact=redact,
+        redact_secret=secret,
     )
     with sigterm_as_interrupt(), Progress(color=ctx.color) as progress:
         writer = collect(options, progress)
@@ -352,7 +383,8 @@ def collect_command(
         for status in ("ok", "partial", "failed")
     }
     typer.echo(
-        f"wrote {safe_text(output)} ({size / 1024:.0f} KiB, {manifest.status}): "
+        f"wrote {safe_text(output)} ({size / 1024:.0f} KiB, {manifest.status}"
+        f"{', redacted' if redact else ''}): "
         f"{plural(counts['ok'], 'node')} ok, {counts['partial']} partial, "
         f"{counts['failed']} failed",
         err=True,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import socket
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -26,6 +27,7 @@ from needle.collector.progress import Progress
 from needle.collector.script.render import ScriptArgs, render
 from needle.collector.spec.loader import Spec, default_spec
 from needle.collector.transports.base import Target
+from needle.redact.run import RedactError, redact_bundle
 
 
 @dataclass
@@ -47,6 +49,10 @@ class CollectOptions:
     """Peers each node probes; None: the spec's default."""
     probe_window_s: int = 3
     """The window's length when there are no captures."""
+    redact: bool = False
+    """Redact the bundle before it is written (needle.redact)."""
+    redact_secret: bytes | None = None
+    """The redaction's key (--key-file); None: a random one, forgotten."""
 
 
 def tool_version() -> str:
@@ -165,7 +171,7 @@ def collect(options: CollectOptions, progress: Progress) -> BundleWriter:
     if options.cluster is not None:
         session = ClusterSession.open(options.cluster, progress, options.concurrency + 4)
     try:
-        writer = BundleWriter(options.output, _manifest(options, limits))
+        writer = BundleWriter(options.output, _manifest(options, limits), _redactor(options))
         with writer:
             try:
                 if options.kube_dir is not None:
@@ -183,6 +189,19 @@ def collect(options: CollectOptions, progress: Progress) -> BundleWriter:
         if session is not None:
             session.close(None)
     return writer
+
+
+def _redactor(options: CollectOptions) -> Callable[[Path, Path], None] | None:
+    if not options.redact:
+        return None
+
+    def redact(staged: Path, output: Path) -> None:
+        try:
+            redact_bundle(staged, output, secret=options.redact_secret)
+        except RedactError as exc:
+            raise CollectorError(f"redaction failed, nothing was written: {exc}") from exc
+
+    return redact
 
 
 def _script_args(

@@ -15,6 +15,7 @@ a `redaction` record says how the bundle was redacted (never the key).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from needle.redact import secrets
@@ -39,6 +40,9 @@ class ManifestRedactor:
     def __init__(self, rewriter: TextRewriter, names: NameMap) -> None:
         self.rewriter = rewriter
         self.names = names
+        # the collector's own paths and context, wherever they are repeated (an error
+        # such as "no nodes objects in /home/alice/dump")
+        self._private: list[str] = []
 
     def rewrite(self, data: bytes, record: dict[str, Any]) -> bytes:
         try:
@@ -91,10 +95,18 @@ class ManifestRedactor:
         if key == "collection" and isinstance(value, dict):
             value = dict(value)
             if isinstance(value.get("command"), list):
-                value["command"] = _command(value["command"])
+                value["command"] = _command(value["command"], self._keep_private)
         if key == "cluster" and isinstance(value, dict) and value.get("origin") is not None:
+            self._keep_private(value["origin"])
             value = {**value, "origin": secrets.REDACTED}
         return self._value(value, key)
+
+    def _keep_private(self, value: object) -> None:
+        if isinstance(value, str) and len(value) > 2:
+            self._private.append(value)
+            if value.startswith("/") and len(value) > 3:
+                self._private.append(value.rstrip("/"))
+            self._private.sort(key=len, reverse=True)
 
     def _value(self, value: Any, key: str) -> Any:
         if isinstance(value, str):
@@ -120,19 +132,25 @@ class ManifestRedactor:
                 return self.rewriter.path(value)
             if "=" in value and " " not in value:  # --netns NS=NODE
                 return "=".join(self.rewriter.part(part) for part in value.split("="))
+        for private in self._private:
+            if private in value:
+                value = value.replace(private, secrets.REDACTED)
         return self.rewriter.text(secrets.text(value))
 
 
-def _command(argv: list[Any]) -> list[Any]:
+def _command(argv: list[Any], keep_private: Callable[[object], None]) -> list[Any]:
     out: list[Any] = []
     hide = False
     for arg in secrets.argv(argv):
         if hide:
+            keep_private(arg)
             out.append(secrets.REDACTED)
             hide = False
             continue
         if isinstance(arg, str) and "=" in arg and arg.split("=", 1)[0] in _PRIVATE_FLAGS:
-            out.append(f"{arg.split('=', 1)[0]}={secrets.REDACTED}")
+            flag, value = arg.split("=", 1)
+            keep_private(value)
+            out.append(f"{flag}={secrets.REDACTED}")
             continue
         hide = arg in _PRIVATE_FLAGS
         out.append(arg)

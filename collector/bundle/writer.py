@@ -13,7 +13,7 @@ import shutil
 import socket
 import tarfile
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,8 +44,16 @@ class BundleWriter:
     with the error recorded on any other exception), and the exception goes on.
     """
 
-    def __init__(self, output: Path, manifest: Manifest) -> None:
+    def __init__(
+        self,
+        output: Path,
+        manifest: Manifest,
+        redactor: Callable[[Path, Path], None] | None = None,
+    ) -> None:
         self.output = output
+        # `collect --redact`: the staged bundle (a private directory) is redacted into
+        # the output instead of packed, so no unredacted bundle is ever written there
+        self.redactor = redactor
         self.compression = compression_for(output)
         parent = output.parent if str(output.parent) else Path()
         if not parent.is_dir():
@@ -113,10 +121,13 @@ class BundleWriter:
             self.manifest.settle_status(interrupted)
             with (self._staging / MANIFEST).open("w", encoding="utf-8") as out:
                 self.manifest.write_json(out)
-            partial = self.output.with_name(self.output.name + ".partial")
-            with partial.open("wb") as raw:
-                self._pack(raw)
-            partial.replace(self.output)
+            if self.redactor is not None:
+                self.redactor(self._staging, self.output)
+            else:
+                partial = self.output.with_name(self.output.name + ".partial")
+                with partial.open("wb") as raw:
+                    self._pack(raw)
+                partial.replace(self.output)
         finally:
             shutil.rmtree(self._staging, ignore_errors=True)
             shutil.rmtree(self.scratch, ignore_errors=True)
