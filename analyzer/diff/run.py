@@ -16,9 +16,11 @@ its nodes' host devices by role.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from needle.analyzer.bundle import Bundle, open_and_build
 from needle.analyzer.diff.compare import (
@@ -150,6 +152,7 @@ def run_diff(
         relabel = Relabel(
             pods=pair_pods(old, new, old_bundle, new_bundle), macs=vtep_renames(old, new)
         )
+        mapping = redaction_mismatch(old_bundle.manifest, new_bundle.manifest)
         old_bundle.drop_manifest()
         new_bundle.drop_manifest()
         probes = probe_facts(old_bundle, old), probe_facts(new_bundle, new)
@@ -161,7 +164,25 @@ def run_diff(
         ]
         shards = run_forked(tasks, "diff")
         result = _merge(old, new, shards, docs, only_node, relabel, show_all, probes)
+    if mapping is not None:
+        result.not_compared.insert(0, mapping)
     return DiffRun(result, summaries[0], summaries[1])
+
+
+def redaction_mismatch(old: Mapping[str, Any], new: Mapping[str, Any]) -> str | None:
+    """Why the two bundles' names and addresses cannot be matched, when one is redacted
+    and the other not, or a random key redacted either: then everything looks changed."""
+    records = [m.get("redaction") for m in (old, new)]
+    redacted = [isinstance(record, Mapping) for record in records]
+    if redacted == [False, False]:
+        return None
+    advice = "redact both originals with one key (needle redact --key-file FILE)"
+    if redacted != [True, True]:
+        side = "new" if redacted[1] else "old"
+        return f"names and addresses: only the {side} bundle is redacted; {advice}"
+    if any(r.get("key") != "from a key file" for r in records if isinstance(r, Mapping)):
+        return f"names and addresses: redacted with a random key, so they never match; {advice}"
+    return None
 
 
 def _merge(
