@@ -29,6 +29,7 @@ NAME_KEYS = frozenset(
         "host",
     }
 )
+_LABELS = frozenset({"labels", "matchLabels", "selector", "nodeSelector"})
 DROPPED_ANNOTATIONS = frozenset({"kubectl.kubernetes.io/last-applied-configuration"})
 DROPPED_KEYS = frozenset({"managedFields"})
 
@@ -63,10 +64,22 @@ class ObjectRedactor:
             mapped_key = (
                 self.rewriter.text(name) if key in ("labels", "annotations", "data") else name
             )
+            if key in _LABELS and isinstance(item, str):
+                # a label repeats a name (app: web, the stem of web-7d4b9c8f6d-x2x7q)
+                exact = self.names.lookup(item)
+                if exact is not None:
+                    self.rewriter.counts.names += 1
+                    out[mapped_key] = exact
+                    continue
             out[mapped_key] = self._value(item, name)
         return out
 
     def _string(self, value: str, key: str) -> str:
+        if key == "generateName" and value.endswith("-"):
+            stem = self.names.lookup(value[:-1])
+            if stem is not None:
+                self.rewriter.counts.names += 1
+                return f"{stem}-"
         if key in NAME_KEYS or self.names.is_machine(value):
             exact = self.names.lookup(value)
             if exact is not None:

@@ -66,6 +66,7 @@ class NameMap:
     _pods: list[tuple[str, str, str, str]] = field(default_factory=list)
     _mapped: dict[str, str] | None = None
     _interfaces: dict[str, str] = field(default_factory=dict)
+    plain_interfaces: set[str] = field(default_factory=set)
 
     # --- scanning ----------------------------------------------------------------------
     def register(self, kind: str, name: object) -> None:
@@ -124,6 +125,16 @@ class NameMap:
         self._interfaces[name] = mapped
         return mapped
 
+    def register_interface(self, name: object) -> None:
+        """A host interface whose mapped suffix has no digit (vethabcdefab): the text
+        pass looks only at words with a digit, a dash or a dot, so it is listed."""
+        if (
+            isinstance(name, str)
+            and not any(char.isdigit() for char in name)
+            and self.interface(name) is not None
+        ):
+            self.plain_interfaces.add(name)
+
     def interfaces(self) -> Mapping[str, str]:
         return dict(self._interfaces)
 
@@ -147,7 +158,9 @@ class NameMap:
         counts: dict[str, int] = {}
         for kind in self._kinds.values():
             counts[kind] = counts.get(kind, 0) + 1
-        counts["pod"] = len({name for _, name, _, _ in self._pods})
+        counts["pod"] = len(
+            {name for namespace, name, _, _ in self._pods if namespace not in SYSTEM_NAMESPACES}
+        )
         return counts
 
 

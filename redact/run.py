@@ -26,7 +26,7 @@ from needle.redact.macs import MacMapper
 from needle.redact.manifest import ManifestError, ManifestRedactor
 from needle.redact.names import KEPT_NAMESPACES, SYSTEM_NAMESPACES, NameMap
 from needle.redact.pcap import rewrite_capture
-from needle.redact.scan import scan
+from needle.redact.scan import Listing, scan, wanted
 from needle.redact.text import TextRewriter
 
 FORMAT = "needle.redaction/v1"
@@ -84,7 +84,7 @@ def redact_bundle(
     keys = RedactionKeys.from_secret(secret if secret is not None else new_secret())
     names = NameMap(keys.names, keep=keep_names)
     try:
-        inventory = scan(read_members(source), names)
+        inventory = scan(read_members(source, wanted), names)
     except ArchiveError as exc:
         raise RedactError(str(exc)) from exc
     if not inventory.has_manifest:
@@ -96,7 +96,7 @@ def redact_bundle(
     packets = _PacketMapper(addresses, macs)
     result = RedactionResult(output)
     ports = frozenset(inventory.vxlan_ports)
-    manifest: bytes | None = None
+    manifest: Path | None = None  # set aside on disk until every member is written
     try:
         out = BundleOutput(output, mtime=int(time.time()))
     except ArchiveError as exc:
@@ -104,7 +104,8 @@ def redact_bundle(
     try:
         for member in read_members(source):
             if member.name == MANIFEST:
-                manifest = member.data
+                manifest = out.scratch(MANIFEST)
+                manifest.write_bytes(member.data)
                 continue
             result.members += 1
             name = rewriter.path(member.name)
@@ -113,7 +114,15 @@ def redact_bundle(
             )
         assert manifest is not None  # the scan saw it
         record = _record(keyed, keep_names, addresses, names, result, rewriter)
-        out.finish(ManifestRedactor(rewriter, names).rewrite(manifest, record))
+        redacted = out.scratch(f"{MANIFEST}.redacted")
+        with redacted.open("wb") as sink:
+            ManifestRedactor(rewriter, names).rewrite(manifest.read_bytes(), record, sink)
+        if map_out is not None:  # before OUT appears: a map that cannot be written stops it
+            try:
+                _write_map(map_out, names)
+            except OSError as exc:
+                raise ArchiveError(f"cannot write {map_out}: {exc.strerror or exc}") from exc
+        out.finish(redacted)
     except (ArchiveError, ManifestError) as exc:
         out.abort()
         raise RedactError(str(exc)) from exc
@@ -123,8 +132,6 @@ def redact_bundle(
     result.addresses = rewriter.counts.addresses
     result.macs = rewriter.counts.macs
     result.names = rewriter.counts.names
-    if map_out is not None:
-        _write_map(map_out, names)
     result.seconds = time.monotonic() - started
     return result
 
@@ -147,6 +154,9 @@ def _member(
             result.problems.append(f"{rewriter.path(name)}: {rewriter.text(rewritten.problem)}")
         return rewritten.data
     if name.startswith("cluster/") and name.endswith(".json"):
+        listed = Listing.read(data)
+        if listed is not None:
+            return _listing(listed, objects)
         try:
             document = json.loads(data)
         except (ValueError, RecursionError):
@@ -162,6 +172,24 @@ def _member(
         return rewriter.data(data)
     text = data.decode("utf-8", "surrogateescape")
     return rewriter.text(secrets.text(text)).encode("utf-8", "surrogateescape")
+
+
+def _listing(listed: Listing, objects: ObjectRedactor) -> bytes:
+    """What the json.dumps above writes for a List, made an item at a time: the items,
+    each redacted as the whole document would redact it (ObjectRedactor keeps nothing
+    from one value to the next), written into the rest of the document."""
+    head = json.dumps(objects.document(listed.shell), indent=1, ensure_ascii=False)
+    pieces = []
+    for item in listed.items():
+        # redacted as an item of the document's "items" is
+        redacted = objects.document({"items": [item]})["items"][0]
+        dumped = json.dumps(redacted, indent=1, ensure_ascii=False)
+        # two levels deeper: JSON text has no newline but those the indenting puts in
+        pieces.append("  " + dumped.replace("\n", "\n  "))
+    if pieces:  # in place of the empty "items" of the top level (one space in)
+        items = "[\n" + ",\n".join(pieces) + "\n ]"
+        head = head.replace('\n "items": []', '\n "items": ' + items, 1)
+    return (head + "\n").encode()
 
 
 def _record(

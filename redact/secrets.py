@@ -14,14 +14,17 @@ from typing import Any
 REDACTED = "<redacted>"
 _HIDDEN_WORDS = (
     r"(?:token|secret|passw(?:or)?d?|credential|api[_-]?key|access[_-]?key"
-    r"|private[_-]?key|psk|auth[_-]?key)"
+    r"|private[_-]?key|psk|auth[_-]?key|client[_-]?key|key[_-]?data)"
 )
 # name=value, name: value, --name value, "name": "value" (also inside YAML or INI text)
 _ASSIGNMENT = re.compile(
     rf"""(?ix)
     (?P<name>(?<![A-Za-z0-9])[A-Za-z0-9_.-]*{_HIDDEN_WORDS}[A-Za-z0-9_.-]*)
-    (?P<sep>["']?[ \t]*[:=][ \t]*["']?|[ \t]+(?=[^\s-]))
-    (?P<value>[^\s"',;}}\]]+)
+    (?P<sep>["']?[ \t]*[:=][ \t]*|[ \t]+(?=[^\s-]))
+    # a quoted value is removed whole; a bare one up to a space or a separator; an
+    # object or a list (a JSON value under a name such as serviceAccountToken) is left
+    # for what is inside it
+    (?:"(?P<double>(?:[^"\\\n]|\\.)*)"|'(?P<single>[^'\n]*)'|(?P<value>[^\s"',;}}\]{{\[][^\s"',;}}\]]*))
     """
 )
 _FLAG = re.compile(rf"(?i)^--?[A-Za-z0-9_.-]*{_HIDDEN_WORDS}[A-Za-z0-9_.-]*$")
@@ -52,11 +55,13 @@ def text(value: str) -> str:
 
 
 def _assignment(match: re.Match[str]) -> str:
-    value = match.group("value")
+    double, single = match.group("double"), match.group("single")
+    value = double if double is not None else single if single is not None else match["value"]
     spaced = not match.group("sep").strip()
     if _HARMLESS.match(value) or (spaced and not match.group("name").startswith("-")):
         return match.group()
-    return f"{match.group('name')}{match.group('sep')}{REDACTED}"
+    quote = '"' if double is not None else "'" if single is not None else ""
+    return f"{match.group('name')}{match.group('sep')}{quote}{REDACTED}{quote}"
 
 
 def argv(args: list[Any]) -> list[Any]:
@@ -70,7 +75,7 @@ def argv(args: list[Any]) -> list[Any]:
             hide_next = False
             continue
         if hide_next and not arg.startswith("-"):
-            out.append(REDACTED)
+            out.append(arg if _HARMLESS.match(arg) else REDACTED)
             hide_next = False
             continue
         hide_next = bool(_FLAG.match(arg))
