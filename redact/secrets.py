@@ -51,6 +51,8 @@ def text(value: str) -> str:
     value = _JWT.sub(REDACTED, value)
     value = _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", value)
     value = _URL_PASSWORD.sub(lambda m: f"{m.group(1)}{REDACTED}@", value)
+    if not _SECRET_ENV.search(value):  # no name a secret follows: the costly pass finds none
+        return value
     return _ASSIGNMENT.sub(_assignment, value)
 
 

@@ -45,6 +45,9 @@ _WORD = (
     r"(?<![A-Za-z0-9_.-])(?=[a-z0-9_.-]*[0-9.-])[a-z0-9][a-z0-9_.-]*(?<![.-])"
     r"(?![A-Za-z0-9_-])(?!\.[A-Za-z0-9_])"
 )
+_EMBEDDED_V4 = re.compile(
+    r"(?<![0-9.])\d{1,3}(?:\.\d{1,3}){3}(?:/(?P<v4len>\d{1,2})(?!\d))?(?![0-9]|\.\d)"
+)
 PATTERN = re.compile(
     f"(?P<mac>{_MAC})|(?P<bridge>{_BRIDGE})|(?P<v6>{_V6})|(?P<v4>{_V4})|(?P<word>{_WORD})"
 )
@@ -299,6 +302,9 @@ class TextRewriter:
             return mapped
         if "." not in word:
             return word
+        # an address inside a word (node-10.244.1.5, ip_10.244.1.2): the word took it
+        # before the address alternative could
+        word = _EMBEDDED_V4.sub(self._v4, word)
         # a hostname's first label, a sysctl key's interface (net.ipv4.conf.vethX.rp_filter)
         parts = word.split(".")
         changed = False

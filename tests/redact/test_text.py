@@ -418,3 +418,10 @@ def test_the_same_key_gives_the_same_output_and_another_key_another() -> None:
     assert MAC_RE.findall(first[route.replace("route-n", "arp-n")]) != MAC_RE.findall(
         other[other_route.replace("route-n", "arp-n")]
     )
+
+
+def test_an_address_inside_a_word_is_mapped_as_the_address_alone() -> None:
+    rw = rewriter()
+    alone = rw.text("10.244.1.5")
+    assert alone != "10.244.1.5"
+    assert rw.text("node-10.244.1.5 ip_10.244.1.5") == f"node-{alone} ip_{alone}"
