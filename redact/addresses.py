@@ -113,6 +113,13 @@ class AddressMapper:
         identity ranges (to count them; their values are the customer's)."""
         return self._regions[4].networks + self._regions[6].networks
 
+    def mapped(self) -> dict[str, str]:
+        """Every address mapped so far that changed, original -> mapped (for --map-out)."""
+        pairs = [(ipaddress.IPv4Address(a), ipaddress.IPv4Address(b)) for a, b in self._v4.items()]
+        pairs += [(ipaddress.IPv6Address(a), ipaddress.IPv6Address(b)) for a, b in self._v6.items()]
+        pairs.sort(key=lambda pair: (pair[0].version, pair[0]))
+        return {str(a): str(b) for a, b in pairs if a != b}
+
     # --- values --------------------------------------------------------------------------
     def map_v4(self, address: int) -> int:
         cached = self._v4.get(address)

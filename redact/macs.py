@@ -37,6 +37,10 @@ class MacMapper:
         self._encrypt = cipher.encryptor().update
         self._cache: dict[bytes, bytes] = {}
 
+    def mapped(self) -> dict[str, str]:
+        """Every MAC mapped so far that changed, original -> mapped (for --map-out)."""
+        return {a.hex(":"): b.hex(":") for a, b in sorted(self._cache.items()) if a != b}
+
     def map(self, mac: bytes) -> bytes:
         """The mapped form of a 6-byte MAC."""
         cached = self._cache.get(mac)

@@ -119,7 +119,7 @@ def redact_bundle(
             ManifestRedactor(rewriter, names).rewrite(manifest.read_bytes(), record, sink)
         if map_out is not None:  # before OUT appears: a map that cannot be written stops it
             try:
-                _write_map(map_out, names)
+                _write_map(map_out, names, addresses, macs)
             except OSError as exc:
                 raise ArchiveError(f"cannot write {map_out}: {exc.strerror or exc}") from exc
         out.finish(redacted)
@@ -244,12 +244,14 @@ def _record(
     }
 
 
-def _write_map(path: Path, names: NameMap) -> None:
+def _write_map(path: Path, names: NameMap, addresses: AddressMapper, macs: MacMapper) -> None:
     document = {
         "format": "needle.redaction-map/v1",
         "warning": "this file reverses the redaction: keep it with the customer",
         "names": dict(sorted(names.mapped.items())),
         "interfaces": dict(sorted(names.interfaces().items())),
+        "addresses": addresses.mapped(),
+        "macs": macs.mapped(),
     }
     temporary = path.with_name(f".{path.name}.tmp")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

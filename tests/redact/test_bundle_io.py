@@ -295,6 +295,19 @@ def test_map_out_is_private_and_holds_the_names(tmp_path: Path, key_file: Path) 
         node_token(out, node, names)  # the node directories carry the mapped names
     assert "veth4d2cdbc3" in document["interfaces"]
     assert sorted(os.listdir(tmp_path)) == ["map.json", "r.tar.gz"]
+    # addresses and MACs too: each original's mapped value is what the bundle holds
+    with tarfile.open(out) as tar:
+        nodes = json.loads(tar.extractfile("cluster/nodes.json").read())["items"]
+    with tarfile.open(HEALTHY) as tar:
+        originals = json.loads(tar.extractfile("cluster/nodes.json").read())["items"]
+    for before, after in zip(originals, nodes, strict=True):
+        ip = before["status"]["addresses"][0]["address"]
+        assert document["addresses"][ip] == after["status"]["addresses"][0]["address"]
+        assert (
+            document["addresses"][before["spec"]["podCIDR"].split("/")[0]]
+            == (after["spec"]["podCIDR"].split("/")[0])
+        )
+    assert document["macs"] and all(a != b for a, b in document["macs"].items())
 
 
 # --- keys ---------------------------------------------------------------------------------
