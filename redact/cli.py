@@ -46,7 +46,8 @@ def redact(
         typer.Option(
             "--map-out",
             metavar="FILE",
-            help="Write the name mapping here (it reverses the redaction: for the customer only).",
+            help="Write the mapping here: names, interfaces, addresses and MACs (it reverses "
+            "the redaction: for the customer only).",
         ),
     ] = None,
 ) -> None:
