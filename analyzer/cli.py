@@ -21,6 +21,8 @@ from needle.analyzer.model import Model, build_model
 from needle.analyzer.observe.analyze import observe
 from needle.analyzer.progress import WorkProgress
 from needle.analyzer.report.document import report_document
+from needle.analyzer.report.html.page import render_page
+from needle.analyzer.report.html.scene import build_scene
 from needle.analyzer.report.markdown import render_markdown
 from needle.analyzer.report.text import render_text
 from needle.analyzer.rules.catalog import load_catalog
@@ -70,6 +72,7 @@ class ReportFormat(StrEnum):
     text = "text"
     json = "json"
     markdown = "markdown"
+    html = "html"
 
 
 BackendChoice = StrEnum("BackendChoice", {name: name for name in BACKEND_CHOICES})  # type: ignore[misc]
@@ -106,8 +109,9 @@ def analyze(
         ReportFormat,
         typer.Option(
             "--format",
-            help="text (to read), json (needle.report/v1, for scripts) or markdown (to paste "
-            "into a ticket).",
+            help="text (to read), json (needle.report/v1, for scripts), markdown (to paste "
+            "into a ticket) or html (one page that opens offline: the cluster drawn with "
+            "its faults, for people who will not run a CLI).",
         ),
     ] = ReportFormat.text,
     output: Annotated[
@@ -131,8 +135,10 @@ def analyze(
     $ needle analyze cluster.tar.gz
     $ needle analyze cluster.tar.gz --fail-on warning
     $ needle analyze cluster.tar.gz --format markdown -o report.md
+    $ needle analyze cluster.tar.gz --format html -o report.html
     $ needle analyze cluster.tar.gz --rules my-rules/ --format json
     """
+    drawn = output_format is ReportFormat.html
     with signals_interrupt(), WorkProgress() as progress:
         progress.step(f"reading {bundle_path}")
         catalog = load_catalog(rules or [])
@@ -150,12 +156,22 @@ def analyze(
                 f"checking {plural(len(catalog.rules), 'rule')} on "
                 f"{plural(len(model.nodes), 'node')}"
             )
-            outcome = evaluate(model, catalog.rules.values(), reachability=True, nft=nft)
+            outcome = evaluate(
+                model, catalog.rules.values(), reachability=True, nft=nft, drawn=drawn
+            )
             progress.step("reading the probes and captures")
             observe(bundle, model, outcome, catalog.rules.values(), nft)
-    outcome.problems[:0] = catalog.problems
-    document = report_document(outcome, about)
-    if output_format is ReportFormat.json:
+            outcome.problems[:0] = catalog.problems
+            document = report_document(outcome, about)
+            if drawn:
+                progress.step("drawing the page")
+                scene = build_scene(
+                    model, document, outcome.drawing, bundle.read_text, outcome.findings
+                )
+                text = render_page(scene)
+    if output_format is ReportFormat.html:
+        pass
+    elif output_format is ReportFormat.json:
         text = json.dumps(document, indent=2) + "\n"
     elif output_format is ReportFormat.markdown:
         text = render_markdown(document)

@@ -36,6 +36,14 @@ def test_wheel_ships_rules_and_schemas(wheel):
     assert rules and {f"needle/analyzer/builtin_rules/{r.name}" for r in rules} <= names
     fixtures = sorted(REPO.glob("rules/tests/*.yaml"))
     assert fixtures and {f"needle/analyzer/builtin_rules/tests/{r.name}" for r in fixtures} <= names
+    # the HTML report's templates, style sheet and script
+    page = sorted(
+        p.relative_to(REPO / "analyzer/report/html")
+        for p in (REPO / "analyzer/report/html").glob("*/*")
+        if p.suffix in (".j2", ".css", ".js")
+    )
+    assert len(page) == 4
+    assert {f"needle/analyzer/report/html/{p}" for p in page} <= names
 
 
 def test_wheel_installs_one_top_level_package_with_every_module(wheel):

@@ -4,12 +4,13 @@
 from __future__ import annotations
 
 from needle.analyzer.model.entities import Model
+from needle.analyzer.reach.grid import Grid
 from needle.analyzer.reach.judge import Judge, Reachability
 from needle.analyzer.reach.plan import NODE_TO_POD, POD_TO_POD, SAME_NODE
 
 
-def judge_every_pair(model: Model) -> Reachability:
-    judge = Judge(model)
+def judge_every_pair(model: Model, grid: Grid | None = None) -> Reachability:
+    judge = Judge(model, grid=grid)
     model.load_nodes()
     pods = sorted(
         (pod for pod in model.pods if pod.ip and pod.node and not pod.host_network),
@@ -25,7 +26,16 @@ def judge_every_pair(model: Model) -> Reachability:
             end = judge._endpoint(target.node, target.ref)
             path, size = judge.walk(start, end)
             judge.result.pairs += 1
-            judge.record(path, size, kind, 1, start, end, ([source.ref], [target.ref]))
+            judge.record(
+                path,
+                size,
+                kind,
+                1,
+                start,
+                end,
+                ([source.ref], [target.ref]),
+                cells=[(source.node, target.node)],
+            )
     for name in sorted(model.nodes):
         if model.nodes[name].host is None:
             continue
@@ -37,5 +47,14 @@ def judge_every_pair(model: Model) -> Reachability:
             end = judge._endpoint(target.node, target.ref)
             path, size = judge.walk(start, end)
             judge.result.pairs += 1
-            judge.record(path, size, NODE_TO_POD, 1, start, end, ([], [target.ref]))
+            judge.record(
+                path,
+                size,
+                NODE_TO_POD,
+                1,
+                start,
+                end,
+                ([], [target.ref]),
+                cells=[(name, target.node)],
+            )
     return judge.result

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 
+from needle.analyzer.backends import backend_of
 from needle.analyzer.model.entities import Model, Node, Pod
 from needle.analyzer.reach.services import Backed, backed
 from needle.analyzer.reach.signatures import (
@@ -37,11 +39,54 @@ def _backs(
     ]
 
 
+# how many pods a chain names; the rest are counted
+CHAIN_EXAMPLES = 5
+
+
+@dataclass
+class MtuChain:
+    """MTUs a packet meets from a pod's eth0 to the underlay, the same for `count` pods
+    of a node (the host veth's own name aside)."""
+
+    # (where: pod, host, overlay or underlay; interface; mtu)
+    hops: tuple[tuple[str, str, int | None], ...]
+    overhead: int  # what the overlay device adds to each packet (0: no overlay)
+    count: int = 0
+    pods: list[str] = field(default_factory=list)  # the first CHAIN_EXAMPLES
+
+
+def chains_of(model: Model, node: Node) -> list[MtuChain]:
+    """`node`'s pods' MTU chains, alike ones together, the most common first."""
+    backend = backend_of(model)
+    overlay = backend.overlay(node)
+    device = backend.overlay_interface(node)
+    overhead = overlay.overhead if overlay is not None and device is not None else 0
+    chains: dict[tuple[tuple[str, str, int | None], ...], MtuChain] = {}
+    for label, hops in node.mtu_chains(device, backend.underlay_interface(node)):
+        key = tuple(
+            (
+                "overlay" if device is not None and hop.interface == device.name else hop.where,
+                # the host veth's name is the pod's own: alike chains differ only in it
+                "veth" if number == 1 else hop.interface,
+                hop.mtu,
+            )
+            for number, hop in enumerate(hops)
+        )
+        chain = chains.setdefault(key, MtuChain(key, overhead))
+        chain.count += 1
+        if len(chain.pods) < CHAIN_EXAMPLES:
+            chain.pods.append(label)
+    return sorted(chains.values(), key=lambda chain: -chain.count)
+
+
 def collect_facts(
-    model: Model, home: Iterable[str] | None = None, nft: NftSource | None = None
+    model: Model,
+    home: Iterable[str] | None = None,
+    nft: NftSource | None = None,
+    mtu_chains: bool = False,
 ) -> list[NodeFacts]:
     """The facts of the `home` nodes (every node when None); `nft` reads a node's nft
-    ruleset, which joins its profile."""
+    ruleset, which joins its profile; with `mtu_chains`, each node's MTU chains too."""
     names = sorted(model.nodes)
     position = {name: index for index, name in enumerate(names)}
     peers = {
@@ -81,6 +126,7 @@ def collect_facts(
                 pod_classes,
                 pairs,
                 _backs(node, pods, pod_classes),
+                chains_of(model, node) if mtu_chains else [],
             )
         )
     return found

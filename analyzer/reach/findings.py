@@ -107,7 +107,9 @@ def merge(
         ]
         if not matching:
             added.append(cause_finding(cause))
+            cause.findings = [added[-1]]
             continue
+        cause.findings = matching
         for finding in matching:
             finding.evidence.append(
                 {

@@ -15,6 +15,7 @@ from typing import Any
 
 from needle.analyzer.backends.base import node_ip
 from needle.analyzer.model.entities import HOST, Model, Pod
+from needle.analyzer.reach.grid import Grid, GridOutcome
 from needle.analyzer.reach.plan import TO_OWN_SERVICE, Member, PairClass, classes
 from needle.analyzer.reach.signatures import NodeFacts
 from needle.analyzer.trace.endpoints import Endpoint
@@ -38,6 +39,7 @@ class Cause:
     step: str
     interface: str | None
     hop: Hop
+    path: Path | None = None  # the first walk that died here
     pairs: int = 0
     kinds: set[str] = field(default_factory=set)
     pods: set[str] = field(default_factory=set)  # the pods whose namespace is the hop
@@ -47,6 +49,8 @@ class Cause:
     also: set[str] = field(default_factory=set)
     # the nodes at the other end of the pairs it breaks
     peers: set[str] = field(default_factory=set)
+    # the report's findings that tell of it (findings.merge)
+    findings: list[Any] = field(default_factory=list)
 
     @property
     def key(self) -> tuple[str, str, str, str | None]:
@@ -94,8 +98,11 @@ class Reachability:
 
 
 class Judge:
-    def __init__(self, model: Model, nft: NftSource | None = None) -> None:
+    def __init__(
+        self, model: Model, nft: NftSource | None = None, grid: Grid | None = None
+    ) -> None:
         self.model = model
+        self.grid = grid  # each node pair's verdict, when the report draws it
         self.nft = nft
         self.nft_parsed: dict[str, Any] = {}  # each node's nft ruleset parsed once
         self.pods: dict[str, Pod] = {pod.ref: pod for pod in model.pods}
@@ -150,9 +157,11 @@ class Judge:
         sides: tuple[Iterable[str], Iterable[str]] = ((), ()),
         alike: Iterable[str] = (),
         peers: Iterable[str] | None = None,
+        cells: Iterable[tuple[str, str]] = (),
     ) -> Cause | None:
         """Count a walk's pairs: delivered, unknown, or to the cause where it died.
-        `sides`: the pods the source and the destination stand for (their class)."""
+        `sides`: the pods the source and the destination stand for (their class);
+        `cells`: the (source node, destination node) pairs they are between."""
         hop = path.failing
         if hop is None:
             self.result.delivered += weight
@@ -162,6 +171,7 @@ class Judge:
             entry = self.result.unknown.setdefault(key, Unknown(hop.node, hop.step, hop.detail))
             entry.pairs += weight
             entry.nodes.update(alike)
+            self._mark("unknown", key, path, size, source, target, cells)
             return None
         side = _pod_side(hop, source, target)
         scope = "host" if side is None else "pod"
@@ -171,7 +181,10 @@ class Judge:
         cause_key = (hop.node, scope, hop.step, interface)
         cause = self.result.causes.get(cause_key)
         if cause is None:
-            cause = self.result.causes[cause_key] = Cause(hop.node, scope, hop.step, interface, hop)
+            cause = self.result.causes[cause_key] = Cause(
+                hop.node, scope, hop.step, interface, hop, path
+            )
+        self._mark("dropped", cause_key, path, size, source, target, cells)
         cause.pairs += weight
         if peers is None:
             peers = (target.node if hop.node == source.node else source.node,)
@@ -183,6 +196,26 @@ class Judge:
         if len(cause.examples) < MAX_EXAMPLES:
             cause.examples.append(f"{source.name} -> {target.name} ({size} bytes)")
         return cause
+
+    def _mark(
+        self,
+        verdict: str,
+        key: tuple[Any, ...],
+        path: Path,
+        size: int,
+        source: Endpoint,
+        target: Endpoint,
+        cells: Iterable[tuple[str, str]],
+    ) -> None:
+        if self.grid is not None:
+            outcome = GridOutcome(verdict, key, path, source.name, target.name, size)
+            self.grid.mark(cells, self.grid.code(outcome))
+
+    def mark_like(self, cause: Cause, cells: Iterable[tuple[str, str]]) -> None:
+        """Cells whose pairs die as `cause`'s did, counted on it without a walk."""
+        code = self.grid.known("dropped", cause.key) if self.grid is not None else None
+        if self.grid is not None and code is not None:
+            self.grid.mark(cells, code)
 
 
 def _pod_side(hop: Hop, source: Endpoint, target: Endpoint) -> int | None:
@@ -239,11 +272,13 @@ def judge(
     facts: list[NodeFacts],
     found: dict[tuple[object, ...], PairClass] | None = None,
     nft: NftSource | None = None,
+    grid: Grid | None = None,
 ) -> Reachability:
     """Every pair of the cluster, by class (`found`: the classes, when made already;
-    `nft`: each node's nft ruleset, for the netfilter hooks iptables-save does not show)."""
+    `nft`: each node's nft ruleset, for the netfilter hooks iptables-save does not show;
+    `grid`: filled with each node pair's verdict)."""
     found = classes(facts) if found is None else found
-    judge = Judge(model, nft)
+    judge = Judge(model, nft, grid)
     judge.result.classes = len(found)
     for pair_class in found.values():
         judge.result.pairs += pair_class.weight
@@ -273,7 +308,10 @@ def _judge_services(judge: Judge, pair_class: PairClass) -> None:
     hop = path.failing
     if hop is None or hop.verdict != "drop":
         alike = {item.source for item, _ in ones} if hop is not None else set()
-        judge.record(path, size, pair_class.kind, pair_class.weight, source, target, alike=alike)
+        cells = ((item.source, item.source) for item, _ in ones)
+        judge.record(
+            path, size, pair_class.kind, pair_class.weight, source, target, alike=alike, cells=cells
+        )
         return
     by_node: dict[str, list[tuple[Member, object]]] = {}
     for item, port in ones:
@@ -287,6 +325,7 @@ def _judge_services(judge: Judge, pair_class: PairClass) -> None:
                 lambda first=entries[0]: walk(*first),
                 ([ref for item, _ in entries for ref in item.source_pods], []),
                 (),
+                ((node, node),),
             )
             for node, entries in by_node.items()
         },
@@ -301,6 +340,7 @@ class Share:
     walk: Callable[[], tuple[Path, int, Endpoint, Endpoint]]
     sides: tuple[Iterable[str], Iterable[str]]  # the pods the walk's two ends stand for
     peers: Iterable[str]  # the nodes on the other end of its pairs
+    cells: Iterable[tuple[str, str]]  # (source node, destination node) of its pairs
 
 
 def _refine(judge: Judge, kind: str, shares: dict[str, Share]) -> None:
@@ -311,10 +351,19 @@ def _refine(judge: Judge, kind: str, shares: dict[str, Share]) -> None:
         if number >= MAX_NODES_A_CAUSE and first is not None:
             first.also.add(node)
             first.pairs += share.weight
+            judge.mark_like(first, share.cells)
             continue
         path, size, source, target = share.walk()
         cause = judge.record(
-            path, size, kind, share.weight, source, target, share.sides, peers=share.peers
+            path,
+            size,
+            kind,
+            share.weight,
+            source,
+            target,
+            share.sides,
+            peers=share.peers,
+            cells=share.cells,
         )
         first = first or cause
 
@@ -337,7 +386,12 @@ def _judge_class(judge: Judge, pair_class: PairClass) -> None:
                     alike.add(item.source)
                 elif hop.node == target_node:
                     alike.update(node for node, _ in item.destinations)
-        judge.record(path, size, pair_class.kind, pair_class.weight, source, target, alike=alike)
+        cells = (
+            (item.source, node) for item in pair_class.members for node, _ in item.destinations
+        )
+        judge.record(
+            path, size, pair_class.kind, pair_class.weight, source, target, alike=alike, cells=cells
+        )
         return
     # the class dies at a hop of the source's node or of the destination's: each node
     # of that side gets its own walk, finding and count
@@ -366,6 +420,7 @@ def _share(
         walk,
         (item.source_pods, dict(item.destinations).get(node, [])),
         {other if it.source == side else it.source for it, _, other, _, _ in entries},
+        [(it.source, other) for it, _, other, _, _ in entries],
     )
 
 

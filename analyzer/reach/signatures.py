@@ -54,6 +54,8 @@ class NodeFacts:
     # (index of the pod's class in pod_classes, pod ref, Service port) of each of the
     # node's pods that backs a Service port (analyzer/reach/services.py)
     backs: list[tuple[int, str, Any]] = field(default_factory=list)
+    # the node's distinct MTU chains, pod eth0 to the underlay (facts.MtuChain), when asked
+    mtu_chains: list[Any] = field(default_factory=list)
 
 
 @functools.lru_cache(maxsize=1 << 16)

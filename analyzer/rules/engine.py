@@ -147,6 +147,19 @@ class Outcome:
     # what the probes and captures showed, and how it joined the findings
     # (analyzer/observe/join.py: Joined.coverage)
     observations: dict[str, Any] | None = None
+    # what a picture of the cluster needs beyond the report (evaluate(drawn=True))
+    drawing: Drawing | None = None
+
+
+@dataclass
+class Drawing:
+    """The walks' causes (reach.judge.Reachability, each with the findings that tell of
+    it), each node pair's verdict (reach.grid.Grid) and each node's distinct MTU chains
+    (reach.signatures.NodeFacts.mtu_chains), for the HTML report."""
+
+    reach: Any
+    grid: Any
+    mtu_chains: dict[str, list[Any]]
 
 
 def _variables(for_each: str) -> dict[str, str]:
@@ -585,6 +598,7 @@ def evaluate(
     workers: int | None = None,
     reachability: bool = False,
     nft: NftSource | None = None,
+    drawn: bool = False,
 ) -> Outcome:
     """Compile and run `docs` against `model`; broken rules are reported, not fatal.
 
@@ -593,12 +607,13 @@ def evaluate(
     checked in a forked child that shares the model; node-pair rules pair a shard's
     nodes with every node, so the findings are the same as in one process.
     `reachability`: walk every pair too (analyzer/reach/), with each node's nft ruleset
-    read by `nft` where the caller has one.
+    read by `nft` where the caller has one. `drawn`: keep what a picture of the cluster
+    needs as well (Outcome.drawing: each node pair's verdict, each node's MTU chains).
     """
     if workers is None:
         workers = 2 if can_fork() and len(model.nodes) >= PARALLEL_FROM_NODES else 1
     with paused_gc():
-        return _evaluate(model, list(docs), workers, reachability, nft)
+        return _evaluate(model, list(docs), workers, reachability, nft, drawn)
 
 
 def deal(names: list[str], shards: int) -> list[frozenset[str]]:
@@ -652,14 +667,18 @@ def _steps(value: object) -> frozenset[str]:
 
 
 def run_shard_and_signatures(
-    model: Model, docs: list[RuleDocument], home: Home, nft: NftSource | None = None
+    model: Model,
+    docs: list[RuleDocument],
+    home: Home,
+    nft: NftSource | None = None,
+    drawn: bool = False,
 ) -> tuple[list[RuleResult], list[Any]]:
     """A shard's rule results and its nodes' reachability signatures (analyzer/reach/),
-    taken while the shard holds its nodes' pod side."""
+    taken while the shard holds its nodes' pod side (with their MTU chains if `drawn`)."""
     from needle.analyzer.reach.facts import collect_facts  # reach builds on the engine
 
     results = run_shard(model, docs, home)
-    return results, collect_facts(model, home, nft)
+    return results, collect_facts(model, home, nft, mtu_chains=drawn)
 
 
 def _evaluate(
@@ -668,6 +687,7 @@ def _evaluate(
     workers: int,
     reachability: bool = False,
     nft: NftSource | None = None,
+    drawn: bool = False,
 ) -> Outcome:
     outcome = Outcome()
     outcome.objects_invalid = [problem.to_json() for problem in model.objects_invalid]
@@ -680,7 +700,7 @@ def _evaluate(
     valid = [rule.doc for rule in compiled]
     homes = shard_nodes(model, workers) if workers > 1 else [None]
     tasks = [
-        partial(run_shard_and_signatures, model, valid, home, nft)
+        partial(run_shard_and_signatures, model, valid, home, nft, drawn)
         if reachability
         else partial(run_shard, model, valid, home)
         for home in homes
@@ -691,11 +711,17 @@ def _evaluate(
         return outcome
     merge_results([rule.id for rule in compiled], [results for results, _ in done], outcome)
     from needle.analyzer.reach.findings import merge
+    from needle.analyzer.reach.grid import Grid
     from needle.analyzer.reach.judge import judge
 
-    reach = judge(model, [fact for _, facts in done for fact in facts], nft=nft)
+    facts = [fact for _, shard_facts in done for fact in shard_facts]
+    grid = Grid(model) if drawn else None
+    reach = judge(model, facts, nft=nft, grid=grid)
     steps = rule_steps(valid)
     outcome.findings = merge(outcome.findings, reach, steps)
     sort_findings(outcome.findings)
     outcome.reachability = reach.to_json()
+    if drawn:
+        assert grid is not None
+        outcome.drawing = Drawing(reach, grid, {fact.name: fact.mtu_chains for fact in facts})
     return outcome

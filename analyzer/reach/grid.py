@@ -1,0 +1,99 @@
+"""Each ordered pair of nodes and what became of the pairs between them: the matrix the
+HTML report draws.
+
+A cell (A, B) stands for every pair whose source is on node A (a pod, or A itself) and
+whose destination is a pod on node B; (A, A) for pods of one node to each other and to
+the Services they back. Cells hold small codes in one array (1,000 nodes: 2 MB): only
+the cells a walk found broken are written, every other cell that has pairs is delivered.
+A cell keeps the worst it was told (dropped over unknown), first come first kept.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from needle.analyzer.model.entities import Model
+
+NO_PAIRS = 0
+DELIVERED = 1
+NOT_COLLECTED = 2  # an end whose host namespace the bundle lacks: nothing was walked
+FIRST_OUTCOME = 3
+# outcomes past this many share the last code's meaning ("dropped" or "unknown", no cause)
+MAX_OUTCOMES = 60_000
+
+
+@dataclass
+class GridOutcome:
+    """Why the pairs of some cells were not delivered: one cause (or unknown) and the walk
+    that stands for them."""
+
+    verdict: str  # "dropped" | "unknown"
+    key: tuple[Any, ...]  # the cause's or the unknown's key in the Reachability
+    path: Any  # trace.hops.Path: the walk that found it
+    source: str  # the walk's ends, as the report names them
+    target: str
+    size: int
+
+
+class Grid:
+    def __init__(self, model: Model) -> None:
+        self.names = sorted(model.nodes)
+        self.index = {name: number for number, name in enumerate(self.names)}
+        size = len(self.names)
+        self.cells = array("H", bytes(2 * size * size))
+        self.outcomes: list[GridOutcome] = []
+        self._codes: dict[tuple[str, tuple[Any, ...]], int] = {}
+        pods = {
+            name: sum(
+                1 for pod in model.pods_by_node.get(name, ()) if pod.ip and not pod.host_network
+            )
+            for name in self.names
+        }
+        collected = {name for name in self.names if model.nodes[name].host is not None}
+        for row, source in enumerate(self.names):
+            base = row * size
+            for column, target in enumerate(self.names):
+                # a pod is no pair with itself
+                has_pairs = pods[source] >= 2 if source == target else pods[target] >= 1
+                if not has_pairs:
+                    continue
+                both = source in collected and target in collected
+                self.cells[base + column] = DELIVERED if both else NOT_COLLECTED
+
+    def code(self, outcome: GridOutcome) -> int:
+        """The code of `outcome`, kept the first time its cause is seen."""
+        key = (outcome.verdict, outcome.key)
+        found = self._codes.get(key)
+        if found is None:
+            if len(self.outcomes) >= MAX_OUTCOMES:
+                return FIRST_OUTCOME + MAX_OUTCOMES - 1
+            found = self._codes[key] = FIRST_OUTCOME + len(self.outcomes)
+            self.outcomes.append(outcome)
+        return found
+
+    def known(self, verdict: str, key: tuple[Any, ...]) -> int | None:
+        """The code of an outcome seen already, by its verdict and key."""
+        return self._codes.get((verdict, key))
+
+    def mark(self, cells: Iterable[tuple[str, str]], code: int) -> None:
+        """Cells whose pairs (some of them) ended as `code` says."""
+        size = len(self.names)
+        dropped = self.outcome(code).verdict == "dropped"
+        for source, target in cells:
+            row, column = self.index.get(source), self.index.get(target)
+            if row is None or column is None:
+                continue
+            at = row * size + column
+            held = self.cells[at]
+            if held < FIRST_OUTCOME or (dropped and self.outcome(held).verdict != "dropped"):
+                self.cells[at] = code
+
+    def outcome(self, code: int) -> GridOutcome:
+        return self.outcomes[code - FIRST_OUTCOME]
+
+    def row(self, number: int) -> array:
+        size = len(self.names)
+        return self.cells[number * size : (number + 1) * size]

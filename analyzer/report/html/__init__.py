@@ -1,0 +1,1 @@
+"""needle analyze --format html: one self-contained page (page.py)."""

@@ -1,0 +1,130 @@
+"""The node-pair grid as the page draws it: runs of alike cells in each row (a healthy
+row of 1,000 cells is one rectangle), each broken run linked to the walk behind it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from needle.analyzer.reach.grid import DELIVERED, FIRST_OUTCOME, NO_PAIRS, NOT_COLLECTED
+from needle.analyzer.report.html.views import FindingView, Mark, TraceView
+from needle.analyzer.rules.engine import Drawing
+
+# below this many nodes every cell is its own rectangle, with the names along the edges
+LABELLED_UP_TO = 40
+
+
+@dataclass
+class Run:
+    row: int
+    start: int
+    length: int
+    verdict: str  # delivered, dropped, unknown, none, not-collected
+    anchor: str | None  # the walk's section, for a broken run
+    title: str
+
+
+@dataclass
+class MatrixView:
+    names: list[str]
+    cell: int  # pixels a side
+    labelled: bool
+    runs: list[Run] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)  # cells by verdict
+
+    @property
+    def side(self) -> int:
+        return self.cell * len(self.names)
+
+
+_PLAIN = {NO_PAIRS: "none", DELIVERED: "delivered", NOT_COLLECTED: "not-collected"}
+_SAID = {
+    "none": "no pairs (no pods to reach)",
+    "delivered": "delivered",
+    "not-collected": "not checked: a node the bundle did not collect",
+}
+
+
+def trace_views(
+    drawing: Drawing | None, order: list[Any], findings: list[FindingView]
+) -> list[TraceView]:
+    """One section per outcome of the grid: the walk that stands for its cells."""
+    if drawing is None:
+        return []
+    grid = drawing.grid
+    anchor_of = {id(finding): view for finding, view in zip(order, findings, strict=False)}
+    cells: dict[int, int] = {}
+    for code in grid.cells:
+        if code >= FIRST_OUTCOME:
+            cells[code] = cells.get(code, 0) + 1
+    views = []
+    for number, outcome in enumerate(grid.outcomes):
+        cause = drawing.reach.causes.get(outcome.key) if outcome.verdict == "dropped" else None
+        marks = []
+        for finding in cause.findings if cause is not None else ():
+            view = anchor_of.get(id(finding))
+            if view is not None:
+                marks.append(Mark(view.anchor, view.severity, view.title))
+        path = outcome.path
+        failing = path.failing
+        view = TraceView(
+            f"t-{number}",
+            outcome.verdict,
+            outcome.source,
+            outcome.target,
+            outcome.size,
+            [hop.to_json() for hop in path.hops],
+            marks,
+            cells.get(FIRST_OUTCOME + number, 0),
+            {failing.node} if failing is not None else set(),
+        )
+        views.append(view)
+    return views
+
+
+def _cell_size(count: int) -> int:
+    if count <= LABELLED_UP_TO:
+        return 18
+    return max(2, min(12, 900 // max(count, 1)))
+
+
+def matrix_view(drawing: Drawing, traces: list[TraceView]) -> MatrixView:
+    grid = drawing.grid
+    names = grid.names
+    labelled = len(names) <= LABELLED_UP_TO
+    view = MatrixView(names, _cell_size(len(names)), labelled)
+
+    def verdict(code: int) -> tuple[str, str | None]:
+        if code >= FIRST_OUTCOME:
+            return grid.outcome(code).verdict, traces[code - FIRST_OUTCOME].anchor
+        return _PLAIN[code], None
+
+    for row, source in enumerate(names):
+        cells = grid.row(row)
+        start = 0
+        while start < len(cells):
+            code = cells[start]
+            end = start + 1
+            if not labelled:
+                while end < len(cells) and cells[end] == code:
+                    end += 1
+            word, anchor = verdict(code)
+            view.counts[word] = view.counts.get(word, 0) + (end - start)
+            targets = names[start] if end - start == 1 else f"{names[start]} … {names[end - 1]}"
+            said = _SAID.get(word)
+            if said is None:
+                trace = traces[code - FIRST_OUTCOME]
+                said = f"{word} at {_failing(trace)}"
+            view.runs.append(
+                Run(row, start, end - start, word, anchor, f"{source} → {targets}: {said}")
+            )
+            start = end
+    return view
+
+
+def _failing(trace: TraceView) -> str:
+    hop = next((hop for hop in trace.hops if hop["verdict"] != "pass"), None)
+    if hop is None:
+        return "an unknown hop"
+    where = f" {hop['interface']}" if hop.get("interface") else ""
+    return f"{hop['node']} {hop['step']}{where}: {hop['detail']}"

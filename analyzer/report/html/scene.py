@@ -1,0 +1,274 @@
+"""What the HTML report shows: the cluster's nodes and pods, where the findings fall on
+them, each node's MTU chains, the node-pair grid and the walks behind it, and every
+finding with its evidence's lines (views.py). The templates only lay it out."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from needle.analyzer.backends import backend_of
+from needle.analyzer.model.entities import Model, Node
+from needle.analyzer.report.counts import (
+    dataplane_line,
+    evidence_label,
+    observation_lines,
+    observed_line,
+    reachability_lines,
+    rules_ran,
+    severity_counts,
+)
+from needle.analyzer.report.html.excerpts import Excerpts, tokens
+from needle.analyzer.report.html.matrix import matrix_view, trace_views
+from needle.analyzer.report.html.views import (
+    ChainView,
+    Edge,
+    EvidenceView,
+    FindingView,
+    Mark,
+    NodeBox,
+    PodChip,
+    Scene,
+)
+from needle.analyzer.rules.engine import Drawing
+
+# pods named in a node's box; the rest are counted (a finding's pods are always named)
+PODS_SHOWN = 6
+# above this many nodes, nodes with nothing to show are drawn as groups
+GROUP_ABOVE = 60
+GROUP_SIZE = 50
+
+
+def _subject(subject: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(key, str(value)) for key, value in subject.items() if value]
+
+
+def _finding_views(document: dict[str, Any], excerpts: Excerpts) -> list[FindingView]:
+    views = []
+    for number, finding in enumerate(document["findings"]):
+        subject = finding["subject"]
+        wanted = tokens(
+            *(item.get("detail") for item in finding["evidence"]),
+            subject.get("interface"),
+            subject.get("cidr"),
+            subject.get("netns"),
+        )
+        if subject.get("interface"):
+            wanted.add(subject["interface"])
+        if subject.get("pod"):
+            wanted.add(subject["pod"].split("/")[-1])
+        seen: set[str] = set()
+        evidence = []
+        for item in finding["evidence"]:
+            file = item.get("file") or ""
+            # one excerpt a file; the other items on it show their detail only
+            excerpt = excerpts(file, wanted) if file not in seen else None
+            seen.add(file)
+            evidence.append(
+                EvidenceView(evidence_label(item), file, item.get("detail") or "", excerpt)
+            )
+        views.append(
+            FindingView(
+                f"f-{number}",
+                finding["severity"],
+                finding["rule"],
+                finding["title"],
+                finding["message"],
+                _subject(subject),
+                evidence,
+                finding["remediation"],
+                [str(reference) for reference in finding["references"]],
+                observed_line(finding),
+            )
+        )
+    return views
+
+
+def _node_box(model: Model, node: Node) -> NodeBox:
+    backend = backend_of(model)
+    api = node.api
+    box = NodeBox(node.name, f"n-{node.name}", collected=node.status or "no")
+    if api is not None:
+        box.node_ip = api.internal_ip
+        box.pod_cidr = api.pod_cidr
+    overlay = backend.overlay_interface(node) if node.host is not None else None
+    if overlay is not None:
+        box.overlay = f"{overlay.name} {overlay.mac or '-'} mtu {overlay.mtu}"
+    underlay = backend.underlay_interface(node) if node.host is not None else None
+    if underlay is not None:
+        box.underlay = f"{underlay.name} mtu {underlay.mtu}"
+    pods = [pod for pod in model.pods_by_node.get(node.name, ()) if not pod.host_network]
+    box.pod_count = len(pods)
+    box.pods = [PodChip(pod.ref, pod.ip) for pod in sorted(pods, key=lambda p: p.ref)]
+    return box
+
+
+def _place_marks(
+    boxes: dict[str, NodeBox], findings: list[FindingView], document: dict[str, Any]
+) -> tuple[list[Edge], list[Mark]]:
+    edges: dict[tuple[str, str], Edge] = {}
+    cluster: list[Mark] = []
+    for view, finding in zip(findings, document["findings"], strict=True):
+        mark = Mark(view.anchor, view.severity, finding["title"])
+        subject = finding["subject"]
+        node, peer = subject.get("node"), subject.get("peer_node")
+        box = boxes.get(node or "")
+        if box is None:
+            cluster.append(mark)
+            continue
+        if peer and peer in boxes:
+            pair = (node, peer) if node < peer else (peer, node)
+            edges.setdefault(pair, Edge(*pair)).marks.append(mark)
+        pod = subject.get("pod")
+        chip = next((chip for chip in box.pods if chip.ref == pod), None) if pod else None
+        if chip is not None:
+            chip.marks.append(mark)
+        else:
+            box.marks.append(mark)
+    return list(edges.values()), cluster
+
+
+def _trim_pods(box: NodeBox) -> None:
+    marked = [chip for chip in box.pods if chip.marks]
+    rest = [chip for chip in box.pods if not chip.marks]
+    box.pods = marked + rest[: max(0, PODS_SHOWN - len(marked))]
+
+
+def _grouped(boxes: list[NodeBox], keep: set[str]) -> tuple[list[NodeBox], str | None]:
+    """Past GROUP_ABOVE nodes, runs of nodes with no mark drawn as one box each."""
+    if len(boxes) <= GROUP_ABOVE:
+        return boxes, None
+    shown: list[NodeBox] = []
+    run: list[NodeBox] = []
+
+    def close() -> None:
+        if not run:
+            return
+        if len(run) == 1:
+            shown.append(run[0])
+        else:
+            names = [box.name for box in run]
+            shown.append(
+                NodeBox(
+                    f"{len(run)} nodes",
+                    f"g-{names[0]}",
+                    pod_count=sum(box.pod_count for box in run),
+                    members=names,
+                    collected=", ".join(sorted({box.collected for box in run})),
+                )
+            )
+        run.clear()
+
+    for box in boxes:
+        if box.severity is None and box.name not in keep:
+            run.append(box)
+            if len(run) == GROUP_SIZE:
+                close()
+        else:
+            close()
+            shown.append(box)
+    close()
+    groups = sum(1 for box in shown if box.members is not None)
+    return shown, (
+        f"{len(boxes)} nodes: those with nothing to mark are drawn in {groups} groups of up "
+        f"to {GROUP_SIZE}; every node is in the table below"
+    )
+
+
+def _chain_views(drawing: Drawing | None) -> list[ChainView]:
+    """Each distinct MTU chain of the cluster once, with the nodes that have it; chains
+    that do not fit first."""
+    if drawing is None:
+        return []
+    alike: dict[tuple[Any, ...], ChainView] = {}
+    for node in sorted(drawing.mtu_chains):
+        for chain in drawing.mtu_chains[node]:
+            key = (chain.hops, chain.overhead)
+            view = alike.get(key)
+            if view is None:
+                bottleneck, fits = bottleneck_of(chain.hops, chain.overhead)
+                view = alike[key] = ChainView(list(chain.hops), bottleneck, fits, [], 0, [])
+            if node not in view.nodes:
+                view.nodes.append(node)
+            view.pods += chain.count
+            view.examples.extend(chain.pods[: max(0, 3 - len(view.examples))])
+    return sorted(alike.values(), key=lambda view: (view.fits, -view.pods))
+
+
+def bottleneck_of(
+    hops: tuple[tuple[str, str, int | None], ...], overhead: int
+) -> tuple[int | None, bool]:
+    """The hop that limits the path: the smallest room for the pod's packet (after an
+    overlay device, the underlay carries the packet plus `overhead`). And whether a
+    packet the size of the pod's eth0 MTU fits every hop."""
+    room: list[tuple[int, int]] = []
+    encapsulated = False
+    for number, (where, _name, mtu) in enumerate(hops):
+        encapsulated = encapsulated or where == "overlay"
+        if mtu is not None:
+            extra = overhead if encapsulated and where == "underlay" else 0
+            room.append((mtu - extra, number))
+    if not room:
+        return None, True
+    smallest, at = min(room)
+    first = hops[0][2] if hops else None
+    return at, first is None or first <= smallest
+
+
+def build_scene(
+    model: Model,
+    document: dict[str, Any],
+    drawing: Drawing | None,
+    read: Callable[[str], str | None],
+    findings_order: list[Any] | None = None,
+) -> Scene:
+    """The page's content. `read` reads a bundle file (evidence excerpts);
+    `findings_order`: the Finding objects in the document's order (to link the walks)."""
+    excerpts = Excerpts(read)
+    findings = _finding_views(document, excerpts)
+    boxes = {name: _node_box(model, model.nodes[name]) for name in sorted(model.nodes)}
+    edges, cluster_marks = _place_marks(boxes, findings, document)
+    traces = trace_views(drawing, findings_order or [], findings)
+    broken = {name for trace in traces for name in trace.nodes_at_fault}
+    for box in boxes.values():
+        _trim_pods(box)
+    drawn, grouped = _grouped(list(boxes.values()), broken)
+    coverage = document["coverage"]
+    lines = [rules_ran(coverage)]
+    lines += [line.strip() for line in reachability_lines(coverage.get("reachability"))]
+    lines += [line.strip() for line in observation_lines(coverage.get("observations"))]
+    items = [(f"rule {s['rule']}", f"skipped: {s['reason']}") for s in coverage["rules_skipped"]]
+    items += [(f"rule {p['rule']}", f"partial: {p['reason']}") for p in coverage["rules_partial"]]
+    items += [
+        (f"rule {n['rule']}", f"not run: {n['reason']}") for n in coverage["rules_not_applicable"]
+    ]
+    items += [
+        (f"rule {bad['rule']}", f"invalid: {bad['reason']}") for bad in coverage["rules_invalid"]
+    ]
+    items += [
+        (
+            f"{bad['kind']} {bad['name']}",
+            f"invalid {bad['field']} in {bad['file']}: {bad['problem']} (left out)",
+        )
+        for bad in coverage.get("objects_invalid", [])
+    ]
+    bundle = document["bundle"]
+    return Scene(
+        title=f"needle: {bundle['path']}",
+        bundle=bundle,
+        counts=severity_counts(document["summary"]),
+        dataplane=dataplane_line(coverage.get("dataplane")),
+        summary=document["summary"],
+        nodes=drawn,
+        all_nodes=list(boxes.values()),
+        grouped=grouped,
+        edges=edges,
+        cluster_marks=cluster_marks,
+        findings=findings,
+        chains=_chain_views(drawing),
+        grid=matrix_view(drawing, traces) if drawing is not None else None,
+        traces=traces,
+        coverage=lines,
+        coverage_items=items,
+        excerpts_left_out=excerpts.left_out,
+    )
