@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from corpus import BASE, build_case, load_all
+from page_checks import assert_self_contained
 
 HERE = Path(__file__).parent
 VIEWS = ("nodes", "pods", "links", "routes", "neigh", "fdb", "veths", "mtu", "captures")
@@ -37,6 +38,7 @@ def commands(bundle: Path) -> list[list[str]]:
         ["analyze", path, "--fail-on", "never"],
         ["analyze", path, "--format", "json", "--fail-on", "never"],
         ["analyze", path, "--format", "markdown", "--fail-on", "never"],
+        ["analyze", path, "--format", "html", "--fail-on", "never"],
     ]
     runs += [["show", path, view] for view in VIEWS]
     runs += [["show", path, "nodes", "--format", "json"]]
@@ -107,6 +109,11 @@ def test_a_hostile_bundle_gets_what_needle_promises(name, tmp_path):
                 problems.append(f"{where}: raw {raw.group()!r} on {stream}")
             if "markdown" in run["argv"] and stream == "stdout" and RAW_HTML.search(text):
                 problems.append(f"{where}: raw HTML in markdown")
+            if "html" in run["argv"] and stream == "stdout" and run["exit"] in (0, 1):
+                try:
+                    assert_self_contained(text)
+                except AssertionError as exc:
+                    problems.append(f"{where}: the page holds what it did not make: {exc}")
         if run["stderr"].count("\n") > 1 and run["exit"] == 2:
             problems.append(f"{where}: an error of more than one line: {run['stderr'][:300]!r}")
     reported = "".join(r["stdout"] + r["stderr"] for r in outcome["results"])

@@ -11,6 +11,7 @@ anything."""
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 from importlib import resources
 from typing import Any
@@ -43,7 +44,9 @@ def _digest(text: str) -> str:
     return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode() + "'"
 
 
+@functools.cache
 def environment() -> Environment:
+    """The templates' environment, made once (compiling the templates costs ~0.1 s)."""
     env = Environment(
         loader=FunctionLoader(_template),
         autoescape=True,

@@ -215,6 +215,32 @@ def bottleneck_of(
     return at, first is None or first <= smallest
 
 
+# what coverage lists of rules, and how the page says why each was not (fully) run
+_RULE_LISTS = (
+    ("rules_skipped", "skipped"),
+    ("rules_partial", "partial"),
+    ("rules_not_applicable", "not run"),
+    ("rules_invalid", "invalid"),
+)
+
+
+def not_checked(coverage: dict[str, Any]) -> list[tuple[str, str]]:
+    """(what, why) for every rule not run in full and every cluster object left out."""
+    items = [
+        (f"rule {entry['rule']}", f"{said}: {entry['reason']}")
+        for key, said in _RULE_LISTS
+        for entry in coverage.get(key, [])
+    ]
+    items += [
+        (
+            f"{bad['kind']} {bad['name']}",
+            f"invalid {bad['field']} in {bad['file']}: {bad['problem']} (left out)",
+        )
+        for bad in coverage.get("objects_invalid", [])
+    ]
+    return items
+
+
 def build_scene(
     model: Model,
     document: dict[str, Any],
@@ -237,21 +263,7 @@ def build_scene(
     lines = [rules_ran(coverage)]
     lines += [line.strip() for line in reachability_lines(coverage.get("reachability"))]
     lines += [line.strip() for line in observation_lines(coverage.get("observations"))]
-    items = [(f"rule {s['rule']}", f"skipped: {s['reason']}") for s in coverage["rules_skipped"]]
-    items += [(f"rule {p['rule']}", f"partial: {p['reason']}") for p in coverage["rules_partial"]]
-    items += [
-        (f"rule {n['rule']}", f"not run: {n['reason']}") for n in coverage["rules_not_applicable"]
-    ]
-    items += [
-        (f"rule {bad['rule']}", f"invalid: {bad['reason']}") for bad in coverage["rules_invalid"]
-    ]
-    items += [
-        (
-            f"{bad['kind']} {bad['name']}",
-            f"invalid {bad['field']} in {bad['file']}: {bad['problem']} (left out)",
-        )
-        for bad in coverage.get("objects_invalid", [])
-    ]
+    items = not_checked(coverage)
     bundle = document["bundle"]
     return Scene(
         title=f"needle: {bundle['path']}",
