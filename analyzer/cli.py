@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 from collections.abc import Iterable
@@ -21,7 +22,8 @@ from needle.analyzer.model import Model, build_model
 from needle.analyzer.observe.analyze import observe
 from needle.analyzer.progress import WorkProgress
 from needle.analyzer.report.document import report_document
-from needle.analyzer.report.html.page import render_page
+from needle.analyzer.report.html.diff_scene import build_diff_scene
+from needle.analyzer.report.html.page import render_diff_page, render_page
 from needle.analyzer.report.html.scene import build_scene
 from needle.analyzer.report.markdown import render_markdown
 from needle.analyzer.report.text import render_text
@@ -163,33 +165,25 @@ def analyze(
             observe(bundle, model, outcome, catalog.rules.values(), nft)
             outcome.problems[:0] = catalog.problems
             document = report_document(outcome, about)
-            if drawn:
+            page = None
+            if drawn:  # while the bundle is open: the page quotes the evidence files
                 progress.step("drawing the page")
                 scene = build_scene(
                     model, document, outcome.drawing, bundle.read_text, outcome.findings
                 )
-                text = render_page(scene)
-    if output_format is ReportFormat.html:
-        pass
+                page = render_page(scene)
+    if page is not None:
+        _write(page, output)
     elif output_format is ReportFormat.json:
-        text = json.dumps(document, indent=2) + "\n"
+        _write(json.dumps(document, indent=2) + "\n", output)
     elif output_format is ReportFormat.markdown:
-        text = render_markdown(document)
-    else:
-        text = None
-    if output is not None:
-        try:
-            with output.open("w") as stream:
-                if text is None:
-                    render_text(document, stream, color=False)
-                else:
-                    stream.write(text)
-        except OSError as exc:
-            raise AnalyzerError(f"cannot write {output}: {exc.strerror}") from None
-    elif text is None:
+        _write(render_markdown(document), output)
+    elif output is None:
         render_text(document, sys.stdout, color=ctx.color)
     else:
-        sys.stdout.write(text)
+        buffer = io.StringIO()
+        render_text(document, buffer, color=False)
+        _write(buffer.getvalue(), output)
     _report_problems(outcome.problems)
     if outcome.problems:
         # the valid rules ran and reported, but the input was partly invalid (DESIGN §3)
@@ -210,7 +204,18 @@ class FailOnNew(StrEnum):
 def diff(
     old_path: Annotated[Path, typer.Argument(metavar="OLD", help="The bundle before.")],
     new_path: Annotated[Path, typer.Argument(metavar="NEW", help="The bundle after.")],
-    output_format: Annotated[ReportFormat, typer.Option("--format")] = ReportFormat.text,
+    output_format: Annotated[
+        ReportFormat,
+        typer.Option(
+            "--format",
+            help="text, json (needle.diff/v1), markdown, or html (one page that opens "
+            "offline: what changed drawn on the cluster, and the findings delta).",
+        ),
+    ] = ReportFormat.text,
+    output: Annotated[
+        Path | None,
+        typer.Option("-o", "--output", metavar="FILE", help="Write the diff here."),
+    ] = None,
     node: Annotated[str | None, typer.Option("--node", help="Only this node.")] = None,
     rules: RulesOption = None,
     backend: BackendOption = None,
@@ -238,6 +243,7 @@ def diff(
     $ needle diff before.tar.gz after.tar.gz --node lab-node-2
     $ needle diff before.tar.gz after.tar.gz --fail-on-new error
     $ needle diff before.tar.gz after.tar.gz --all
+    $ needle diff before.tar.gz after.tar.gz --format html -o diff.html
     """
     catalog = load_catalog(rules or [])
     _report_problems(catalog.problems)
@@ -251,11 +257,15 @@ def diff(
     result = run.result
     document = diff_document(result, run.old_summary, run.new_summary, show_all)
     if output_format is ReportFormat.json:
-        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+        text = json.dumps(document, indent=2) + "\n"
     elif output_format is ReportFormat.markdown:
-        sys.stdout.write(render_diff_markdown(document))
+        text = render_diff_markdown(document)
+    elif output_format is ReportFormat.html:
+        assert run.old is not None and run.new is not None
+        text = render_diff_page(build_diff_scene(run.old, run.new, document))
     else:
-        sys.stdout.write(render_diff_text(document))
+        text = render_diff_text(document)
+    _write(text, output)
     if catalog.problems or problems:
         raise typer.Exit(2)  # the valid rules ran, but the input was partly invalid
     if fail_on_new is not None:
@@ -414,6 +424,18 @@ def trace(
         render_trace(document, sys.stdout, color=ctx.color)
     if document["verdict"] != "delivered":
         raise typer.Exit(1)
+
+
+def _write(text: str, output: Path | None) -> None:
+    """`text` to `output`, or to stdout when there is none."""
+    if output is None:
+        sys.stdout.write(text)
+        return
+    try:
+        with output.open("w") as stream:
+            stream.write(text)
+    except OSError as exc:
+        raise AnalyzerError(f"cannot write {output}: {exc.strerror}") from None
 
 
 def _unknown_node(node: str, bundle_path: Path, known: list[str]) -> str:

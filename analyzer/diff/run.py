@@ -82,6 +82,9 @@ class DiffRun:
     result: DiffResult
     old_summary: dict[str, object]
     new_summary: dict[str, object]
+    # the two models (their nodes' host side read), for a picture of what changed
+    old: Model | None = None
+    new: Model | None = None
 
 
 def diff_shard(
@@ -166,7 +169,7 @@ def run_diff(
         result = _merge(old, new, shards, docs, only_node, relabel, show_all, probes)
     if mapping is not None:
         result.not_compared.insert(0, mapping)
-    return DiffRun(result, summaries[0], summaries[1])
+    return DiffRun(result, summaries[0], summaries[1], old, new)
 
 
 def redaction_mismatch(old: Mapping[str, Any], new: Mapping[str, Any]) -> str | None:

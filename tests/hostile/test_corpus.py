@@ -46,6 +46,7 @@ def commands(bundle: Path) -> list[list[str]]:
         ["diff", str(BASE), path],
         ["diff", str(BASE), path, "--format", "json"],
         ["diff", path, str(BASE), "--format", "markdown"],
+        ["diff", str(BASE), path, "--format", "html"],
     ]
     # a pod of the base sample's first node, to the second node (and its JSON twin)
     runs += [

@@ -18,6 +18,7 @@ from typing import Any
 
 from jinja2 import Environment, FunctionLoader, StrictUndefined
 from markupsafe import Markup
+from needle.analyzer.report.html.diff_scene import DiffScene
 from needle.analyzer.report.html.layout import lay_out
 from needle.analyzer.report.html.views import Scene
 from needle.analyzer.terminal import plural, safe_text
@@ -59,18 +60,30 @@ def environment() -> Environment:
     return env
 
 
-def render_page(scene: Scene) -> str:
+def _render(template: str, **context: Any) -> str:
     style = _asset("assets/report.css")
     script = _asset("assets/report.js")
     policy = (
         f"default-src 'none'; style-src {_digest(style)}; script-src {_digest(script)}; "
         "img-src 'none'; base-uri 'none'; form-action 'none'"
     )
-    template = environment().get_template("report.html.j2")
-    return template.render(
-        scene=scene,
-        layout=lay_out(scene.nodes, scene.edges),
-        style=Markup(style),  # noqa: S704 - our own file, shipped with the package
-        script=Markup(script),  # noqa: S704 - our own file, shipped with the package
-        policy=policy,
+    return (
+        environment()
+        .get_template(template)
+        .render(
+            style=Markup(style),  # noqa: S704 - our own file, shipped with the package
+            script=Markup(script),  # noqa: S704 - our own file, shipped with the package
+            policy=policy,
+            **context,
+        )
     )
+
+
+def render_page(scene: Scene) -> str:
+    """`needle analyze --format html`."""
+    return _render("report.html.j2", scene=scene, layout=lay_out(scene.nodes, scene.edges))
+
+
+def render_diff_page(scene: DiffScene) -> str:
+    """`needle diff --format html`."""
+    return _render("diff.html.j2", scene=scene, layout=lay_out(scene.nodes, scene.edges))

@@ -84,7 +84,7 @@ def _finding_views(document: dict[str, Any], excerpts: Excerpts) -> list[Finding
     return views
 
 
-def _node_box(model: Model, node: Node) -> NodeBox:
+def node_box(model: Model, node: Node) -> NodeBox:
     backend = backend_of(model)
     api = node.api
     box = NodeBox(node.name, f"n-{node.name}", collected=node.status or "no")
@@ -134,7 +134,7 @@ def _trim_pods(box: NodeBox) -> None:
     box.pods = marked + rest[: max(0, PODS_SHOWN - len(marked))]
 
 
-def _grouped(boxes: list[NodeBox], keep: set[str]) -> tuple[list[NodeBox], str | None]:
+def group_quiet(boxes: list[NodeBox], keep: set[str]) -> tuple[list[NodeBox], str | None]:
     """Past GROUP_ABOVE nodes, runs of nodes with no mark drawn as one box each."""
     if len(boxes) <= GROUP_ABOVE:
         return boxes, None
@@ -252,13 +252,15 @@ def build_scene(
     `findings_order`: the Finding objects in the document's order (to link the walks)."""
     excerpts = Excerpts(read)
     findings = _finding_views(document, excerpts)
-    boxes = {name: _node_box(model, model.nodes[name]) for name in sorted(model.nodes)}
+    boxes = {name: node_box(model, model.nodes[name]) for name in sorted(model.nodes)}
     edges, cluster_marks = _place_marks(boxes, findings, document)
     traces = trace_views(drawing, findings_order or [], findings)
-    broken = {name for trace in traces for name in trace.nodes_at_fault}
+    broken = {
+        name for trace in traces if trace.verdict == "dropped" for name in trace.nodes_at_fault
+    }
     for box in boxes.values():
         _trim_pods(box)
-    drawn, grouped = _grouped(list(boxes.values()), broken)
+    drawn, grouped = group_quiet(list(boxes.values()), broken)
     coverage = document["coverage"]
     lines = [rules_ran(coverage)]
     lines += [line.strip() for line in reachability_lines(coverage.get("reachability"))]

@@ -41,6 +41,10 @@ class NodeBox:
     marks: list[Mark] = field(default_factory=list)
     # a group of nodes drawn as one box: their names (None: one node)
     members: list[str] | None = None
+    # in a diff: "added" or "removed" (None: in both), and how many changes it has
+    state: str | None = None
+    changes: int = 0
+    changes_anchor: str | None = None
 
     @property
     def severity(self) -> str | None:

@@ -1,0 +1,71 @@
+"""`needle diff --format html`: what changed drawn on the new snapshot's nodes, the
+findings that came and went, every change by node; self-contained, and clean in a
+real browser."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from browser import browser
+from page_checks import assert_self_contained
+
+from needle.cli import run
+
+SAMPLES = Path(__file__).resolve().parents[2] / "samples"
+ARTEFACTS = Path(__file__).resolve().parents[2] / ".artefacts" / "html"
+
+
+def diff_page(old: str, new: str, out: Path) -> str:
+    code = run(
+        ["diff", str(SAMPLES / old), str(SAMPLES / new), "--format", "html", "-o", str(out)],
+        "needle",
+    )
+    assert code == 0
+    return out.read_text()
+
+
+def test_a_change_that_breaks_a_node_is_drawn_on_it(tmp_path):
+    page = assert_self_contained(
+        diff_page("lab-healthy.tar.gz", "lab-mtu-underlay.tar.gz", tmp_path / "d.html")
+    )
+    nodes = {e.attrs["data-node"]: e for e in page.all("g", "node")}
+    assert set(nodes) == {"lab-node-1", "lab-node-2", "lab-node-3"}
+    assert nodes["lab-node-1"].attrs["data-severity"] == "error"
+    assert nodes["lab-node-1"].attrs["data-changes"] == "1"
+    assert all(nodes[n].attrs["data-changes"] == "0" for n in ("lab-node-2", "lab-node-3"))
+    assert len(page.all("details", "finding")) == 3  # the three new errors
+    text = "".join(page.text)
+    assert '{"mtu": 1500}' in text and '{"mtu": 1450}' in text  # ens3's MTU, before/after
+
+
+def test_a_fix_shows_its_findings_resolved_and_no_red(tmp_path):
+    page = assert_self_contained(
+        diff_page("lab-mtu-underlay.tar.gz", "lab-healthy.tar.gz", tmp_path / "d.html")
+    )
+    assert not [e for e in page.all("g", "node") if e.attrs["data-severity"]]
+    assert len(page.all("li", None)) >= 3
+    assert "Resolved (3)" in "".join(page.text)
+
+
+def test_an_unchanged_cluster_says_so(tmp_path):
+    page = assert_self_contained(
+        diff_page("lab-healthy.tar.gz", "lab-healthy.tar.gz", tmp_path / "d.html")
+    )
+    text = "".join(page.text)
+    assert "Nothing changed." in text and "No new findings." in text
+
+
+@pytest.mark.tools("chromium")
+def test_the_diff_page_opens_clean_in_a_browser(tmp_path):
+    page = tmp_path / "d.html"
+    diff_page("lab-healthy.tar.gz", "lab-vxlan-local-gone.tar.gz", page)
+    with browser() as chromium:
+        visit = chromium.visit(page)
+        assert visit.errors == [] and visit.requests == []
+        ARTEFACTS.mkdir(parents=True, exist_ok=True)
+        chromium.screenshot(ARTEFACTS / "diff.png")
+        marked = chromium.evaluate(
+            "[...document.querySelectorAll('g.node.changed')].map(n => n.dataset.node)"
+        )
+    assert marked == ["lab-node-1"]
