@@ -38,3 +38,5 @@ def observe(
     outcome.findings.extend(joined.findings)
     sort_findings(outcome.findings)
     outcome.observations = joined.coverage
+    if outcome.drawing is not None:
+        outcome.drawing.probes = probes

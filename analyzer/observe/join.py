@@ -126,10 +126,7 @@ def _judge_probe(
     failed = probe.outcome in ("failed", "lossy")
     if not failed and probe.outcome != "passed":
         return None
-    if failed and probe.local_error and probe.size_name == "over-mtu":
-        # one byte over the MTU the configuration implies, refused by the sender's own
-        # stack: as planned (a smaller MTU in the error is a path MTU it learnt, and the
-        # under-MTU probe shows that)
+    if probe.refused_as_planned:
         return None
     if not failed and not any(
         f.subject.get("node") in (probe.node, probe.peer_node) and steps_of(f, steps)

@@ -52,6 +52,17 @@ class ProbeResult:
     def echo(self) -> bool:
         return self.kind in ECHO_KINDS
 
+    @property
+    def refused_as_planned(self) -> bool:
+        """One byte over the MTU the configuration implies, refused by the sender's own
+        stack: as planned (a smaller MTU in the error is a path MTU it learnt, and the
+        under-MTU probe shows that)."""
+        return (
+            self.outcome in ("failed", "lossy")
+            and self.local_error
+            and (self.size_name == "over-mtu")
+        )
+
     def describe(self) -> str:
         """One line a person reads: who sent what to whom, and what came of it."""
         where = self.node if self.source == "host" else f"a pod of {self.node}"

@@ -160,6 +160,8 @@ class Drawing:
     reach: Any
     grid: Any
     mtu_chains: dict[str, list[Any]]
+    # what the probes saw (observe.probes.ProbeResult), added by observe()
+    probes: list[Any] = field(default_factory=list)
 
 
 def _variables(for_each: str) -> dict[str, str]:

@@ -25,12 +25,24 @@ class Run:
 
 
 @dataclass
+class ProbeMark:
+    """What the probes from one node to another saw, drawn in their cell."""
+
+    row: int
+    column: int
+    verdict: str  # passed, failed (any probe failed or lost packets), unknown
+    title: str
+
+
+@dataclass
 class MatrixView:
     names: list[str]
     cell: int  # pixels a side
     labelled: bool
     runs: list[Run] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)  # cells by verdict
+    probes: list[ProbeMark] = field(default_factory=list)
+    probe_counts: dict[str, int] = field(default_factory=dict)  # node pairs by verdict
 
     @property
     def side(self) -> int:
@@ -119,7 +131,38 @@ def matrix_view(drawing: Drawing, traces: list[TraceView]) -> MatrixView:
                 Run(row, start, end - start, word, anchor, f"{source} → {targets}: {said}")
             )
             start = end
+    view.probes = probe_marks(drawing.probes, grid.index)
+    for mark in view.probes:
+        view.probe_counts[mark.verdict] = view.probe_counts.get(mark.verdict, 0) + 1
     return view
+
+
+# how a node pair's probes are judged, worst first
+_PROBE_RANK = {"failed": 0, "lossy": 0, "unknown": 1, "passed": 2}
+MAX_PROBE_LINES = 8
+
+
+def probe_marks(probes: list[Any], index: dict[str, int]) -> list[ProbeMark]:
+    """One mark per node pair the probes went between (pods' and nodes' pings, VXLAN
+    datagrams): failed when any failed or lost packets, passed when all passed."""
+    pairs: dict[tuple[int, int], list[Any]] = {}
+    for probe in probes:
+        row, column = index.get(probe.node), index.get(probe.peer_node or "")
+        if row is None or column is None or probe.outcome in ("not-run", "sent"):
+            continue
+        pairs.setdefault((row, column), []).append(probe)
+    marks = []
+    for (row, column), found in sorted(pairs.items()):
+        judged = [probe for probe in found if not probe.refused_as_planned] or found[:1]
+        worst = min(judged, key=lambda probe: _PROBE_RANK.get(probe.outcome, 1)).outcome
+        if all(probe.refused_as_planned for probe in judged):
+            worst = "passed"
+        verdict = {"lossy": "failed"}.get(worst, worst if worst in _PROBE_RANK else "unknown")
+        lines = [f"{probe.describe()}" for probe in found[:MAX_PROBE_LINES]]
+        if len(found) > MAX_PROBE_LINES:
+            lines.append(f"and {len(found) - MAX_PROBE_LINES} more")
+        marks.append(ProbeMark(row, column, verdict, "probes: " + "; ".join(lines)))
+    return marks
 
 
 def _failing(trace: TraceView) -> str:
