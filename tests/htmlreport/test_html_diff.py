@@ -37,6 +37,7 @@ def test_a_change_that_breaks_a_node_is_drawn_on_it(tmp_path):
     assert len(page.all("details", "finding")) == 3  # the three new errors
     text = "".join(page.text)
     assert '{"mtu": 1500}' in text and '{"mtu": 1450}' in text  # ens3's MTU, before/after
+    assert "ens3 mtu 1500 → 1450" in text  # said on lab-node-1's box too
 
 
 def test_a_fix_shows_its_findings_resolved_and_no_red(tmp_path):

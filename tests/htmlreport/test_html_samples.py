@@ -96,6 +96,12 @@ def test_the_mtu_sample_marks_the_bottleneck_and_the_paths(tmp_path):
     # the grid: lab-node-1 to the others dead, the others among themselves delivered
     verdicts = [e.attrs["data-verdict"] for e in page.all("rect", "cell")]
     assert verdicts.count("dropped") == 4 and verdicts.count("delivered") == 5
+    # each node's row links to the chains its pods have; lab-node-1's is the misfit
+    (misfit,) = misfits
+    row = [e for e in page.elements if e.attrs.get("id") == "n-lab-node-1"]
+    assert row
+    links = [e.attrs["href"] for e in page.all("a") if e.attrs.get("href", "").startswith("#mtu-")]
+    assert f"#{misfit.attrs['id']}" in links
 
 
 def test_evidence_lines_are_embedded(tmp_path):

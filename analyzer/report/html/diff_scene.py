@@ -13,6 +13,9 @@ from needle.analyzer.report.html.scene import group_quiet, node_box
 from needle.analyzer.report.html.views import Edge, Mark, NodeBox
 from needle.analyzer.terminal import plural
 
+# MTU changes a node's box names; the rest are in the table
+MTU_LINES = 2
+
 
 @dataclass
 class FindingLine:
@@ -107,6 +110,14 @@ def build_diff_scene(old: Model, new: Model, document: dict[str, Any]) -> DiffSc
         if node in boxes:
             boxes[node].changes = len(entry.changes)
             boxes[node].changes_anchor = entry.anchor
+    for change in document["changes"]:
+        box = boxes.get(change.get("node") or "")
+        before, after = change.get("before"), change.get("after")
+        if box is None or not isinstance(before, dict) or not isinstance(after, dict):
+            continue
+        if "mtu" in before and "mtu" in after and len(box.mtu_changes) < MTU_LINES:
+            device = (change.get("key") or ["", "", "?"])[-1]
+            box.mtu_changes.append(f"{device} mtu {before['mtu']} → {after['mtu']}")
     for box in boxes.values():
         box.pods = box.pods[:4]
     keep = {name for name, box in boxes.items() if box.changes or box.state}

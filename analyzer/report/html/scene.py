@@ -261,6 +261,11 @@ def build_scene(
     for box in boxes.values():
         _trim_pods(box)
     drawn, grouped = group_quiet(list(boxes.values()), broken)
+    chains = _chain_views(drawing)
+    for number, chain in enumerate(chains, start=1):
+        for name in chain.nodes:
+            if name in boxes:
+                boxes[name].chains.append((f"mtu-{number}", number))
     coverage = document["coverage"]
     lines = [rules_ran(coverage)]
     lines += [line.strip() for line in reachability_lines(coverage.get("reachability"))]
@@ -279,7 +284,7 @@ def build_scene(
         edges=edges,
         cluster_marks=cluster_marks,
         findings=findings,
-        chains=_chain_views(drawing),
+        chains=chains,
         grid=matrix_view(drawing, traces) if drawing is not None else None,
         traces=traces,
         coverage=lines,

@@ -45,6 +45,10 @@ class NodeBox:
     state: str | None = None
     changes: int = 0
     changes_anchor: str | None = None
+    # the MTU chains its pods have: (the chain's figure, its number on the page)
+    chains: list[tuple[str, int]] = field(default_factory=list)
+    # in a diff: what changed of its MTUs ("ens3 mtu 1500 → 1450")
+    mtu_changes: list[str] = field(default_factory=list)
 
     @property
     def severity(self) -> str | None:
