@@ -146,6 +146,8 @@ class HandOver(Devices, Hooks):
             )
         assert receiver is not None and receiver.host is not None
         ingress = local_addresses(receiver.host).get(entry.dst)
+        if ingress is None:
+            self._not_held(receiver, entry.dst, fdb_file, node.name)
         # without DF the outer packet was fragmented to the underlay's MTU
         self._arriving(receiver, ingress, min(outer, under.mtu) if under.mtu else outer)
         self._hook(receiver, "filter", "INPUT", local, entry.dst, ingress, None, "udp", outer_port)
@@ -266,6 +268,36 @@ class HandOver(Devices, Hooks):
                 )
         self._arriving(receiver, ingress, self.packet.size if size is None else size)
         return receiver, receiver.host, ingress
+
+    def _not_held(self, receiver: Node, outer: str, fdb_file: str, sender: str) -> None:
+        """The node the outer destination names no longer holds it (its address changed
+        under flanneld, which still advertises the old one): nothing takes the packet.
+        When its own overlay device still claims the address, the cause is that device's,
+        the same the node's own outgoing packets die at."""
+        remote = self.backend.overlay_interface(receiver)
+        claimed = remote.link.vxlan.local if remote is not None and remote.link.vxlan else None
+        links = receiver.outputs.get("links", "")
+        if remote is not None and claimed == outer:
+            self._add(
+                receiver.name,
+                HOST,
+                "encap",
+                remote.name,
+                "drop",
+                f"{remote.name} is {receiver.name}'s VTEP at {outer}, which is no address of "
+                f"{receiver.name} any more: {sender}'s packets to it are taken by nobody",
+                (links, f"{remote.name} local {outer}"),
+            )
+        self._add(
+            receiver.name,
+            HOST,
+            "underlay",
+            None,
+            "drop",
+            f"the outer destination {outer} is no address of {receiver.name} any more: "
+            "nothing takes the packet",
+            (fdb_file, f"dst {outer}"),
+        )
 
     def _arriving(self, receiver: Node, ingress: str | None, size: int) -> None:
         """A frame larger than the receiving device's MTU is dropped as it arrives (a
