@@ -135,6 +135,8 @@ FAULTS = {
         (),
         ("lab-node-1", "host", "neigh", "flannel.1"),
     ),
+    # toward the node whose address changed: its peers still send to the old one
+    "lab-vxlan-local-gone": ("n2", "n1", (), ("lab-node-1", "host", "encap", "flannel.1")),
 }
 
 
