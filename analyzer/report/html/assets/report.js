@@ -13,6 +13,9 @@
   if (!box) { return; }
   box.addEventListener("input", function () {
     var words = box.value.trim().toLowerCase();
+    if (words) {
+      document.querySelectorAll("details.section").forEach(function (section) { section.open = true; });
+    }
     document.querySelectorAll("table.searchable tbody tr, details.finding").forEach(function (row) {
       var hit = !words || row.textContent.toLowerCase().indexOf(words) >= 0;
       row.classList.toggle("hidden", !hit);

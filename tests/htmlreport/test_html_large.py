@@ -1,0 +1,78 @@
+"""A cluster past the drawing's size (130 synthetic nodes, a few routing peers out the
+underlay): quiet nodes are drawn in groups and the page says so, every node with a
+finding is drawn on its own, every node is in the table (closed until searched), and the
+grid is runs of alike cells, not a rectangle per cell."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from browser import browser
+from page_checks import assert_self_contained, render
+
+from needle.cli import run
+
+REPO = Path(__file__).resolve().parents[2]
+NODES = 130
+
+
+@pytest.fixture(scope="module")
+def large(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict]:
+    where = tmp_path_factory.mktemp("large")
+    bundle = where / "n130"
+    subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "bench" / "synthetic_bundle.py"),
+            *("--nodes", str(NODES), "--pods", "2", "--route-changes", "0.002"),
+            *("-o", str(bundle)),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    page = where / "report.html"
+    render(bundle, page)
+    report = where / "report.json"
+    assert run(["analyze", str(bundle), "--format", "json", "-o", str(report)], "n") in (0, 1)
+    return bundle, page, json.loads(report.read_text())
+
+
+def test_quiet_nodes_are_grouped_and_marked_ones_drawn(large):
+    _, page_path, report = large
+    page = assert_self_contained(page_path.read_text())
+    marked = {f["subject"]["node"] for f in report["findings"] if f["severity"] == "error"}
+    assert marked  # some peer routes go out the underlay
+    boxes = page.all("g", "node")
+    drawn = {e.attrs["data-node"] for e in boxes}
+    assert marked <= drawn
+    assert len(boxes) < NODES / 2
+    assert "drawn in" in "".join(page.text) and "groups of up to 50" in "".join(page.text)
+    rows = [e for e in page.all("tr") if e.attrs.get("id", "").startswith("n-")]
+    assert len(rows) == NODES
+    cells = page.all("rect", "cell")
+    assert NODES <= len(cells) < NODES * NODES / 10
+
+
+@pytest.mark.tools("chromium")
+def test_a_search_opens_the_table_on_the_node(large):
+    _, page_path, _ = large
+    with browser() as chromium:
+        visit = chromium.visit(page_path)
+        assert visit.errors == [] and visit.requests == []
+        found = chromium.evaluate(
+            """(() => {
+              const table = document.querySelector('#nodes details');
+              const closed = !table.open;
+              const box = document.getElementById('search');
+              box.value = 'node-0077';
+              box.dispatchEvent(new Event('input'));
+              const shown = [...document.querySelectorAll('#nodes tbody tr')]
+                .filter(r => !r.classList.contains('hidden')).map(r => r.id);
+              return [closed, table.open, shown];
+            })()"""
+        )
+    assert found == [True, True, ["n-node-0077"]]
