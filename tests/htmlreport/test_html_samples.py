@@ -73,6 +73,8 @@ def test_a_clean_report_draws_no_red(sample, tmp_path):
         assert not [e for e in page.elements if severity in e.classes and e.tag != "span"]
     cells = {e.attrs["data-verdict"] for e in page.all("rect", "cell")}
     assert cells == {"delivered"}
+    # a delivered cell says the trace that shows its hops
+    assert "delivered; its hops: needle trace " in "".join(page.text)
 
 
 @pytest.mark.parametrize("sample", ["lab-healthy.tar.gz", "lab-mtu-underlay.tar.gz"])

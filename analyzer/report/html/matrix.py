@@ -100,7 +100,11 @@ def _cell_size(count: int) -> int:
     return max(2, min(12, 900 // max(count, 1)))
 
 
-def matrix_view(drawing: Drawing, traces: list[TraceView]) -> MatrixView:
+def matrix_view(
+    drawing: Drawing, traces: list[TraceView], replay: tuple[str, dict[str, str]] | None = None
+) -> MatrixView:
+    """The grid's runs; with `replay` (the bundle's path, and a pod of each node), a
+    delivered cell says the `needle trace` that shows its hops."""
     grid = drawing.grid
     names = grid.names
     labelled = len(names) <= LABELLED_UP_TO
@@ -127,6 +131,11 @@ def matrix_view(drawing: Drawing, traces: list[TraceView]) -> MatrixView:
             if said is None:
                 trace = traces[code - FIRST_OUTCOME]
                 said = f"{word} at {_failing(trace)}"
+            elif word == "delivered" and replay is not None and end - start == 1:
+                path, pod_of = replay
+                ends = (pod_of.get(source), pod_of.get(names[start]))
+                if ends[0] and ends[1] and ends[0] != ends[1]:
+                    said += f"; its hops: needle trace {path} {ends[0]} {ends[1]}"
             view.runs.append(
                 Run(row, start, end - start, word, anchor, f"{source} → {targets}: {said}")
             )

@@ -241,6 +241,16 @@ def not_checked(coverage: dict[str, Any]) -> list[tuple[str, str]]:
     return items
 
 
+def _first_pods(model: Model) -> dict[str, str]:
+    """A pod of each node (by name), to name a pair the grid stands for."""
+    first: dict[str, str] = {}
+    for name, pods in model.pods_by_node.items():
+        refs = sorted(pod.ref for pod in pods if pod.ip and not pod.host_network)
+        if refs:
+            first[name] = refs[0]
+    return first
+
+
 def build_scene(
     model: Model,
     document: dict[str, Any],
@@ -285,7 +295,9 @@ def build_scene(
         cluster_marks=cluster_marks,
         findings=findings,
         chains=chains,
-        grid=matrix_view(drawing, traces) if drawing is not None else None,
+        grid=matrix_view(drawing, traces, (bundle["path"], _first_pods(model)))
+        if drawing is not None
+        else None,
         traces=traces,
         coverage=lines,
         coverage_items=items,
