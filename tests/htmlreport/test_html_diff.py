@@ -70,3 +70,28 @@ def test_the_diff_page_opens_clean_in_a_browser(tmp_path):
             "[...document.querySelectorAll('g.node.changed')].map(n => n.dataset.node)"
         )
     assert marked == ["lab-node-1"]
+
+
+def test_a_huge_diff_keeps_the_page_bounded_and_every_node_linked():
+    from needle.analyzer.model.entities import Model, Node
+    from needle.analyzer.report.html.diff_scene import MAX_ROWS, build_diff_scene
+
+    model = Model()
+    for name in ("a", "b"):
+        model.nodes[name] = Node(name)
+    change = {"kind": "route", "op": "changed", "before": {"dev": "x"}, "after": {"dev": "y"}}
+    changes = [{**change, "node": "a", "key": ["a", str(n)]} for n in range(MAX_ROWS + 50)]
+    changes.append({**change, "node": "b", "key": ["b", "0"]})
+    summary = {"changes": len(changes), "new_findings": 0, "resolved_findings": 0}
+    document = {
+        "old": {"path": "old", "nodes": 2, "created": "x"},
+        "new": {"path": "new", "nodes": 2, "created": "y"},
+        "findings": {"new": [], "resolved": [], "unchanged": []},
+        "changes": changes,
+        "not_compared": [],
+        "summary": {**summary, "unchanged_findings": 0, "left_out": {}},
+    }
+    scene = build_diff_scene(model, model, document)
+    assert sum(len(entry.changes) for entry in scene.by_node) == MAX_ROWS + 1
+    assert scene.rows_left_out == 50
+    assert {box.name: box.changes for box in scene.nodes} == {"a": MAX_ROWS + 50, "b": 1}

@@ -15,6 +15,9 @@ from needle.analyzer.terminal import plural
 
 # MTU changes a node's box names; the rest are in the table
 MTU_LINES = 2
+# change rows the page holds (~300 bytes each: 10 MB would be ~30,000); the rest are
+# counted per node, and the JSON diff lists them all
+MAX_ROWS = 10_000
 
 
 @dataclass
@@ -40,6 +43,7 @@ class NodeChanges:
     node: str
     anchor: str
     changes: list[ChangeLine] = field(default_factory=list)
+    count: int = 0  # all of its changes, shown or not
 
 
 @dataclass
@@ -57,6 +61,7 @@ class DiffScene:
     by_node: list[NodeChanges]
     not_compared: list[str]
     left_out: str | None
+    rows_left_out: int = 0
 
 
 def _line(number: int, prefix: str, finding: dict[str, Any]) -> FindingLine:
@@ -94,9 +99,14 @@ def build_diff_scene(old: Model, new: Model, document: dict[str, Any]) -> DiffSc
         if node in boxes:
             boxes[node].marks.append(mark)
     by_node: dict[str, NodeChanges] = {}
+    rows = 0
     for change in document["changes"]:
         node = change.get("node") or ""
         entry = by_node.setdefault(node, NodeChanges(node or "the cluster", f"c-{node or '-'}"))
+        entry.count += 1
+        if rows >= MAX_ROWS and entry.changes:
+            continue  # every node keeps its first row, to link to
+        rows += 1
         entry.changes.append(
             ChangeLine(
                 change["kind"],
@@ -108,7 +118,7 @@ def build_diff_scene(old: Model, new: Model, document: dict[str, Any]) -> DiffSc
         )
     for node, entry in by_node.items():
         if node in boxes:
-            boxes[node].changes = len(entry.changes)
+            boxes[node].changes = entry.count
             boxes[node].changes_anchor = entry.anchor
     for change in document["changes"]:
         box = boxes.get(change.get("node") or "")
@@ -149,4 +159,5 @@ def build_diff_scene(old: Model, new: Model, document: dict[str, Any]) -> DiffSc
         by_node=sorted(by_node.values(), key=lambda entry: entry.node),
         not_compared=list(document["not_compared"]),
         left_out=left_out,
+        rows_left_out=len(document["changes"]) - rows,
     )
