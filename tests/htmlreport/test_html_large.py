@@ -76,3 +76,31 @@ def test_a_search_opens_the_table_on_the_node(large):
             })()"""
         )
     assert found == [True, True, ["n-node-0077"]]
+
+
+def test_past_a_thousand_findings_the_rest_are_one_line_each():
+    from needle.analyzer.model.entities import Model
+    from needle.analyzer.report.html.page import render_page
+    from needle.analyzer.report.html.scene import FULL_FINDINGS, build_scene
+
+    finding = {
+        "rule": "r",
+        "severity": "warning",
+        "title": "t",
+        "message": "m",
+        "subject": {"node": None},
+        "evidence": [{"file": "nodes/x/host/ip-link.json", "detail": "eth0 mtu 1500"}],
+        "remediation": "fix it",
+        "references": [],
+    }
+    document = {
+        "bundle": {"path": "b", "nodes": 0, "created": "c", "status": "complete"},
+        "findings": [finding] * (FULL_FINDINGS + 5),
+        "summary": {"error": 0, "warning": FULL_FINDINGS + 5, "info": 0},
+        "coverage": {"rules_run": 1, "rules_skipped": []},
+    }
+    scene = build_scene(Model(), document, None, lambda _file: None)
+    assert [view.compact for view in scene.findings].count(True) == 5
+    page = assert_self_contained(render_page(scene))
+    assert len(page.all("details", "finding")) == FULL_FINDINGS + 5
+    assert "".join(page.text).count("Fix:") == FULL_FINDINGS

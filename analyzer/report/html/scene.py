@@ -32,6 +32,9 @@ from needle.analyzer.report.html.views import (
 )
 from needle.analyzer.rules.engine import Drawing
 
+# findings shown whole (evidence, fix, references); the rest are one line each, so a
+# report of 10^4 findings stays a page of a few MB
+FULL_FINDINGS = 1_000
 # pods named in a node's box; the rest are counted (a finding's pods are always named)
 PODS_SHOWN = 6
 # above this many nodes, nodes with nothing to show are drawn as groups
@@ -47,6 +50,23 @@ def _finding_views(document: dict[str, Any], excerpts: Excerpts) -> list[Finding
     views = []
     for number, finding in enumerate(document["findings"]):
         subject = finding["subject"]
+        if number >= FULL_FINDINGS:  # the most severe come first (the report's order)
+            views.append(
+                FindingView(
+                    f"f-{number}",
+                    finding["severity"],
+                    finding["rule"],
+                    finding["title"],
+                    finding["message"],
+                    _subject(subject),
+                    [],
+                    finding["remediation"],
+                    [],
+                    observed_line(finding),
+                    compact=True,
+                )
+            )
+            continue
         wanted = tokens(
             *(item.get("detail") for item in finding["evidence"]),
             subject.get("interface"),

@@ -97,6 +97,8 @@ class FindingView:
     remediation: str
     references: list[str]
     observed: str | None
+    # past FULL_FINDINGS a finding is one line (message and subject); JSON has the rest
+    compact: bool = False
 
 
 @dataclass
