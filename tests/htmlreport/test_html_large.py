@@ -50,7 +50,7 @@ def test_quiet_nodes_are_grouped_and_marked_ones_drawn(large):
     drawn = {e.attrs["data-node"] for e in boxes}
     assert marked <= drawn
     assert len(boxes) < NODES / 2
-    assert "drawn in" in "".join(page.text) and "groups of up to 50" in "".join(page.text)
+    assert "drawn in" in "".join(page.text) and "groups of up to 40" in "".join(page.text)
     rows = [e for e in page.all("tr") if e.attrs.get("id", "").startswith("n-")]
     assert len(rows) == NODES
     cells = page.all("rect", "cell")

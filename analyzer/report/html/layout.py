@@ -14,8 +14,8 @@ BOX_WIDTH = 270
 GAP = 30  # between boxes in a row
 HEADER = 100  # a node's name and its five facts
 CHIP = 17  # a pod's line
-GROUP_HEIGHT = 70
-EDGE_ROOM = 70  # below a row: overlay curves, then the underlay bus
+GROUP_HEIGHT = 72
+EDGE_ROOM = 72  # below a row: overlay curves, then the underlay bus
 ROW_GAP = 40
 MARGIN = 20
 # up to this many nodes, every overlay path is drawn (a full mesh); above, the marked ones
@@ -112,7 +112,7 @@ def lay_out(boxes: list[NodeBox], edges: list[Edge]) -> Layout:
         if a is None or b is None:
             continue
         severity = min((mark.severity for mark in edge.marks), key=_rank)
-        curves.append(Curve(edge.a, edge.b, _curve(a, b, 50), severity, edge.marks))
+        curves.append(Curve(edge.a, edge.b, _curve(a, b, 52), severity, edge.marks))
     return Layout(width, y + MARGIN, placed, buses, trunk, curves, mesh)
 
 

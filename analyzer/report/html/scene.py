@@ -39,7 +39,7 @@ FULL_FINDINGS = 1_000
 PODS_SHOWN = 6
 # above this many nodes, nodes with nothing to show are drawn as groups
 GROUP_ABOVE = 60
-GROUP_SIZE = 50
+GROUP_SIZE = 40
 
 
 def _subject(subject: dict[str, Any]) -> list[tuple[str, str]]:
