@@ -11,7 +11,9 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -59,6 +61,7 @@ class Browser:
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            start_new_session=True,  # its helper processes go with it (close())
         )
         port = self._port()
         # straight to loopback, whatever proxy the environment names
@@ -169,11 +172,14 @@ class Browser:
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self.socket.close()
-        self.process.terminate()
+        # the whole session: renderer, zygote and GPU helpers still write the profile
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGTERM)
         try:
             self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
-            self.process.kill()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
 
 
@@ -183,7 +189,10 @@ def browser() -> Iterator[Browser]:
     binary = chromium_path()
     if binary is None:
         raise RuntimeError("no chromium on PATH")
-    with tempfile.TemporaryDirectory(prefix="needle-chromium-") as workdir:
+    # a helper that outlived the kill must not fail the test with an undeletable profile
+    with tempfile.TemporaryDirectory(
+        prefix="needle-chromium-", ignore_cleanup_errors=True
+    ) as workdir:
         started = Browser(binary, Path(workdir))
         try:
             yield started

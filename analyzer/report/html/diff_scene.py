@@ -130,8 +130,8 @@ def build_diff_scene(old: Model, new: Model, document: dict[str, Any]) -> DiffSc
             box.mtu_changes.append(f"{device} mtu {before['mtu']} → {after['mtu']}")
     for box in boxes.values():
         box.pods = box.pods[:4]
-    keep = {name for name, box in boxes.items() if box.changes or box.state}
-    drawn, grouped = group_quiet(list(boxes.values()), keep)
+    # alike nodes share a box: changed with changed, added with added
+    drawn, grouped = group_quiet(list(boxes.values()), set())
     summary = document["summary"]
     left = summary.get("left_out") or {}
     left_out = None

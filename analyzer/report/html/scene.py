@@ -34,7 +34,9 @@ from needle.analyzer.rules.engine import Drawing
 
 # findings shown whole (evidence, fix, references); the rest are one line each, so a
 # report of 10^4 findings stays a page of a few MB
-FULL_FINDINGS = 1_000
+FULL_FINDINGS = 500
+# one-line findings listed after those; the rest only counted (the JSON has them all)
+LISTED_FINDINGS = 20_000
 # pods named in a node's box; the rest are counted (a finding's pods are always named)
 PODS_SHOWN = 6
 # above this many nodes, nodes with nothing to show are drawn as groups
@@ -48,7 +50,7 @@ def _subject(subject: dict[str, Any]) -> list[tuple[str, str]]:
 
 def _finding_views(document: dict[str, Any], excerpts: Excerpts) -> list[FindingView]:
     views = []
-    for number, finding in enumerate(document["findings"]):
+    for number, finding in enumerate(document["findings"][:LISTED_FINDINGS]):
         subject = finding["subject"]
         if number >= FULL_FINDINGS:  # the most severe come first (the report's order)
             views.append(
@@ -154,44 +156,57 @@ def _trim_pods(box: NodeBox) -> None:
     box.pods = marked + rest[: max(0, PODS_SHOWN - len(marked))]
 
 
+def _likeness(box: NodeBox) -> tuple[object, ...]:
+    """What a node's box shows beyond its own facts: alike nodes can share one box."""
+    titles = frozenset(
+        (mark.severity, mark.title) for mark in box.marks + [m for p in box.pods for m in p.marks]
+    )
+    return (titles, box.state, bool(box.changes))
+
+
 def group_quiet(boxes: list[NodeBox], keep: set[str]) -> tuple[list[NodeBox], str | None]:
-    """Past GROUP_ABOVE nodes, runs of nodes with no mark drawn as one box each."""
+    """Past GROUP_ABOVE nodes, runs of up to GROUP_SIZE alike nodes (nothing to mark, or
+    the same findings' titles) drawn as one box each; the nodes in `keep` (where a walk
+    found the cause) on their own."""
     if len(boxes) <= GROUP_ABOVE:
         return boxes, None
     shown: list[NodeBox] = []
     run: list[NodeBox] = []
 
     def close() -> None:
-        if not run:
-            return
         if len(run) == 1:
             shown.append(run[0])
-        else:
+        elif run:
             names = [box.name for box in run]
+            first = run[0]
             shown.append(
                 NodeBox(
                     f"{len(run)} nodes",
                     f"g-{names[0]}",
                     pod_count=sum(box.pod_count for box in run),
+                    marks=first.marks + [m for pod in first.pods for m in pod.marks],
                     members=names,
                     collected=", ".join(sorted({box.collected for box in run})),
+                    state=first.state,
+                    changes=sum(box.changes for box in run),
+                    changes_anchor=first.changes_anchor,
                 )
             )
         run.clear()
 
     for box in boxes:
-        if box.severity is None and box.name not in keep:
-            run.append(box)
-            if len(run) == GROUP_SIZE:
-                close()
-        else:
+        if box.name in keep:
             close()
             shown.append(box)
+            continue
+        if run and (_likeness(run[0]) != _likeness(box) or len(run) == GROUP_SIZE):
+            close()
+        run.append(box)
     close()
     groups = sum(1 for box in shown if box.members is not None)
     return shown, (
-        f"{len(boxes)} nodes: those with nothing to mark are drawn in {groups} groups of up "
-        f"to {GROUP_SIZE}; every node is in the table below"
+        f"{len(boxes)} nodes: alike ones (nothing to mark, or the same findings) are drawn "
+        f"in {groups} groups of up to {GROUP_SIZE}; every node is in the table below"
     )
 
 
@@ -322,4 +337,5 @@ def build_scene(
         coverage=lines,
         coverage_items=items,
         excerpts_left_out=excerpts.left_out,
+        findings_left_out=max(0, len(document["findings"]) - LISTED_FINDINGS),
     )

@@ -135,3 +135,4 @@ class Scene:
     coverage: list[str]
     coverage_items: list[tuple[str, str]]  # (what, why) not checked
     excerpts_left_out: int = 0
+    findings_left_out: int = 0  # past scene.LISTED_FINDINGS

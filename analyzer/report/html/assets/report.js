@@ -4,8 +4,10 @@
 (function () {
   function openTarget() {
     var id = decodeURIComponent(location.hash.slice(1));
-    var target = id ? document.getElementById(id) : null;
-    if (target && target.tagName === "DETAILS") { target.open = true; }
+    // the target and every closed section around it
+    for (var node = id ? document.getElementById(id) : null; node; node = node.parentElement) {
+      if (node.tagName === "DETAILS") { node.open = true; }
+    }
   }
   window.addEventListener("hashchange", openTarget);
   openTarget();
