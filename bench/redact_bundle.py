@@ -8,8 +8,9 @@ clusters of growing size.
    still analyze (`needle analyze OUT --format json` exits 0 or 1); how long that takes
    is printed too, but is no part of the target.
 2. bench/synthetic_bundle.py clusters of --nodes sizes (x --pods pods), each redacted
-   as a directory and as the .tar.gz a collector writes (manifest first). Target: under
-   60 s at 1,000 nodes, with memory flat in the number of nodes.
+   as a directory and as the .tar.gz a collector writes (manifest first), and with
+   --map-out also as the .tar.gz writing the map file. Target: under 60 s at 1,000
+   nodes, with memory flat in the number of nodes.
 
 Every redaction runs in a child process of its own, with a fixed key, so its peak RSS
 (VmHWM) is its own. Prints a table; asserts nothing. Not a test: CI may run it small.
@@ -43,8 +44,11 @@ CHILD = """
 import json, sys, time
 from pathlib import Path
 from needle.redact.run import redact_bundle
+map_out = Path(sys.argv[3]) if len(sys.argv) > 3 else None
 started = time.perf_counter()
-result = redact_bundle(Path(sys.argv[1]), Path(sys.argv[2]), secret=bytes(range(32)))
+result = redact_bundle(
+    Path(sys.argv[1]), Path(sys.argv[2]), secret=bytes(range(32)), map_out=map_out
+)
 took = time.perf_counter() - started
 peak = 0
 for line in Path("/proc/self/status").read_text().splitlines():
@@ -124,10 +128,12 @@ def build_route_bundle(routes: int, archive: Path) -> None:
 
 
 # --- running ----------------------------------------------------------------------------------
-def redact(source: Path, output: Path) -> tuple[float, float]:
-    """(seconds inside redact_bundle, peak RSS in MiB) of one redaction in a fresh process."""
+def redact(source: Path, output: Path, map_out: bool = False) -> tuple[float, float]:
+    """(seconds inside redact_bundle, peak RSS in MiB) of one redaction in a fresh process,
+    writing the map beside `output` with `map_out`."""
+    mapping = [str(output.with_name(output.name + ".map.json"))] if map_out else []
     done = subprocess.run(
-        [sys.executable, "-c", CHILD, str(source), str(output)],
+        [sys.executable, "-c", CHILD, str(source), str(output), *mapping],
         capture_output=True,
         text=True,
         check=False,
@@ -135,6 +141,8 @@ def redact(source: Path, output: Path) -> tuple[float, float]:
     if done.returncode != 0:
         raise SystemExit(f"redacting {source} failed:\n{done.stderr}")
     report = json.loads(done.stdout.strip().splitlines()[-1])
+    for path in mapping:
+        Path(path).unlink()
     return report["seconds"], report["peak_kib"] / 1024
 
 
@@ -160,7 +168,7 @@ def _check(output: Path) -> None:
 
 def _row(case: str, size_mib: float, times: list[float], peak_mib: float) -> str:
     return (
-        f"{case:<34} {size_mib:>9.1f} {min(times):>8.2f} {statistics.median(times):>8.2f} "
+        f"{case:<40} {size_mib:>9.1f} {min(times):>8.2f} {statistics.median(times):>8.2f} "
         f"{len(times):>4} {peak_mib:>9.0f}"
     )
 
@@ -187,7 +195,9 @@ def bench_routes(routes: int, runs: int, workdir: Path, check: bool) -> None:
     output.unlink()
 
 
-def bench_nodes(sizes: list[int], pods: int, runs: int, workdir: Path, check: bool) -> None:
+def bench_nodes(
+    sizes: list[int], pods: int, runs: int, workdir: Path, check: bool, map_out: bool
+) -> None:
     sys.path.insert(0, str(HERE))
     from synthetic_bundle import generate, pack
 
@@ -202,10 +212,13 @@ def bench_nodes(sizes: list[int], pods: int, runs: int, workdir: Path, check: bo
             f"  (made {size} nodes x {pods} pods in {time.perf_counter() - started:.0f} s)",
             flush=True,
         )
-        for form, source in (("directory", directory), (".tar.gz", archive)):
+        forms = [("directory", directory, False), (".tar.gz", archive, False)]
+        if map_out:
+            forms.append((".tar.gz, --map-out", archive, True))
+        for form, source, mapping in forms:
             times, peaks = [], []
             for _ in range(runs):
-                took, peak = redact(source, output)
+                took, peak = redact(source, output, mapping)
                 times.append(took)
                 peaks.append(peak)
             case = f"{size} nodes x {pods} pods, {form}"
@@ -231,11 +244,14 @@ def main() -> None:
         "--node-runs", type=int, default=None, help="redactions per synthetic case (--runs)"
     )
     parser.add_argument("--no-analyze", action="store_true", help="skip the analyze check")
+    parser.add_argument(
+        "--map-out", action="store_true", help="also time each .tar.gz writing the map file"
+    )
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/needle-redact-bench"))
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     print(
-        f"{'case':<34} {'in MiB':>9} {'min s':>8} {'median s':>8} {'runs':>4} {'peak MiB':>9}",
+        f"{'case':<40} {'in MiB':>9} {'min s':>8} {'median s':>8} {'runs':>4} {'peak MiB':>9}",
         flush=True,
     )
     if args.routes > 0:
@@ -243,7 +259,7 @@ def main() -> None:
     sizes = [int(size) for size in args.nodes.split(",") if size.strip()]
     if sizes:
         runs = args.node_runs or args.runs
-        bench_nodes(sizes, args.pods, runs, args.workdir, not args.no_analyze)
+        bench_nodes(sizes, args.pods, runs, args.workdir, not args.no_analyze, args.map_out)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ import ipaddress
 import re
 import socket
 from bisect import bisect_right
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from needle.redact.crypto_pan import CryptoPAn
 from needle.redact.macs import MacMapper
@@ -47,11 +47,26 @@ IDENTITY_V6 = tuple(ipaddress.IPv6Network(text) for text in ("::/128", "::1/128"
 LINK_LOCAL_V6 = ipaddress.IPv6Network("fe80::/64")  # prefix kept, interface id mapped
 MAPPED_V6 = ipaddress.IPv6Network("::ffff:0:0/96")  # carries an IPv4 address
 
+
+def kept() -> dict[str, list[str]]:
+    """What the mapping keeps as it is, as the redaction record lists it: the identity
+    ranges, then the prefixes kept while the rest of the address is mapped."""
+    return {
+        "ipv4": [str(network) for network in IDENTITY_V4],
+        "ipv6": [
+            *(str(network) for network in IDENTITY_V6),
+            f"{LINK_LOCAL_V6} (prefix; EUI-64 ids follow the MAC)",
+            f"{MAPPED_V6} (prefix; the IPv4 address in it mapped as IPv4)",
+        ],
+    }
+
+
 _ALL_V4 = (1 << 32) - 1
 _ALL_V6 = (1 << 128) - 1
 _TOP_64 = _ALL_V6 ^ ((1 << 64) - 1)
 _MAPPED_PREFIX = int(MAPPED_V6.network_address)
 _ZONE = re.compile(r"[\w.-]+")
+_CACHED = 1 << 14  # addresses (and texts) past which `trim` forgets them
 
 
 class _Regions:
@@ -75,7 +90,10 @@ class AddressMapper:
     """Keyed address mapping for a bundle (see the module docstring).
 
     `key` is the 32-byte Crypto-PAn key, `macs` maps the MACs inside EUI-64 interface
-    ids. Results are cached by value and by text: a bundle repeats its addresses a lot.
+    ids. Results are cached by value and by text: a bundle repeats its addresses a lot;
+    `trim` forgets them once there are more than a node or two brings (a mapping is a
+    function of the key, so it comes out the same when computed again). `noted` is told
+    of every address mapped, as (version, address, mapped).
     """
 
     def __init__(
@@ -85,6 +103,7 @@ class AddressMapper:
         regions: Iterable[Network | str] = (),
         v4_floor: int = 16,
         v6_floor: int = 64,
+        noted: Callable[[int, int, int], None] | None = None,
     ) -> None:
         kept_v4 = [_pair(network) for network in IDENTITY_V4]
         kept_v6 = [_pair(network) for network in (*IDENTITY_V6, LINK_LOCAL_V6, MAPPED_V6)]
@@ -107,18 +126,21 @@ class AddressMapper:
         self._v4: dict[int, int] = {}
         self._v6: dict[int, int] = {}
         self._texts: dict[str, str] = {}
+        self._noted = noted
 
     def regions(self) -> tuple[Network, ...]:
         """The regions in effect: outermost, at least the floor long, outside the
         identity ranges (to count them; their values are the customer's)."""
         return self._regions[4].networks + self._regions[6].networks
 
-    def mapped(self) -> dict[str, str]:
-        """Every address mapped so far that changed, original -> mapped (for --map-out)."""
-        pairs = [(ipaddress.IPv4Address(a), ipaddress.IPv4Address(b)) for a, b in self._v4.items()]
-        pairs += [(ipaddress.IPv6Address(a), ipaddress.IPv6Address(b)) for a, b in self._v6.items()]
-        pairs.sort(key=lambda pair: (pair[0].version, pair[0]))
-        return {str(a): str(b) for a, b in pairs if a != b}
+    def trim(self) -> None:
+        """Forget the cached mappings once there are more than _CACHED."""
+        if len(self._v4) + len(self._v6) > _CACHED:
+            self._v4.clear()
+            self._v6.clear()
+        if len(self._texts) > _CACHED:
+            self._texts.clear()
+        self._cp.trim(_CACHED)
 
     # --- values --------------------------------------------------------------------------
     def map_v4(self, address: int) -> int:
@@ -137,6 +159,8 @@ class AddressMapper:
                 network, hostmask = region
                 mapped = (self._cp.anonymize_v4(network) & ~hostmask) | (address & hostmask)
         self._v4[address] = mapped
+        if self._noted is not None:
+            self._noted(4, address, mapped)
         return mapped
 
     def map_v6(self, address: int) -> int:
@@ -161,6 +185,8 @@ class AddressMapper:
             if eui64:
                 mapped = (mapped & _TOP_64) | self._interface_id(address)
         self._v6[address] = mapped
+        if self._noted is not None:
+            self._noted(6, address, mapped)
         return mapped
 
     def _is_identity(self, address: int, version: int) -> bool:

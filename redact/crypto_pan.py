@@ -122,6 +122,16 @@ class CryptoPAn:
         family.checkpoints = {level: {} for level in _CHECKPOINTS[version]}
         return family
 
+    def trim(self, limit: int) -> None:
+        """Forget the cached results and prefixes of a family once there are more than
+        `limit` of them (they are computed again, the same)."""
+        for family in self._families.values():
+            if len(family.results) > limit:
+                family.results.clear()
+            for prefixes in family.checkpoints.values():
+                if len(prefixes) > limit:
+                    prefixes.clear()
+
     # --- single addresses --------------------------------------------------------------
     def anonymize_v4(self, address: int) -> int:
         return self._one(self._families[4], address)

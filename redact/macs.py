@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
@@ -22,13 +22,16 @@ _HALF_BITS = 23
 _HALF_MASK = (1 << _HALF_BITS) - 1
 _FLAG_BITS = 0x03 << 40  # I/G and U/L, the low two bits of the first octet
 _LOW_40 = (1 << 40) - 1
+_CACHED = 1 << 14  # MACs past which `trim` forgets them
 _TEXT = re.compile(r"[0-9A-Fa-f]{2}([:-])[0-9A-Fa-f]{2}(?:\1[0-9A-Fa-f]{2}){4}")
 
 
 class MacMapper:
-    """Keyed, cached, bijective MAC mapping (see the module docstring)."""
+    """Keyed, cached, bijective MAC mapping (see the module docstring). `trim` empties
+    the cache once it is large (a mapping is a function of the key: it comes out the
+    same again); `noted` is told of every MAC mapped, as (MAC, mapped)."""
 
-    def __init__(self, key: bytes) -> None:
+    def __init__(self, key: bytes, noted: Callable[[bytes, bytes], None] | None = None) -> None:
         if len(key) < MIN_KEY_BYTES:
             raise ValueError(f"a MAC key needs at least {MIN_KEY_BYTES} bytes, not {len(key)}")
         aes_key = bytes(key) if len(key) in (16, 24, 32) else hashlib.sha256(key).digest()
@@ -36,10 +39,11 @@ class MacMapper:
         cipher = Cipher(algorithms.AES(aes_key), modes.ECB())  # noqa: S305
         self._encrypt = cipher.encryptor().update
         self._cache: dict[bytes, bytes] = {}
+        self._noted = noted
 
-    def mapped(self) -> dict[str, str]:
-        """Every MAC mapped so far that changed, original -> mapped (for --map-out)."""
-        return {a.hex(":"): b.hex(":") for a, b in sorted(self._cache.items()) if a != b}
+    def trim(self) -> None:
+        if len(self._cache) > _CACHED:
+            self._cache.clear()
 
     def map(self, mac: bytes) -> bytes:
         """The mapped form of a 6-byte MAC."""
@@ -60,6 +64,8 @@ class MacMapper:
                     break
             mapped = (_spread(rest) | flags).to_bytes(6, "big")
         self._cache[bytes(mac)] = mapped
+        if self._noted is not None:
+            self._noted(bytes(mac), mapped)
         return mapped
 
     def map_many(self, macs: Iterable[bytes]) -> dict[bytes, bytes]:
@@ -79,6 +85,9 @@ class MacMapper:
             while not rest:  # as in map(): never on 0
                 rest = self._permute([rest])[0]
             self._cache[mac] = (_spread(rest) | (value & _FLAG_BITS)).to_bytes(6, "big")
+        if self._noted is not None:
+            for mac in todo:
+                self._noted(mac, self._cache[mac])
         return {mac: self._cache[mac] for mac in wanted}
 
     def map_text(self, text: str) -> str:

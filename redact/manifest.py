@@ -1,9 +1,10 @@
 """The manifest, redacted one top-level value and one node record at a time.
 
-A 1,000-node manifest is ~170 MB of JSON; parsed whole it would take over a gigabyte, so
-it is walked with the JSON decoder's `raw_decode`, one node record at a time, and each
-record is redacted as an object (names where names are, paths as paths) and written
-back on one line, as the collector writes them.
+A 1,000-node manifest is ~170 MB of JSON; parsed whole it would take over a gigabyte, and
+even held as text it would be the largest thing in memory, so it is read from its file
+one node record at a time (redact/jsonstream.py), and each record is redacted as an
+object (names where names are, paths as paths) and written back on one line, as the
+collector writes them.
 
 What the redaction changes in the manifest itself: every command's `bytes` becomes null
 (the outputs were rewritten, and the manifest is written before them), where the
@@ -19,6 +20,7 @@ from collections.abc import Callable
 from typing import Any, BinaryIO
 
 from needle.redact import secrets
+from needle.redact.jsonstream import EncodingError, JsonText, JsonTextError, decoded
 from needle.redact.names import NameMap
 from needle.redact.text import TextRewriter
 
@@ -29,8 +31,7 @@ _PRIVATE_FLAGS = frozenset(
 )
 _PATH_KEYS = frozenset({"dir", "output", "stderr", "file"})
 _NAME_KEYS = frozenset({"name", "peer_node", "node", "pod", "collector_host", "target"})
-_WHITESPACE = " \t\r\n"
-_STRINGS_KEPT = 1 << 16  # rewritten strings remembered, then all forgotten at once
+_STRINGS_KEPT = 1 << 13  # rewritten strings remembered, then all forgotten at once
 _Strings = dict[str, tuple[str, tuple[int, int, int] | None]]
 
 
@@ -50,65 +51,67 @@ class ManifestRedactor:
         self._strings: tuple[_Strings, _Strings, _Strings] = ({}, {}, {})
         self._by_key: dict[str, _Strings] = {}
 
-    def rewrite(self, data: bytes, record: dict[str, Any], sink: BinaryIO | None = None) -> bytes:
-        """The redacted manifest; or, with `sink`, written there piece by piece (and b""
-        returned), so that only the text read is ever held whole."""
+    def rewrite(self, source: BinaryIO, record: dict[str, Any], sink: BinaryIO) -> None:
+        """The manifest in `source`, redacted and with `record` added, written to `sink`
+        piece by piece: only a node record at a time is held whole."""
+        text = JsonText(decoded(source))
         try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise ManifestError(f"manifest.json is not UTF-8 (byte {exc.start})") from exc
-        del data  # when the caller passed its only reference: 170 MB at 1,000 nodes
-        decoder = json.JSONDecoder()
-        out: list[str] | _Written = [] if sink is None else _Written(sink)
-        position = _expect(text, _skip(text, 0), "{")
+            self._walk(text, record, sink.write)
+        except EncodingError as exc:
+            raise ManifestError(f"manifest.json is not UTF-8 (byte {exc.byte})") from exc
+        except JsonTextError as exc:
+            raise ManifestError(f"manifest.json is not valid JSON: {exc}") from exc
+
+    def _walk(self, text: JsonText, record: dict[str, Any], write: Callable[[bytes], Any]) -> None:
+        def out(piece: str) -> None:
+            write(piece.encode())
+
+        text.skip_space()
+        _expect(text, "{")
         first = True
         while True:
-            position = _skip(text, position)
-            if text.startswith("}", position):
+            text.skip_space()
+            if text.take("}"):
                 break
             if not first:
-                position = _skip(text, _expect(text, position, ","))
-            key, position = _decode(decoder, text, position)
+                _expect(text, ",")
+                text.skip_space()
+            key = text.decode()
             if not isinstance(key, str):
                 raise ManifestError("manifest.json is not a JSON object")
             if key == REDACTION_KEY:
                 raise ManifestError("the bundle is already redacted: redact the original bundle")
-            position = _skip(text, _expect(text, _skip(text, position), ":"))
+            text.skip_space()
+            _expect(text, ":")
+            text.skip_space()
             prefix = "{\n" if first else ",\n"
             first = False
-            if key == "nodes" and text.startswith("[", position):
-                out.append(f'{prefix}"nodes": [')
-                position = self._nodes(decoder, text, position + 1, out)
-                out.append("\n]")
+            if key == "nodes" and text.take("["):
+                out(f'{prefix}"nodes": [')
+                self._nodes(text, out)
+                out("\n]")
                 continue
-            value, position = _decode(decoder, text, position)
-            out.append(f"{prefix}{json.dumps(key)}: {_dump(self._top(key, value))}")
-        if _skip(text, position + 1) != len(text):
+            value = text.decode()
+            out(f"{prefix}{json.dumps(key)}: {_dump(self._top(key, value))}")
+        text.skip_space()
+        if text.peek():
             raise ManifestError("manifest.json is not valid JSON: more data after its object")
-        out.append(f",\n{json.dumps(REDACTION_KEY)}: {json.dumps(record, indent=1)}\n}}\n")
         if first:
             raise ManifestError("manifest.json is an empty object")
-        return "".join(out).encode() if isinstance(out, list) else b""
+        out(f",\n{json.dumps(REDACTION_KEY)}: {json.dumps(record, indent=1)}\n}}\n")
 
-    def _nodes(
-        self, decoder: json.JSONDecoder, text: str, position: int, out: list[str] | _Written
-    ) -> int:
-        first = True
-        while True:
-            position = _skip(text, position)
-            if text.startswith("]", position):
-                return position + 1
-            if not first:
-                position = _skip(text, _expect(text, position, ","))
-            node, position = _decode(decoder, text, position)
-            out.append(("\n" if first else ",\n") + _dump(self._value(node, "")))
-            first = False
+    def _nodes(self, text: JsonText, out: Callable[[str], None]) -> None:
+        for number, node in enumerate(text.items()):
+            out(("\n" if not number else ",\n") + _dump(self._value(node, "")))
+            self.rewriter.trim()  # what one node's record brought into the caches
 
     def _top(self, key: str, value: Any) -> Any:
         if key == "collection" and isinstance(value, dict):
             value = dict(value)
             if isinstance(value.get("command"), list):
-                value["command"] = _command(value["command"], self._keep_private)
+                value["command"] = secrets.argv(
+                    value["command"], _PRIVATE_FLAGS, self._keep_private
+                )
         if key == "cluster" and isinstance(value, dict) and value.get("origin") is not None:
             self._keep_private(value["origin"])
             value = {**value, "origin": secrets.REDACTED}
@@ -181,61 +184,16 @@ class ManifestRedactor:
         return self.rewriter.text(secrets.text(value))
 
 
-def _command(argv: list[Any], keep_private: Callable[[object], None]) -> list[Any]:
-    out: list[Any] = []
-    hide = False
-    for arg in secrets.argv(argv):
-        if hide:
-            keep_private(arg)
-            out.append(secrets.REDACTED)
-            hide = False
-            continue
-        if isinstance(arg, str) and "=" in arg and arg.split("=", 1)[0] in _PRIVATE_FLAGS:
-            flag, value = arg.split("=", 1)
-            keep_private(value)
-            out.append(f"{flag}={secrets.REDACTED}")
-            continue
-        hide = arg in _PRIVATE_FLAGS
-        out.append(arg)
-    return out
-
-
 def _minus(after: tuple[int, int, int], before: tuple[int, int, int]) -> tuple[int, int, int]:
     return after[0] - before[0], after[1] - before[1], after[2] - before[2]
-
-
-class _Written:
-    """Where the manifest goes piece by piece when `rewrite` is given a sink."""
-
-    def __init__(self, sink: BinaryIO) -> None:
-        self._write = sink.write
-
-    def append(self, piece: str) -> None:
-        self._write(piece.encode())
 
 
 def _dump(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
 
 
-def _skip(text: str, position: int) -> int:
-    while position < len(text) and text[position] in _WHITESPACE:
-        position += 1
-    return position
-
-
-def _expect(text: str, position: int, char: str) -> int:
-    if not text.startswith(char, position):
+def _expect(text: JsonText, char: str) -> None:
+    if not text.take(char):
         raise ManifestError(
-            f"manifest.json is not valid JSON: expected {char!r} at character {position}"
+            f"manifest.json is not valid JSON: expected {char!r} at character {text.position}"
         )
-    return position + 1
-
-
-def _decode(decoder: json.JSONDecoder, text: str, position: int) -> tuple[Any, int]:
-    try:
-        return decoder.raw_decode(text, position)
-    except json.JSONDecodeError as exc:
-        raise ManifestError(
-            f"manifest.json is not valid JSON: {exc.msg} at character {exc.pos}"
-        ) from exc

@@ -22,7 +22,7 @@ from needle.redact.packets import (
     PacketRewriter,
 )
 
-__all__ = ["CaptureRewrite", "PacketMapper", "rewrite_capture"]
+__all__ = ["CaptureRewrite", "PacketMapper", "is_capture", "rewrite_capture"]
 
 DEFAULT_VXLAN_PORTS = frozenset({4789, 8472})
 # libpcap's MAXIMUM_SNAPLEN: a record claiming more than this and more than the file's
@@ -51,6 +51,11 @@ class CaptureRewrite:
     packets: int  # packets written
     dropped: int  # packets dropped (unparseable / unsupported)
     problem: str | None  # why the file could not be read whole, in one sentence
+
+
+def is_capture(head: bytes) -> bool:
+    """Whether a file starting with `head` is a pcap or pcapng capture, by its magic."""
+    return head[:4] == _SHB_TYPE or head[:4] in _CLASSIC_ORDERS
 
 
 def rewrite_capture(

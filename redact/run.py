@@ -4,13 +4,18 @@ Two passes over the input: the first learns what the mapping needs (redact/scan.
 the second rewrites every member through it: Kubernetes objects as objects
 (redact/kube.py), captures packet by packet (redact/pcap.py), the manifest record by
 record (redact/manifest.py), everything else as text (redact/text.py).
+
+Memory stays flat in the size of the cluster: the members that grow with it (the
+manifest, cluster/*.json) come as streams and are redacted a value at a time, and the
+mappers' caches are trimmed between members (docs/redaction.md, "Memory").
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
-import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
@@ -18,27 +23,20 @@ from pathlib import Path
 from typing import Any
 
 from needle.redact import secrets
-from needle.redact.addresses import AddressMapper
-from needle.redact.archive import MANIFEST, ArchiveError, BundleOutput, read_members
+from needle.redact.addresses import AddressMapper, kept
+from needle.redact.archive import MANIFEST, ArchiveError, BundleOutput, Member, read_members
 from needle.redact.keys import RedactionKeys, new_secret
 from needle.redact.kube import ObjectRedactor
 from needle.redact.macs import MacMapper
 from needle.redact.manifest import ManifestError, ManifestRedactor
+from needle.redact.mapfile import Ledger, write_map
 from needle.redact.names import KEPT_NAMESPACES, SYSTEM_NAMESPACES, NameMap
-from needle.redact.pcap import rewrite_capture
-from needle.redact.scan import Listing, scan, wanted
+from needle.redact.pcap import is_capture, rewrite_capture
+from needle.redact.scan import Listing, scan, streamed, wanted
 from needle.redact.text import TextRewriter
 
 FORMAT = "needle.redaction/v1"
-_CAPTURE_MAGICS = (
-    b"\xd4\xc3\xb2\xa1",
-    b"\xa1\xb2\xc3\xd4",
-    b"\x4d\x3c\xb2\xa1",
-    b"\xa1\xb2\x3c\x4d",
-    b"\x0a\x0d\x0d\x0a",
-)
-KEPT_IPV4 = ["0.0.0.0/8", "127.0.0.0/8", "169.254.0.0/16", "224.0.0.0/4", "240.0.0.0/4"]
-KEPT_IPV6 = ["::/128", "::1/128", "ff00::/8", "fe80::/64 (prefix; EUI-64 ids follow the MAC)"]
+_TRIM_EVERY = 64  # members rewritten between two looks at the size of the caches
 
 
 class RedactError(Exception):
@@ -82,57 +80,89 @@ def redact_bundle(
     started = time.monotonic()
     keyed = secret is not None
     keys = RedactionKeys.from_secret(secret if secret is not None else new_secret())
-    names = NameMap(keys.names, keep=keep_names)
-    try:
-        inventory = scan(read_members(source, wanted), names)
-    except ArchiveError as exc:
-        raise RedactError(str(exc)) from exc
-    if not inventory.has_manifest:
-        raise RedactError(f"{source} is not a needle bundle: it has no {MANIFEST}")
-    macs = MacMapper(keys.macs)
-    addresses = AddressMapper(keys.addresses, macs, inventory.regions)
-    rewriter = TextRewriter(addresses, macs, names)
-    objects = ObjectRedactor(rewriter, names)
-    packets = _PacketMapper(addresses, macs)
-    result = RedactionResult(output)
-    ports = frozenset(inventory.vxlan_ports)
-    manifest: Path | None = None  # set aside on disk until every member is written
     try:
         out = BundleOutput(output, mtime=int(time.time()))
     except ArchiveError as exc:
         raise RedactError(str(exc)) from exc
     try:
-        for member in read_members(source):
-            if member.name == MANIFEST:
-                manifest = out.scratch(MANIFEST)
-                manifest.write_bytes(member.data)
-                continue
-            result.members += 1
-            name = rewriter.path(member.name)
-            out.add(
-                name, _member(member.name, member.data, rewriter, objects, packets, ports, result)
-            )
-        assert manifest is not None  # the scan saw it
-        record = _record(keyed, keep_names, addresses, names, result, rewriter)
-        redacted = out.scratch(f"{MANIFEST}.redacted")
-        with redacted.open("wb") as sink:
-            ManifestRedactor(rewriter, names).rewrite(manifest.read_bytes(), record, sink)
-        if map_out is not None:  # before OUT appears: a map that cannot be written stops it
-            try:
-                _write_map(map_out, names, addresses, macs)
-            except OSError as exc:
-                raise ArchiveError(f"cannot write {map_out}: {exc.strerror or exc}") from exc
-        out.finish(redacted)
+        with _ledger(map_out) as ledger:
+            result = _redact(source, out, keys, keyed, keep_names, map_out, ledger)
     except (ArchiveError, ManifestError) as exc:
         out.abort()
         raise RedactError(str(exc)) from exc
     except BaseException:
         out.abort()
         raise
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def _ledger(map_out: Path | None) -> contextlib.AbstractContextManager[Ledger | None]:
+    """Where the mappings are noted for the map file, when one is asked for."""
+    if map_out is None:
+        return contextlib.nullcontext()
+    try:
+        return contextlib.closing(Ledger(map_out.parent))
+    except OSError as exc:
+        raise ArchiveError(f"cannot write {map_out}: {exc.strerror or exc}") from exc
+
+
+def _redact(
+    source: Path,
+    out: BundleOutput,
+    keys: RedactionKeys,
+    keyed: bool,
+    keep_names: bool,
+    map_out: Path | None,
+    ledger: Ledger | None,
+) -> RedactionResult:
+    names = NameMap(keys.names, keep_names, None if ledger is None else ledger.interface)
+    inventory = scan(read_members(source, wanted, streamed), names, out.scratch)
+    if not inventory.has_manifest:
+        raise ArchiveError(f"{source} is not a needle bundle: it has no {MANIFEST}")
+    macs = MacMapper(keys.macs, None if ledger is None else ledger.mac)
+    addresses = AddressMapper(
+        keys.addresses,
+        macs,
+        inventory.regions,
+        noted=None if ledger is None else ledger.address,
+    )
+    rewriter = TextRewriter(addresses, macs, names)
+    objects = ObjectRedactor(rewriter, names)
+    packets = _PacketMapper(addresses, macs)
+    result = RedactionResult(out.output)
+    ports = frozenset(inventory.vxlan_ports)
+    manifest: Path | None = None  # set aside on disk until every member is written
+    for member in read_members(source, streamed=streamed):
+        if member.name == MANIFEST:
+            manifest = out.scratch(MANIFEST)
+            member.save(manifest)
+            continue
+        result.members += 1
+        name = rewriter.path(member.name)
+        if member.stream is not None:
+            redacted = _objects(member, out.scratch, rewriter, objects, result)
+            out.add_file(name, redacted)
+            redacted.unlink()
+        else:
+            out.add(name, _member(member.name, member.data, rewriter, packets, ports, result))
+        if not result.members % _TRIM_EVERY:
+            rewriter.trim()
+    assert manifest is not None  # the scan saw it
+    record = _record(keyed, keep_names, addresses, names, result, rewriter)
+    redacted = out.scratch(f"{MANIFEST}.redacted")
+    with manifest.open("rb") as original, redacted.open("wb") as sink:
+        ManifestRedactor(rewriter, names).rewrite(original, record, sink)
+    manifest.unlink()
+    if map_out is not None and ledger is not None:  # before OUT appears: a map that
+        try:  # cannot be written stops it
+            write_map(map_out, names.pairs(), ledger)
+        except OSError as exc:
+            raise ArchiveError(f"cannot write {map_out}: {exc.strerror or exc}") from exc
+    out.finish(redacted)
     result.addresses = rewriter.counts.addresses
     result.macs = rewriter.counts.macs
     result.names = rewriter.counts.names
-    result.seconds = time.monotonic() - started
     return result
 
 
@@ -140,12 +170,11 @@ def _member(
     name: str,
     data: bytes,
     rewriter: TextRewriter,
-    objects: ObjectRedactor,
     packets: _PacketMapper,
     ports: frozenset[int],
     result: RedactionResult,
 ) -> bytes:
-    if data[:4] in _CAPTURE_MAGICS or name.endswith((".pcap", ".pcapng")):
+    if is_capture(data) or name.endswith((".pcap", ".pcapng")):
         rewritten = rewrite_capture(data, packets, ports)
         result.captures += 1
         result.packets += rewritten.packets
@@ -153,18 +182,6 @@ def _member(
         if rewritten.problem:
             result.problems.append(f"{rewriter.path(name)}: {rewriter.text(rewritten.problem)}")
         return rewritten.data
-    if name.startswith("cluster/") and name.endswith(".json"):
-        listed = Listing.read(data)
-        if listed is not None:
-            return _listing(listed, objects)
-        try:
-            document = json.loads(data)
-        except (ValueError, RecursionError):
-            result.emptied.append(rewriter.path(name))
-            return b""  # not JSON: nothing to tell its names from its other strings
-        return (
-            json.dumps(objects.document(document), indent=1, ensure_ascii=False) + "\n"
-        ).encode()
     if b"\0" in data:
         result.emptied.append(rewriter.path(name))
         return b""  # binary that is no capture: no way to know what it holds
@@ -174,22 +191,57 @@ def _member(
     return rewriter.text(secrets.text(text)).encode("utf-8", "surrogateescape")
 
 
-def _listing(listed: Listing, objects: ObjectRedactor) -> bytes:
-    """What the json.dumps above writes for a List, made an item at a time: the items,
+def _objects(
+    member: Member,
+    scratch: Callable[[str], Path],
+    rewriter: TextRewriter,
+    objects: ObjectRedactor,
+    result: RedactionResult,
+) -> Path:
+    """A file of Kubernetes objects (cluster/*.json), redacted into a scratch file: a
+    List an item at a time, anything else whole."""
+    source, target = scratch("objects"), scratch("objects.redacted")
+    member.save(source)
+    listed = Listing.read(source)
+    if listed is not None:
+        with target.open("wb") as sink:
+            _listing(listed, objects, sink.write)
+    else:
+        try:
+            document = json.loads(source.read_bytes())
+        except (ValueError, RecursionError):
+            result.emptied.append(rewriter.path(member.name))
+            document = None  # not JSON: nothing to tell its names from its other strings
+        target.write_bytes(
+            b""
+            if document is None
+            else (
+                json.dumps(objects.document(document), indent=1, ensure_ascii=False) + "\n"
+            ).encode()
+        )
+    source.unlink()
+    return target
+
+
+def _listing(listed: Listing, objects: ObjectRedactor, write: Callable[[bytes], object]) -> None:
+    """What the json.dumps above writes for a List, written an item at a time: the items,
     each redacted as the whole document would redact it (ObjectRedactor keeps nothing
-    from one value to the next), written into the rest of the document."""
+    from one value to the next), in place of the empty "items" of the top level (one
+    space in) of the rest of the document."""
     head = json.dumps(objects.document(listed.shell), indent=1, ensure_ascii=False)
-    pieces = []
+    before, found, after = head.partition('\n "items": []')
+    first = True
     for item in listed.items():
         # redacted as an item of the document's "items" is
         redacted = objects.document({"items": [item]})["items"][0]
         dumped = json.dumps(redacted, indent=1, ensure_ascii=False)
         # two levels deeper: JSON text has no newline but those the indenting puts in
-        pieces.append("  " + dumped.replace("\n", "\n  "))
-    if pieces:  # in place of the empty "items" of the top level (one space in)
-        items = "[\n" + ",\n".join(pieces) + "\n ]"
-        head = head.replace('\n "items": []', '\n "items": ' + items, 1)
-    return (head + "\n").encode()
+        piece = "  " + dumped.replace("\n", "\n  ")
+        if found:
+            write(((before + '\n "items": [\n') if first else ",\n").encode() + piece.encode())
+        first = False
+        objects.rewriter.trim()
+    write((head if first or not found else "\n ]" + after).encode() + b"\n")
 
 
 def _record(
@@ -207,7 +259,7 @@ def _record(
         "key": "from a key file" if keyed else "random, not kept",
         "addresses": {
             "algorithm": "Crypto-PAn (AES-128), prefix-preserving",
-            "kept": {"ipv4": KEPT_IPV4, "ipv6": KEPT_IPV6},
+            "kept": kept(),
             "host_bits_kept_in_known_subnets": len(addresses.regions()),
             "known_subnets": "pod CIDRs, the cluster network, node subnets "
             "(at least /16 IPv4, /64 IPv6)",
@@ -242,23 +294,6 @@ def _record(
             "names": rewriter.counts.names,
         },
     }
-
-
-def _write_map(path: Path, names: NameMap, addresses: AddressMapper, macs: MacMapper) -> None:
-    document = {
-        "format": "needle.redaction-map/v1",
-        "warning": "this file reverses the redaction: keep it with the customer",
-        "names": dict(sorted(names.mapped.items())),
-        "interfaces": dict(sorted(names.interfaces().items())),
-        "addresses": addresses.mapped(),
-        "macs": macs.mapped(),
-    }
-    temporary = path.with_name(f".{path.name}.tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(document, handle, indent=1)
-        handle.write("\n")
-    temporary.replace(path)
 
 
 def _version() -> str:

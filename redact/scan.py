@@ -14,21 +14,25 @@ skipped unread.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import ipaddress
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, BinaryIO
 
 from needle.redact.archive import MANIFEST, Member
+from needle.redact.jsonstream import JsonText, decoded
 from needle.redact.names import NameMap
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 DEFAULT_VXLAN_PORTS = frozenset({4789, 8472})
 _NODE_DIR = re.compile(r"nodes/([^/]+)/")
-_WHITESPACE = re.compile(r"[ \t\n\r]*")  # json's own
 _COLLECTOR_HOST = re.compile(rb'"collector_host"\s*:\s*"((?:[^"\\]|\\.)*)"')
+_HEAD = 65536  # bytes of the manifest searched for the collector's host
 _SUBNET_ENV = re.compile(
     r"^FLANNEL_(?:NETWORK|SUBNET|IPV6_NETWORK|IPV6_SUBNET)=(\S+)$", re.MULTILINE
 )
@@ -42,23 +46,32 @@ class Inventory:
     has_manifest: bool = False
 
 
-def scan(members: Iterable[Member], names: NameMap) -> Inventory:
+def scan(
+    members: Iterable[Member], names: NameMap, scratch: Callable[[str], Path] | None = None
+) -> Inventory:
+    """What the mapping needs, from `members`; a member that comes as a stream and must
+    be read twice is copied, for the time it is read, to the file `scratch` names."""
     found = Inventory()
+    folder = ""  # the node folder of the member before: a node's members come together
     for member in members:
         found.members += 1
         name = member.name
-        node = _NODE_DIR.match(name)
-        if node is not None:
-            names.register("node", node.group(1))
+        if not folder or not name.startswith(folder):
+            node = _NODE_DIR.match(name)
+            if node is not None:
+                folder = node.group()
+                names.register("node", node.group(1))
         if name == MANIFEST:
             found.has_manifest = True
-            host = _COLLECTOR_HOST.search(member.data[:65536])
+            head = member.data if member.stream is None else member.stream.read(_HEAD)
+            host = _COLLECTOR_HOST.search(head[:_HEAD])
             if host is not None:
                 names.register("host", _json_string(host.group(1)))
         elif name.startswith("cluster/") and name.endswith(".json"):
-            listed = Listing.read(member.data)
-            items = _items(_load(member.data)) if listed is None else listed.items()
-            _cluster(items, names, found)
+            with _spooled(member, scratch) as source:
+                listed = Listing.read(source)
+                items = _items(_load(source)) if listed is None else listed.items()
+                _cluster(items, names, found)
         elif "/host/" in name:
             leaf = name.rsplit("/", 1)[-1]
             if leaf.startswith("ip-route") and leaf.endswith(".json"):
@@ -79,6 +92,29 @@ def scan(members: Iterable[Member], names: NameMap) -> Inventory:
     return found
 
 
+def streamed(name: str) -> bool:
+    """Whether a member is read as a stream: those that grow with the cluster, and are
+    redacted a value at a time."""
+    return name == MANIFEST or (name.startswith("cluster/") and name.endswith(".json"))
+
+
+@contextlib.contextmanager
+def _spooled(member: Member, scratch: Callable[[str], Path] | None) -> Iterator[bytes | Path]:
+    """The member's data, or, for a stream, the scratch file it is copied into."""
+    if member.stream is None:
+        yield member.data
+        return
+    if scratch is None:
+        yield member.stream.read()
+        return
+    path = scratch("scan-member")
+    try:
+        member.save(path)
+        yield path
+    finally:
+        path.unlink(missing_ok=True)
+
+
 def wanted(name: str) -> bool:
     """Whether `scan` reads the member's data (the others it knows by their names)."""
     if name == MANIFEST or (name.startswith("cluster/") and name.endswith(".json")):
@@ -93,9 +129,9 @@ def wanted(name: str) -> bool:
     )
 
 
-def _load(data: bytes) -> Any:
+def _load(source: bytes | Path) -> Any:
     try:
-        return json.loads(data)
+        return json.loads(source if isinstance(source, bytes) else source.read_bytes())
     except (ValueError, RecursionError):
         return None
 
@@ -103,76 +139,76 @@ def _load(data: bytes) -> Any:
 @dataclass
 class Listing:
     """A JSON document that is an object with an "items" array (a Kubernetes List),
-    read the way json.loads reads it but an item at a time: 110,000 pods parsed at once
-    take 300 MB, one at a time next to nothing."""
+    read the way json.loads reads it but an item at a time, from its file: 110,000 pods
+    parsed at once take 300 MB, one at a time next to nothing (redact/jsonstream.py).
+    Read twice: once to know it is such a document, then for its items."""
 
-    text: str
+    source: bytes | Path
+    encoding: str
     shell: dict[str, Any]  # the document with "items" empty
-    starts: list[int]  # where each item starts in `text`
 
     @classmethod
-    def read(cls, data: bytes) -> Listing | None:
-        """The listing, when `data` is valid JSON of that shape; None otherwise (and then
-        json.loads says what it is)."""
+    def read(cls, source: bytes | Path) -> Listing | None:
+        """The listing, when `source` (the bytes, or the file holding them) is valid JSON
+        of that shape; None otherwise (and then json.loads says what it is)."""
         try:
-            text = data.decode(json.detect_encoding(data), "surrogatepass")
-            return cls._parse(text)
-        except (ValueError, RecursionError):
+            with _opened(source) as stream:
+                encoding = json.detect_encoding(stream.read(4))
+                stream.seek(0)
+                shell: dict[str, Any] = {}
+                for _ in _walk(JsonText(decoded(stream, encoding, "surrogatepass")), shell):
+                    pass
+        except (ValueError, RecursionError, _NotListing):
             return None
-
-    @classmethod
-    def _parse(cls, text: str) -> Listing | None:
-        decode = _DECODER.raw_decode
-        position = _space(text, 0)
-        if not text.startswith("{", position):
-            return None
-        shell: dict[str, Any] = {}
-        starts: list[int] | None = None
-        position = _space(text, position + 1)
-        while text.startswith('"', position):
-            key, position = decode(text, position)
-            position = _space(text, position)
-            if not text.startswith(":", position):
-                return None
-            position = _space(text, position + 1)
-            if key == "items":
-                if starts is not None or not text.startswith("[", position):
-                    return None  # not one "items" array: read whole
-                starts = []
-                position = _space(text, position + 1)
-                while not text.startswith("]", position):
-                    starts.append(position)
-                    position = _space(text, decode(text, position)[1])
-                    if text.startswith(",", position):
-                        position = _space(text, position + 1)
-                    elif not text.startswith("]", position):
-                        return None
-                shell[key] = []
-                position += 1
-            else:
-                shell[key], position = decode(text, position)
-            position = _space(text, position)
-            if text.startswith(",", position):
-                position = _space(text, position + 1)
-            elif text.startswith("}", position):
-                if starts is None or _space(text, position + 1) != len(text):
-                    return None
-                return cls(text, shell, starts)
-            else:
-                return None
-        return None
+        return cls(source, encoding, shell)
 
     def items(self) -> Iterator[Any]:
-        decode = _DECODER.raw_decode
-        for start in self.starts:
-            yield decode(self.text, start)[0]
+        with _opened(self.source) as stream:
+            yield from _walk(JsonText(decoded(stream, self.encoding, "surrogatepass")), {})
 
 
-_DECODER = json.JSONDecoder()
+class _NotListing(Exception):
+    """Valid JSON or not, not one object with one "items" array."""
 
 
-def _space(text: str, position: int) -> int:
-    return _WHITESPACE.match(text, position).end()  # type: ignore[union-attr]
+def _walk(text: JsonText, shell: dict[str, Any]) -> Iterator[Any]:
+    """The items of the listing in `text`, its other keys put in `shell`; raises
+    _NotListing (or ValueError for what is not JSON) at the first thing that does not fit,
+    which may come after the items."""
+    text.skip_space()
+    if not text.take("{"):
+        raise _NotListing
+    items = False
+    text.skip_space()
+    while text.peek() == '"':
+        key = text.decode()
+        text.skip_space()
+        if not text.take(":"):
+            raise _NotListing
+        text.skip_space()
+        if key == "items":
+            if items or not text.take("["):
+                raise _NotListing  # not one "items" array: read whole
+            items = True
+            yield from text.items(trailing_comma=True)
+            shell[key] = []
+        else:
+            shell[key] = text.decode()
+        text.skip_space()
+        if text.take(","):
+            text.skip_space()
+        elif text.take("}"):
+            text.skip_space()
+            if not items or text.peek():
+                raise _NotListing
+            return
+        else:
+            raise _NotListing
+    raise _NotListing
+
+
+def _opened(source: bytes | Path) -> BinaryIO:
+    return io.BytesIO(source) if isinstance(source, bytes) else source.open("rb")
 
 
 def _json_string(raw: bytes) -> str:

@@ -9,6 +9,7 @@ the node already blanked and one that came another way are treated alike.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Collection
 from typing import Any
 
 REDACTED = "<redacted>"
@@ -66,22 +67,40 @@ def _assignment(match: re.Match[str]) -> str:
     return f"{match.group('name')}{match.group('sep')}{quote}{REDACTED}{quote}"
 
 
-def argv(args: list[Any]) -> list[Any]:
+def argv(
+    args: list[Any],
+    private: Collection[str] = frozenset(),
+    hidden: Callable[[object], None] | None = None,
+) -> list[Any]:
     """A command line with the value after each secret flag (`--token X`) and inside each
-    `--token=X` removed."""
+    `--token=X` removed; and so the value of each flag in `private` (the collector's
+    `--kubeconfig X`, `--kubeconfig=X`), which `hidden` is told of first (to be removed
+    wherever else it is repeated). The private flags are read in what the secret pass
+    leaves."""
     out: list[Any] = []
-    hide_next = False
+    hide_next = hide_private = False
     for arg in args:
         if not isinstance(arg, str):
-            out.append(arg)
-            hide_next = False
+            value, hide_next = arg, False
+        elif hide_next and not arg.startswith("-"):
+            value, hide_next = (arg if _HARMLESS.match(arg) else REDACTED), False
+        else:
+            hide_next = bool(_FLAG.match(arg))
+            value = text(arg)
+        if hide_private:
+            if hidden is not None:
+                hidden(value)
+            out.append(REDACTED)
+            hide_private = False
             continue
-        if hide_next and not arg.startswith("-"):
-            out.append(arg if _HARMLESS.match(arg) else REDACTED)
-            hide_next = False
+        flag, equals, inside = value.partition("=") if isinstance(value, str) else ("", "", "")
+        if equals and flag in private:
+            if hidden is not None:
+                hidden(inside)
+            out.append(f"{flag}={REDACTED}")
             continue
-        hide_next = bool(_FLAG.match(arg))
-        out.append(text(arg))
+        hide_private = isinstance(value, str) and value in private
+        out.append(value)
     return out
 
 

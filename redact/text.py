@@ -34,12 +34,16 @@ _BRIDGE = (
     r"(?<![0-9A-Za-z.])[0-9a-f]{4}\."
     r"(?P<bridge_mac>[0-9a-f]{12}|[0-9a-f]{1,2}(?::[0-9a-f]{1,2}){5})(?![0-9A-Za-z:])"
 )
-_V6 = (
+# an address, then what may not follow it (after its prefix length, if it has one)
+_V6_ADDRESS = (
     # the dotted tail first: ::ffff:10.244.1.2 is one address, not ::ffff:10 and a rest
     rf"(?<![0-9A-Za-z:.])(?:{_HEX}{{0,4}}:){{2,7}}(?:\d{{1,3}}(?:\.\d{{1,3}}){{3}}|{_HEX}{{1,4}})?"
-    r"(?:/(?P<v6len>\d{1,3}))?(?![0-9A-Za-z:])"
 )
-_V4 = r"(?<![0-9A-Za-z.])\d{1,3}(?:\.\d{1,3}){3}(?:/(?P<v4len>\d{1,2})(?!\d))?(?!\d|\.\d)"
+_V6_END = r"(?![0-9A-Za-z:])"
+_V6 = rf"{_V6_ADDRESS}(?:/(?P<v6len>\d{{1,3}}))?{_V6_END}"
+_V4_ADDRESS = r"(?<![0-9A-Za-z.])\d{1,3}(?:\.\d{1,3}){3}"
+_V4_END = r"(?!\d|\.\d)"
+_V4 = rf"{_V4_ADDRESS}(?:/(?P<v4len>\d{{1,2}})(?!\d))?{_V4_END}"
 # a word a name can be: lowercase, with a digit, a dash or a dot in it
 _WORD = (
     r"(?<![A-Za-z0-9_.-])(?=[a-z0-9_.-]*[0-9.-])[a-z0-9][a-z0-9_.-]*(?<![.-])"
@@ -51,11 +55,9 @@ _EMBEDDED_V4 = re.compile(
 PATTERN = re.compile(
     f"(?P<mac>{_MAC})|(?P<bridge>{_BRIDGE})|(?P<v6>{_V6})|(?P<v4>{_V4})|(?P<word>{_WORD})"
 )
-# Addresses worth mapping in one batch before a large text is rewritten.
-_ADDRESSES = re.compile(
-    r"(?<![0-9A-Za-z.])\d{1,3}(?:\.\d{1,3}){3}(?!\d|\.\d)"
-    r"|(?<![0-9A-Za-z:.])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{1,4}(?![0-9A-Za-z:])"
-)
+# Addresses worth mapping in one batch before a large text is rewritten: PATTERN's, but
+# for their prefix lengths.
+_ADDRESSES = re.compile(f"{_V4_ADDRESS}{_V4_END}|{_V6_ADDRESS}{_V6_END}")
 BATCH_FROM = 256 * 1024  # characters
 _MACS = re.compile(_MAC)
 _MACS_FROM = 8 * 1024  # characters: the new MACs of a text this long are mapped in a batch
@@ -81,7 +83,8 @@ _CANDIDATES = re.compile(
 _SEPARATOR = re.compile(f"[^{_RUN}]")
 _PIECE = 1024 * 1024  # characters: a longer text is cut into pieces between runs
 _REMEMBERED = 256  # characters: texts up to this long are remembered whole, like runs
-_MEMO_LIMIT = 1 << 17  # runs and texts remembered (some 35 MB), then all forgotten
+_MEMO_LIMIT = 1 << 17  # runs and texts remembered (some 25 MB), then all forgotten
+_MEMO_KEPT = 1 << 16  # ... and past this many, forgotten between members (see trim)
 _FOLDERS_KEPT = 1 << 12  # the folders of the members last written
 
 # a text rewritten: its new form, and the (addresses, MACs, names) replaced, None for none
@@ -206,6 +209,17 @@ class TextRewriter:
         if len(self._memo) >= _MEMO_LIMIT:
             self._memo.clear()
         self._memo[text] = entry
+
+    def trim(self) -> None:
+        """Let the maps forget what they hold past their bounds (between members, records,
+        items: never while a text is rewritten, which counts on what it mapped in a batch).
+        The memory of runs too: a large member (a 100,000-route table) may fill it up to
+        _MEMO_LIMIT, but the many small ones of a large cluster no further than half."""
+        if len(self._memo) > _MEMO_KEPT:
+            self._memo.clear()
+        self.addresses.trim()
+        self.macs.trim()
+        self.names.trim()
 
     def data(self, data: bytes) -> bytes:
         return self.text(data.decode("utf-8", "surrogateescape")).encode("utf-8", "surrogateescape")

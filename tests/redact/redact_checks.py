@@ -16,16 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import dpkt
+from needle.redact import pcap
+from needle.redact.addresses import IDENTITY_V4
 from needle.redact.names import SYSTEM_NAMESPACES
 
 IPV4 = re.compile(rb"(?<![0-9.])\d{1,3}(?:\.\d{1,3}){3}(?![0-9]|\.\d)")
 IPV6 = re.compile(rb"(?<![0-9A-Za-z:.])(?:[0-9a-f]{0,4}:){2,7}[0-9a-f]{1,4}(?![0-9A-Za-z:])")
 MAC = re.compile(rb"(?<![0-9A-Za-z:])[0-9a-f]{2}(?::[0-9a-f]{2}){5}(?![0-9A-Za-z:])")
-_KEPT_V4 = [
-    ipaddress.ip_network(n)
-    for n in ("0.0.0.0/8", "127.0.0.0/8", "169.254.0.0/16", "224.0.0.0/4", "240.0.0.0/4")
-]
-_CAPTURE = (b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4", b"\x4d\x3c\xb2\xa1", b"\x0a\x0d\x0d\x0a")
 
 
 def members(bundle: Path) -> Iterator[tuple[str, bytes]]:
@@ -38,7 +35,7 @@ def members(bundle: Path) -> Iterator[tuple[str, bytes]]:
 
 
 def is_capture(name: str, data: bytes) -> bool:
-    return data[:4] in _CAPTURE or name.endswith(".pcap")
+    return pcap.is_capture(data) or name.endswith(".pcap")
 
 
 def _packet_values(data: bytes) -> Iterator[bytes]:
@@ -99,10 +96,7 @@ def _anonymised_v4(text: bytes) -> bool:
         address = ipaddress.IPv4Address(text.decode())
     except ValueError:
         return False
-    return not any(address in network for network in _KEPT_V4) and str(address) not in (
-        "128.0.0.0",
-        "192.0.0.0",
-    )
+    return not any(address in network for network in IDENTITY_V4)
 
 
 def _anonymised_v6(text: bytes) -> bool:

@@ -16,6 +16,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from needle.redact import archive
 from needle.redact.run import RedactError, redact_bundle
 from redact_checks import analyze, finding_shape
 
@@ -156,6 +157,33 @@ def test_a_bad_input_is_refused_in_one_line_leaving_nothing(case: str, tmp_path:
     inputs.mkdir()
     out_dir.mkdir()
     _assert_refused(make(inputs), out_dir, pattern)
+
+
+@pytest.mark.parametrize(
+    ("name", "safe"),
+    [
+        ("nodes/n1/netns/ns-1/ip-link.json", True),
+        ("nodes/n1/.hidden/a..b", True),
+        ("...", True),
+        ("", False),
+        ("/etc/passwd", False),
+        ("nodes/", False),
+        ("nodes//a", False),
+        ("./a", False),
+        ("a/./b", False),
+        ("a/..", False),
+        ("..\\x", False),
+        ("a\nb", False),
+        ("a\x7f", False),
+    ],
+)
+def test_member_names_that_could_climb_out_or_mislead_are_unsafe(name: str, safe: bool) -> None:
+    try:
+        archive._check_name(name, Path("b.tar"))
+    except archive.ArchiveError:
+        assert not safe
+    else:
+        assert safe
 
 
 def test_a_manifest_with_data_after_the_object_is_refused(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from needle.redact import names as names_module
 from needle.redact.addresses import AddressMapper
 from needle.redact.archive import read_members
 from needle.redact.keys import RedactionKeys
@@ -187,6 +188,37 @@ def test_a_pod_named_like_a_node_keeps_the_node_token() -> None:
     assert re.fullmatch(f"node-{TOKEN}", names.lookup("lab-node-1"))
 
 
+def test_a_pod_whose_name_an_earlier_pod_claimed_adds_no_names() -> None:
+    # `web-7d4b9c8f6d` is the first pod's owner; a pod of that very name is the owner's
+    # name, mapped so, and its own stem ("web-7d4b9c8f6d" less "-x") is not claimed
+    names = NameMap(KEY)
+    names.register_pod("shop", "web-7d4b9c8f6d-x2x7q", "web-7d4b9c8f6d-", "7d4b9c8f6d")
+    owner = names.lookup("web-7d4b9c8f6d")
+    names.register_pod("shop", "web-7d4b9c8f6d", "web-7d4b9c8f6", None)
+    assert names.lookup("web-7d4b9c8f6d") == owner
+    assert names.lookup("web-7d4b9c8f6") is None
+    assert names.summary()["pod"] == 2
+
+
+def test_names_are_found_when_every_hash_collides(monkeypatch) -> None:
+    # names are found by hash among hundreds of thousands, and told apart by the name
+    expected = sample_names().mapped
+    monkeypatch.setattr(names_module, "hash", lambda value: 7, raising=False)
+    colliding = sample_names()
+    assert colliding.mapped == expected
+    assert all(colliding.lookup(name) == mapped for name, mapped in expected.items())
+    assert colliding.lookup("lab-node-9") is None
+
+
+def test_a_name_registered_after_lookups_is_found() -> None:
+    names = NameMap(KEY)
+    names.register_pod("shop", "web-7d4b9c8f6d-x2x7q", "web-7d4b9c8f6d-", "7d4b9c8f6d")
+    assert names.lookup("edge-1") is None
+    names.register("node", "edge-1")
+    assert re.fullmatch(f"node-{TOKEN}", names.lookup("edge-1"))
+    assert names.lookup("web") is not None
+
+
 # --- --keep-names -----------------------------------------------------------------------
 def test_keep_names_maps_nothing() -> None:
     names = sample_names(keep=True)
@@ -222,13 +254,14 @@ def test_keep_names_end_to_end_keeps_node_and_veth_names(tmp_path: Path) -> None
     ],
 )
 def test_interfaces_with_a_random_suffix_are_mapped_prefix_kept(name, shape) -> None:
-    names = NameMap(KEY)
+    noted: list[tuple[str, str]] = []
+    names = NameMap(KEY, on_interface=lambda *pair: noted.append(pair))
     mapped = names.interface(name)
     assert mapped != name and re.fullmatch(shape, mapped)
     assert names.interface(name) == mapped
     assert NameMap(KEY).interface(name) == mapped
     assert NameMap(OTHER_KEY).interface(name) != mapped
-    assert names.interfaces() == {name: mapped}
+    assert noted == [(name, mapped)]  # what the map file is made of
 
 
 @pytest.mark.parametrize(

@@ -21,7 +21,7 @@ from pathlib import Path
 import dpkt
 import dpkt.pcapng
 import pytest
-from needle.redact.pcap import CaptureRewrite, rewrite_capture
+from needle.redact.pcap import CaptureRewrite, is_capture, rewrite_capture
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 # In every payload: must never be seen in the output. No header the rewrite keeps can be
@@ -753,6 +753,15 @@ def test_not_a_capture_gives_an_empty_classic_pcap(data: bytes) -> None:
     assert result.problem and result.data[:4] == b"\xd4\xc3\xb2\xa1" and len(result.data) == 24
     assert struct.unpack_from("<I", result.data, 20)[0] == 1
     assert_valid_empty_or_kept(result, 0)
+
+
+@pytest.mark.parametrize("nanoseconds", [False, True])
+@pytest.mark.parametrize("order", ["<", ">"])
+def test_is_capture_knows_every_magic_the_rewriter_reads(order: str, nanoseconds: bool) -> None:
+    magic = struct.pack(order + "I", 0xA1B23C4D if nanoseconds else 0xA1B2C3D4)
+    assert is_capture(magic + bytes(20))
+    assert is_capture(b"\x0a\x0d\x0d\x0a" + struct.pack(order + "I", 28))
+    assert not any(is_capture(data) for data in (b"", b"\xd4\xc3\xb2", b"hello, world"))
 
 
 @pytest.mark.parametrize("order", ["<", ">"])

@@ -4,10 +4,21 @@ address, MAC, node, pod or namespace name remains anywhere in it."""
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import random
 from pathlib import Path
 
 import pytest
+from needle.redact.addresses import (
+    IDENTITY_V4,
+    IDENTITY_V6,
+    LINK_LOCAL_V6,
+    MAPPED_V6,
+    AddressMapper,
+)
+from needle.redact.keys import RedactionKeys
+from needle.redact.macs import MacMapper
 from needle.redact.run import redact_bundle
 from redact_checks import analyze, finding_shape, members, remaining
 
@@ -64,3 +75,23 @@ def test_the_manifest_says_how_and_never_the_key(redacted) -> None:
     for data in files.values():
         assert KEY not in data and KEY.hex().encode() not in data
     assert next(iter(files)) == "manifest.json"
+
+
+def test_the_record_lists_exactly_the_ranges_the_mapper_keeps(redacted) -> None:
+    target, _ = redacted["lab-healthy.tar.gz"]
+    record = json.loads(dict(members(target))["manifest.json"])["redaction"]
+    kept = record["addresses"]["kept"]
+    listed = {
+        ipaddress.ip_network(entry.split(" ")[0]): "(prefix" in entry
+        for entry in kept["ipv4"] + kept["ipv6"]
+    }
+    assert {net for net, prefix in listed.items() if not prefix} == {*IDENTITY_V4, *IDENTITY_V6}
+    assert {net for net, prefix in listed.items() if prefix} == {LINK_LOCAL_V6, MAPPED_V6}
+    assert {"128.0.0.0/32", "192.0.0.0/32"} <= set(kept["ipv4"])  # the /1 and /2 netmasks
+    mapper = AddressMapper(RedactionKeys.from_secret(KEY).addresses, MacMapper(KEY))
+    rnd = random.Random(3)
+    for network, prefix_only in listed.items():
+        for _ in range(50):
+            address = network.network_address + rnd.randrange(network.num_addresses)
+            mapped = ipaddress.ip_address(mapper.map_address(str(address)))
+            assert mapped in network if prefix_only else mapped == address

@@ -77,6 +77,42 @@ def test_argv_keeps_non_strings_and_the_kubelet_paths() -> None:
     assert secrets.argv(argv) == argv
 
 
+def test_argv_hides_the_private_flags_it_is_given_and_says_what_it_hid() -> None:
+    # the manifest's record of the collector's own command line
+    hidden: list[object] = []
+    argv = [
+        "needle",
+        "collect",
+        "-o",
+        "/home/alice/out.tar.gz",
+        "--kubeconfig=/home/alice/.kube/config",
+        "--context",
+        "prod-east",
+        "--token",
+        "s3cr3t-t0k3n",
+        "--nodes",
+        "a,b",
+        ["a", "list"],
+    ]
+    private = frozenset({"-o", "--kubeconfig", "--context"})
+    assert secrets.argv(argv, private, hidden.append) == [
+        "needle",
+        "collect",
+        "-o",
+        R,
+        f"--kubeconfig={R}",
+        "--context",
+        R,
+        "--token",
+        R,
+        "--nodes",
+        "a,b",
+        ["a", "list"],
+    ]
+    assert hidden == ["/home/alice/out.tar.gz", "/home/alice/.kube/config", "prod-east"]
+    assert secrets.argv(argv)[2:8] == argv[2:8]  # without private flags, only the secret
+
+
 def test_argv_keeps_a_token_file_path_in_either_spelling() -> None:
     # `--token-file=/path` is kept (a path says where the secret is, not what it is);
     # the same flag with its path as the next word must be kept the same way.
