@@ -48,47 +48,34 @@ def _subject(subject: dict[str, Any]) -> list[tuple[str, str]]:
     return [(key, str(value)) for key, value in subject.items() if value]
 
 
+def _evidence_views(finding: dict[str, Any], excerpts: Excerpts) -> list[EvidenceView]:
+    """The finding's evidence, each file's lines that bear on what it names quoted once."""
+    subject = finding["subject"]
+    wanted = tokens(
+        *(item.get("detail") for item in finding["evidence"]),
+        subject.get("interface"),
+        subject.get("cidr"),
+        subject.get("netns"),
+    )
+    if subject.get("interface"):
+        wanted.add(subject["interface"])
+    if subject.get("pod"):
+        wanted.add(subject["pod"].split("/")[-1])
+    seen: set[str] = set()
+    evidence = []
+    for item in finding["evidence"]:
+        file = item.get("file") or ""
+        # one excerpt a file; the other items on it show their detail only
+        excerpt = excerpts(file, wanted) if file not in seen else None
+        seen.add(file)
+        evidence.append(EvidenceView(evidence_label(item), file, item.get("detail") or "", excerpt))
+    return evidence
+
+
 def _finding_views(document: dict[str, Any], excerpts: Excerpts) -> list[FindingView]:
     views = []
     for number, finding in enumerate(document["findings"][:LISTED_FINDINGS]):
-        subject = finding["subject"]
-        if number >= FULL_FINDINGS:  # the most severe come first (the report's order)
-            views.append(
-                FindingView(
-                    f"f-{number}",
-                    finding["severity"],
-                    finding["rule"],
-                    finding["title"],
-                    finding["message"],
-                    _subject(subject),
-                    [],
-                    finding["remediation"],
-                    [],
-                    observed_line(finding),
-                    compact=True,
-                )
-            )
-            continue
-        wanted = tokens(
-            *(item.get("detail") for item in finding["evidence"]),
-            subject.get("interface"),
-            subject.get("cidr"),
-            subject.get("netns"),
-        )
-        if subject.get("interface"):
-            wanted.add(subject["interface"])
-        if subject.get("pod"):
-            wanted.add(subject["pod"].split("/")[-1])
-        seen: set[str] = set()
-        evidence = []
-        for item in finding["evidence"]:
-            file = item.get("file") or ""
-            # one excerpt a file; the other items on it show their detail only
-            excerpt = excerpts(file, wanted) if file not in seen else None
-            seen.add(file)
-            evidence.append(
-                EvidenceView(evidence_label(item), file, item.get("detail") or "", excerpt)
-            )
+        compact = number >= FULL_FINDINGS  # the most severe come first (the report's order)
         views.append(
             FindingView(
                 f"f-{number}",
@@ -96,11 +83,12 @@ def _finding_views(document: dict[str, Any], excerpts: Excerpts) -> list[Finding
                 finding["rule"],
                 finding["title"],
                 finding["message"],
-                _subject(subject),
-                evidence,
+                _subject(finding["subject"]),
+                [] if compact else _evidence_views(finding, excerpts),
                 finding["remediation"],
-                [str(reference) for reference in finding["references"]],
+                [] if compact else [str(reference) for reference in finding["references"]],
                 observed_line(finding),
+                compact=compact,
             )
         )
     return views
