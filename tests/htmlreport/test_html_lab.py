@@ -6,9 +6,6 @@ namespaces."""
 
 from __future__ import annotations
 
-import itertools
-import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,16 +18,10 @@ from page_checks import Page, assert_self_contained, render
 
 pytestmark = [pytest.mark.root, pytest.mark.tools("tcpdump", "nsenter", "ping")]
 
-_labs = itertools.count(1)
-
 
 @pytest.fixture
-def lab() -> Iterator[LabState]:
-    name = f"ndlthtml-{os.getpid()}-{next(_labs)}"
-    try:
-        yield lab_api.up(name=name, nodes=3, pods=2)
-    finally:
-        lab_api.down(name)
+def lab(lab_factory) -> LabState:
+    return lab_factory(nodes=3, pods=2)
 
 
 def page_of(state: LabState, tmp_path: Path) -> Page:
