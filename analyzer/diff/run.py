@@ -58,6 +58,7 @@ from needle.analyzer.rules.engine import (
     deal,
     merge_results,
     node_names,
+    rule_steps,
     run_shard,
 )
 from needle.analyzer.rules.memory import ResultMemory
@@ -222,8 +223,9 @@ def _merge(
     )
     result.not_compared += per_node
     rule_ids = [doc.id for doc in docs]
+    steps = rule_steps(docs)
     old_outcome, new_outcome = Outcome(), Outcome()
-    merge_results(rule_ids, [shard.old_results for shard in shards], old_outcome)
-    merge_results(rule_ids, [shard.new_results for shard in shards], new_outcome)
+    merge_results(rule_ids, [shard.old_results for shard in shards], old_outcome, steps)
+    merge_results(rule_ids, [shard.new_results for shard in shards], new_outcome, steps)
     compare_findings(old_outcome.findings, new_outcome.findings, result, only, relabel.pods)
     return result

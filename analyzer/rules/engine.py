@@ -21,6 +21,7 @@ from needle.analyzer.gcpause import paused_gc
 from needle.analyzer.model.entities import Model
 from needle.analyzer.model.sources import NODE_DATA
 from needle.analyzer.rules.catalog import RuleDocument, RuleProblem
+from needle.analyzer.rules.causes import fold_peers, fold_same_cause
 from needle.analyzer.rules.cel_adapter import (
     CelCompileError,
     CelEnvironment,
@@ -472,6 +473,7 @@ class Engine:
         try:
             if for_each == PAIRS:
                 self._run_pairs(rule, items, result.findings)
+                result.findings = fold_peers(result.findings)
             else:
                 self._run_single(rule, SINGLE[for_each], items, result.findings)
         except CelEvalError as exc:
@@ -549,10 +551,16 @@ class Engine:
             )
 
 
-def merge_results(rule_ids: list[str], shards: list[list[RuleResult]], outcome: Outcome) -> None:
+def merge_results(
+    rule_ids: list[str],
+    shards: list[list[RuleResult]],
+    outcome: Outcome,
+    steps: dict[str, frozenset[str]],
+) -> None:
     """One outcome from every shard's results: a rule that failed anywhere is skipped
     (with none of its findings); one that no shard could check for lack of data is
-    skipped; one some nodes lacked data for is partial."""
+    skipped; one some nodes lacked data for is partial. Findings of rules that see one
+    cause at one hop (`steps`: see rule_steps) are folded into one (rules/causes.py)."""
     by_rule: dict[str, list[RuleResult]] = {rule: [] for rule in rule_ids}
     for shard in shards:
         for result in shard:
@@ -575,6 +583,7 @@ def merge_results(rule_ids: list[str], shards: list[list[RuleResult]], outcome: 
             outcome.partial.append({"rule": rule, "reason": "; ".join(lacking[:5]) + more})
         outcome.findings.extend(finding for r in results for finding in r.findings)
         outcome.rules_run.append(rule)
+    outcome.findings = fold_same_cause(outcome.findings, steps)
     sort_findings(outcome.findings)
 
 
@@ -708,10 +717,11 @@ def _evaluate(
         for home in homes
     ]
     done: list[Any] = run_forked(tasks, "rule evaluation") if workers > 1 else [tasks[0]()]
+    steps = rule_steps(valid)
     if not reachability:
-        merge_results([rule.id for rule in compiled], done, outcome)
+        merge_results([rule.id for rule in compiled], done, outcome, steps)
         return outcome
-    merge_results([rule.id for rule in compiled], [results for results, _ in done], outcome)
+    merge_results([rule.id for rule in compiled], [results for results, _ in done], outcome, steps)
     from needle.analyzer.reach.findings import merge
     from needle.analyzer.reach.grid import Grid
     from needle.analyzer.reach.judge import judge
@@ -719,7 +729,6 @@ def _evaluate(
     facts = [fact for _, shard_facts in done for fact in shard_facts]
     grid = Grid(model) if drawn else None
     reach = judge(model, facts, nft=nft, grid=grid)
-    steps = rule_steps(valid)
     outcome.findings = merge(outcome.findings, reach, steps)
     sort_findings(outcome.findings)
     outcome.reachability = reach.to_json()

@@ -34,7 +34,9 @@ def test_a_change_that_breaks_a_node_is_drawn_on_it(tmp_path):
     assert nodes["lab-node-1"].attrs["data-severity"] == "error"
     assert nodes["lab-node-1"].attrs["data-changes"] == "1"
     assert all(nodes[n].attrs["data-changes"] == "0" for n in ("lab-node-2", "lab-node-3"))
-    assert len(page.all("details", "finding")) == 3  # the three new errors
+    # the one new error (lab-node-1's ens3 too small for its overlay and its peers')
+    (finding,) = page.all("details", "finding")
+    assert finding.attrs["class"] == "finding error"
     text = "".join(page.text)
     assert '{"mtu": 1500}' in text and '{"mtu": 1450}' in text  # ens3's MTU, before/after
     assert "ens3 mtu 1500 → 1450" in text  # said on lab-node-1's box too
@@ -45,8 +47,8 @@ def test_a_fix_shows_its_findings_resolved_and_no_red(tmp_path):
         diff_page("lab-mtu-underlay.tar.gz", "lab-healthy.tar.gz", tmp_path / "d.html")
     )
     assert not [e for e in page.all("g", "node") if e.attrs["data-severity"]]
-    assert len(page.all("li", None)) >= 3
-    assert "Resolved (3)" in "".join(page.text)
+    assert len(page.all("li", None)) >= 1
+    assert "Resolved (1)" in "".join(page.text)
 
 
 def test_an_unchanged_cluster_says_so(tmp_path):

@@ -22,7 +22,7 @@ for_each: node_pairs
 where: "node.collected"
 assert: "node.name == ''"
 message: "{node.name} and {peer.name}"
-subject: {node: node.name, peer_node: peer.name}
+subject: {node: node.name, peer_node: peer.name, cidr: peer.pod_cidr}
 remediation: none
 """
 

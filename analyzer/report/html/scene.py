@@ -42,6 +42,8 @@ PODS_SHOWN = 6
 # above this many nodes, nodes with nothing to show are drawn as groups
 GROUP_ABOVE = 60
 GROUP_SIZE = 40
+# paths of one walk's cause drawn in its colour (the node's own mark says the rest)
+PATHS_PER_CAUSE = 50
 
 
 def _subject(subject: dict[str, Any]) -> list[tuple[str, str]]:
@@ -136,6 +138,39 @@ def _place_marks(
         else:
             box.marks.append(mark)
     return list(edges.values()), cluster
+
+
+def _mark_broken_paths(
+    edges: list[Edge],
+    boxes: dict[str, NodeBox],
+    drawing: Drawing | None,
+    order: list[Any],
+    findings: list[FindingView],
+) -> list[Edge]:
+    """The overlay paths a walk's cause breaks, in its findings' colour: a finding on one
+    node (its underlay MTU) says which node, the walks which of its paths (up to
+    PATHS_PER_CAUSE of them: past that the node's own mark says it)."""
+    if drawing is None:
+        return edges
+    view_of = {id(finding): view for finding, view in zip(order, findings, strict=False)}
+    by_pair = {(edge.a, edge.b): edge for edge in edges}
+    for cause in drawing.reach.causes.values():
+        views = [view_of[id(f)] for f in cause.findings if id(f) in view_of]
+        if not views or cause.node not in boxes:
+            continue
+        peers = sorted(peer for peer in cause.peers if peer in boxes and peer != cause.node)
+        for peer in peers[:PATHS_PER_CAUSE]:
+            pair = (cause.node, peer) if cause.node < peer else (peer, cause.node)
+            edge = by_pair.get(pair)
+            if edge is None:
+                edge = by_pair[pair] = Edge(*pair)
+            held = {mark.anchor for mark in edge.marks}
+            edge.marks += [
+                Mark(view.anchor, view.severity, view.title)
+                for view in views
+                if view.anchor not in held
+            ]
+    return list(by_pair.values())
 
 
 def _trim_pods(box: NodeBox) -> None:
@@ -287,6 +322,7 @@ def build_scene(
     findings = _finding_views(document, excerpts)
     boxes = {name: node_box(model, model.nodes[name]) for name in sorted(model.nodes)}
     edges, cluster_marks = _place_marks(boxes, findings, document)
+    edges = _mark_broken_paths(edges, boxes, drawing, findings_order or [], findings)
     traces = trace_views(drawing, findings_order or [], findings)
     broken = {
         name for trace in traces if trace.verdict == "dropped" for name in trace.nodes_at_fault
