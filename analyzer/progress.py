@@ -36,7 +36,7 @@ class WorkProgress:
                 SpinnerColumn(),
                 TextColumn("{task.description}"),
                 TimeElapsedColumn(),
-                console=Console(file=self._stream, color_system=None, highlight=False),
+                console=Console(file=self._stream, color_system=None, highlight=False, emoji=False),
                 transient=True,
                 refresh_per_second=REFRESH_PER_SECOND,
                 redirect_stdout=False,

@@ -14,14 +14,20 @@ import subprocess
 import sys
 from typing import Any
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 from needle.analyzer.diff.render import render_markdown as diff_markdown
 from needle.analyzer.diff.render import render_text as diff_text
 from needle.analyzer.report.markdown import render_markdown
 from needle.analyzer.report.text import render_text
-from needle.analyzer.terminal import markdown_code, markdown_text, safe_markup, safe_text
+from needle.analyzer.terminal import (
+    make_console,
+    markdown_code,
+    markdown_text,
+    safe_markup,
+    safe_text,
+)
 from rich.text import Text
 
 from needle.console import error_line
@@ -41,6 +47,8 @@ RAW_TAG = re.compile(r"<[A-Za-z/!?]")
 ANY_TEXT = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=40)
 HOSTILE_PIECES = st.sampled_from(
     [
+        "\\[",  # rich 15 reads it as an escaped bracket, wherever it is
+        ":ab:",  # an emoji code, as in a MAC (02:ab:cd:...)
         "\x1b[2J",
         "\x1b]0;title\x07",
         "\x1b]8;;https://evil.example/\x1b\\link\x1b]8;;\x1b\\",
@@ -105,9 +113,20 @@ def test_safe_text_leaves_ordinary_text_alone(text):
 
 @FAST
 @given(HOSTILE)
+@example("\\[: collecting")
+@example("a\\\\[b] \\[x")
 def test_safe_markup_is_shown_as_typed_by_rich(text):
     # no MarkupError, and rich shows exactly what safe_text() shows
-    assert Text.from_markup(safe_markup(text)).plain == safe_text(text)
+    assert Text.from_markup(safe_markup(text), emoji=False).plain == safe_text(text)
+    stream = io.StringIO()
+    make_console(stream, color=False, width=10_000).print(safe_markup(text), end="")
+    assert stream.getvalue() == safe_text(text).replace("\t", "        ") or "\t" in text
+
+
+def test_a_mac_or_an_ipv6_address_is_no_emoji():
+    stream = io.StringIO()
+    make_console(stream, color=False).print(safe_markup("02:ab:cd:ef:00:01 2001:db8:a:b::1"))
+    assert stream.getvalue() == "02:ab:cd:ef:00:01 2001:db8:a:b::1\n"
 
 
 def _paragraph(markdown: str) -> str:
