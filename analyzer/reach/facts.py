@@ -16,6 +16,7 @@ from needle.analyzer.reach.signatures import (
     nft_lines,
     node_tokens,
     peer_facts,
+    pod_cidrs,
     pod_signature,
     profile,
     strict_rp_filter,
@@ -93,6 +94,7 @@ def collect_facts(
         name: peer_facts(model, node) for name, node in model.nodes.items() if node.host is not None
     }
     holders = address_holders(model)
+    cidrs = pod_cidrs(model)
     wanted = set(names if home is None else home)
     found: list[NodeFacts] = []
     for name in names:
@@ -121,7 +123,7 @@ def collect_facts(
         found.append(
             NodeFacts(
                 name,
-                profile(node, model, tokens, nft_rules),
+                profile(node, model, tokens, nft_rules, cidrs),
                 strict_rp_filter(node) or bool(signer.literals),
                 pod_classes,
                 pairs,

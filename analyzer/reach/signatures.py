@@ -18,6 +18,7 @@ import functools
 import hashlib
 import ipaddress
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -150,14 +151,25 @@ def strict_rp_filter(node: Node) -> bool:
     return any(value.strip() == "1" for value in values)
 
 
+def pod_cidrs(model: Model) -> Counter[str]:
+    """How many nodes hold each pod CIDR (worked out once for every node's profile)."""
+    return Counter(node.pod_cidr for node in model.nodes.values() if node.pod_cidr)
+
+
 def profile(
-    node: Node, model: Model, tokens: dict[str, str], nft_rules: list[str] | None = None
+    node: Node,
+    model: Model,
+    tokens: dict[str, str],
+    nft_rules: list[str] | None = None,
+    cidrs: Counter[str] | None = None,
 ) -> tuple[Any, ...]:
     host = node.host
     if host is None:
         return ("no host namespace",)
+    held = pod_cidrs(model) if cidrs is None else cidrs
+    # every other node's pod CIDR (one this node shares too, when another holds it)
     peer_routes = {
-        other.pod_cidr for other in model.nodes.values() if other is not node and other.pod_cidr
+        cidr for cidr, count in held.items() if count > (1 if cidr == node.pod_cidr else 0)
     }
     pod_routes = {
         pod.ip for pod in model.pods_by_node.get(node.name, []) if pod.ip and not pod.host_network
@@ -333,7 +345,8 @@ def pod_signature(
 
 
 class PairSigner:
-    """Pair signatures of one node toward each peer."""
+    """Pair signatures of one node toward each peer (10^6 at 1,000 nodes: what the
+    node's entries say is worked out once, in __init__, and each pair only looks up)."""
 
     def __init__(
         self, node: Node, holders: dict[str, Node], nft_rules: list[str] | None = None
@@ -342,70 +355,73 @@ class PairSigner:
         self.index = RouteIndex(node)
         host = node.host
         assert host is not None
-        self.neighbours = {(item.dst, item.dev): item for item in host.neighbours}
-        self.fdb: dict[tuple[str | None, str], Any] = {}
+        # (next hop, device) -> (state class, MAC)
+        self.neighbours = {
+            (item.dst, item.dev): (
+                canon.state_class(tuple(item.state)),
+                (item.lladdr or "").lower(),
+            )
+            for item in host.neighbours
+        }
+        # (device, MAC) -> (MAC, the MAC as written, underlay address, port, state)
+        self.fdb: dict[tuple[str | None, str], tuple[Any, ...]] = {}
         for entry in node.fdb:
             if entry.dst:
-                self.fdb.setdefault((entry.dev, entry.mac.lower()), entry)
+                mac = entry.mac.lower()
+                self.fdb.setdefault(
+                    (entry.dev, mac), (mac, entry.mac, entry.dst, entry.port, entry.state)
+                )
         self.source = node_ip(node) or ""
-        self.interfaces = host.interfaces
+        self.overlays = {name for name, item in host.interfaces.items() if item.kind == "vxlan"}
         self.locals = {address for item in host.interfaces.values() for address in item.ipv4}
         self.literals = filter_literals(node, nft_rules or [])
 
     def sign(self, peer: Node, peer_facts: PeerFacts) -> tuple[Any, ...]:
-        tokens = peer_facts.tokens
-        route = self.index.lookup(self.source, peer_facts.sample, peer_facts.sample_int)
+        get = peer_facts.tokens.get
+        lookup = self.index.lookup
+        route = lookup(self.source, peer_facts.sample, peer_facts.sample_int)
         if route is None:
             return ("no route",)
         dev, gateway = route.dev, route.gateway
         if dev is None and route.nexthops:
             dev, gateway = route.nexthops[0].dev, route.nexthops[0].gateway
         nexthop = gateway or peer_facts.sample
-        shape: list[Any] = [
+        dst = route.dst
+        shape: tuple[Any, ...] = (
             route.type,
             route.table,
             dev,
-            tokens.get(gateway or "", gateway),
-            tokens.get(route.dst, route.dst),
+            get(gateway or "", gateway),
+            get(dst, dst),
             "onlink" in route.flags,
-        ]
+        )
         neighbour = self.neighbours.get((nexthop, dev))
         mac = ""
         if neighbour is None:
-            shape.append(None)
+            shape += (None,)
         else:
-            mac = (neighbour.lladdr or "").lower()
-            shape.append((canon.state_class(tuple(neighbour.state)), tokens.get(mac, mac)))
-        device = self.interfaces.get(dev or "")
-        if device is not None and device.kind == "vxlan":
+            mac = neighbour[1]
+            shape += ((neighbour[0], get(mac, mac)),)
+        if dev in self.overlays:
             entry = self.fdb.get((dev, mac)) or self.fdb.get((dev, ALL_ZEROS))
-            outer = entry.dst if entry is not None else None
-            if entry is None or not outer:
-                shape.append(None)
+            if entry is None:
+                shape += (None,)
             else:
-                shape.append(
-                    (
-                        tokens.get(entry.mac.lower(), entry.mac),
-                        tokens.get(outer, outer),
-                        entry.port,
-                        entry.state,
-                    )
-                )
-                under = self.index.lookup(self.source, outer, _ipv4_int(outer))
-                shape.append(
+                lower, written, outer, port, state = entry
+                under = lookup(self.source, outer, _ipv4_int(outer))
+                shape += (
+                    (get(lower, written), get(outer, outer), port, state),
                     None
                     if under is None
-                    else (under.type, under.dev, under.gateway, tokens.get(under.dst, under.dst))
+                    else (under.type, under.dev, under.gateway, get(under.dst, under.dst)),
+                    self._holder(outer, peer),
                 )
-                shape.append(self._holder(outer, peer))
         else:
-            shape.append(self._holder(nexthop, peer))
-        shape.append(peer_facts.constant)
+            shape += (self._holder(nexthop, peer),)
+        shape += (peer_facts.constant,)
         if self.literals:
-            shape.append(
-                tuple(i for i, span in enumerate(self.literals) if peer_facts.within(span))
-            )
-        return tuple(shape)
+            shape += (tuple(i for i, span in enumerate(self.literals) if peer_facts.within(span)),)
+        return shape
 
     def _holder(self, address: str, peer: Node) -> str:
         """Which node the walk hands a packet for `address` to: the peer, this node or
@@ -441,8 +457,9 @@ class PeerFacts:
     tokens: dict[str, str]
     sample: str  # an address of the peer's pods
     sample_int: int | None
-    # the peer's overlay device and the device holding its IP, as its peers see them
-    constant: tuple[Any, ...]
+    # the peer's overlay device and the device holding its IP, as its peers see them: a
+    # digest, since each of 10^6 pair signatures holds it and a tuple hashes anew each time
+    constant: str
     spans: tuple[tuple[int, int], ...] = ()  # (network, mask) of its node IP and pod CIDR
 
     def within(self, span: tuple[int, int]) -> bool:
@@ -476,9 +493,15 @@ def peer_facts(model: Model, node: Node) -> PeerFacts:
         tokens,
         sample,
         _ipv4_int(sample),
-        (None if overlay is None else canon.interface(overlay, tokens), ingress),
+        _digest((None if overlay is None else canon.interface(overlay, tokens), ingress)),
         tuple(spans),
     )
+
+
+def _digest(value: tuple[Any, ...]) -> str:
+    """A canonical tuple (strings, numbers, None, tuples) as a short key; the same in
+    every worker, as the classes compare signatures made in different processes."""
+    return hashlib.blake2b(repr(value).encode(), digest_size=16).hexdigest()
 
 
 def _prefix(text: str | None) -> tuple[int, int] | None:
