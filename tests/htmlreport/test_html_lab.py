@@ -9,9 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from needle.collector.collect import CollectOptions, collect
-from needle.collector.progress import Progress
-from needle.collector.transports.netns import NetnsTarget
+from lab_bundles import collect_with_probes
 from needle.lab import api as lab_api
 from needle.lab.state import LabState
 from page_checks import Page, assert_self_contained, render
@@ -25,16 +23,7 @@ def lab(lab_factory) -> LabState:
 
 
 def page_of(state: LabState, tmp_path: Path) -> Page:
-    bundle = tmp_path / "lab.tar.gz"
-    options = CollectOptions(
-        output=bundle,
-        kube_dir=Path(state.kube_dir),
-        targets=[NetnsTarget(netns=node.netns, node=node.name) for node in state.nodes],
-        capture_seconds=2,
-        probes=True,
-    )
-    with Progress(live=False) as progress:
-        collect(options, progress)
+    bundle = collect_with_probes(state, tmp_path / "lab.tar.gz")
     return assert_self_contained(render(bundle, tmp_path / "lab.html"))
 
 

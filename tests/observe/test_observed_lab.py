@@ -7,26 +7,17 @@ evidence naming both. Probes go only between the lab's namespaces."""
 
 from __future__ import annotations
 
-import itertools
-import json
-import os
-import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from needle.collector.collect import CollectOptions, collect
-from needle.collector.progress import Progress
-from needle.collector.transports.netns import NetnsTarget
+from lab_bundles import analyze_json, collect_with_probes
 from needle.lab import api as lab_api
 from needle.lab.state import LabState
 
 pytestmark = [pytest.mark.root, pytest.mark.tools("tcpdump", "nsenter", "ping")]
 
 WINDOW = 2
-_labs = itertools.count(1)
 # faults that cut pod traffic between lab-node-1 and another node (on the first node)
 BETWEEN_NODES = [
     "route-missing",
@@ -56,32 +47,12 @@ OUTSIDE_THE_BUNDLE = {"underlay-port-mtu"}
 
 
 @pytest.fixture
-def lab() -> Iterator[LabState]:
-    name = f"ndltobl-{os.getpid()}-{next(_labs)}"
-    try:
-        yield lab_api.up(name=name, nodes=3, pods=2)
-    finally:
-        lab_api.down(name)
+def lab(lab_factory) -> LabState:
+    return lab_factory(nodes=3, pods=2)
 
 
 def analyze(state: LabState, output: Path) -> dict[str, Any]:
-    options = CollectOptions(
-        output=output,
-        kube_dir=Path(state.kube_dir),
-        targets=[NetnsTarget(netns=node.netns, node=node.name) for node in state.nodes],
-        capture_seconds=WINDOW,
-        probes=True,
-    )
-    with Progress(live=False) as progress:
-        collect(options, progress)
-    result = subprocess.run(
-        [sys.executable, "-m", "needle", "analyze", str(output), "--format", "json"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode in (0, 1), result.stderr
-    return json.loads(result.stdout)
+    return analyze_json(collect_with_probes(state, output, capture_seconds=WINDOW))
 
 
 def observed(finding: dict[str, Any]) -> list[dict[str, Any]]:

@@ -7,8 +7,6 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-import subprocess
-import sys
 import tarfile
 from collections import Counter
 from collections.abc import Iterator
@@ -16,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import dpkt
+from lab_bundles import analyze_json
 from needle.redact import pcap
 from needle.redact.addresses import IDENTITY_V4
 from needle.redact.names import SYSTEM_NAMESPACES
@@ -147,14 +146,7 @@ def remaining(original: Path, redacted: Path) -> list[str]:
 
 
 def analyze(bundle: Path) -> dict[str, Any]:
-    result = subprocess.run(
-        [sys.executable, "-m", "needle", "analyze", str(bundle), "--format", "json"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode in (0, 1), result.stderr
-    return json.loads(result.stdout)
+    return analyze_json(bundle)
 
 
 def finding_shape(report: dict[str, Any]) -> Counter[tuple[str, str]]:

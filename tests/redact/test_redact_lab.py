@@ -6,18 +6,13 @@ namespaces."""
 
 from __future__ import annotations
 
-import itertools
 import json
-import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from needle.collector.collect import CollectOptions, collect
-from needle.collector.progress import Progress
-from needle.collector.transports.netns import NetnsTarget
+from lab_bundles import collect_with_probes
 from needle.lab import api as lab_api
 from needle.lab.state import LabState
 from needle.redact.run import redact_bundle
@@ -26,30 +21,15 @@ from redact_checks import analyze, finding_shape, is_capture, members, remaining
 pytestmark = [pytest.mark.root, pytest.mark.tools("tcpdump", "nsenter", "ping")]
 
 KEY = bytes(range(100, 132))
-_labs = itertools.count(1)
 
 
 @pytest.fixture
-def lab() -> Iterator[LabState]:
-    name = f"ndltred-{os.getpid()}-{next(_labs)}"
-    try:
-        yield lab_api.up(name=name, nodes=3, pods=2)
-    finally:
-        lab_api.down(name)
+def lab(lab_factory) -> LabState:
+    return lab_factory(nodes=3, pods=2)
 
 
 def collect_lab(state: LabState, output: Path, *, redact: bool = False) -> None:
-    options = CollectOptions(
-        output=output,
-        kube_dir=Path(state.kube_dir),
-        targets=[NetnsTarget(netns=node.netns, node=node.name) for node in state.nodes],
-        capture_seconds=2,
-        probes=True,
-        redact=redact,
-        redact_secret=KEY if redact else None,
-    )
-    with Progress(live=False) as progress:
-        collect(options, progress)
+    collect_with_probes(state, output, redact_secret=KEY if redact else None)
 
 
 def observed_shape(report: dict) -> list[tuple[str, str, str | None]]:
