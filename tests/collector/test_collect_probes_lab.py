@@ -12,13 +12,11 @@ from typing import Any
 
 import jsonschema
 import pytest
+from lab_bundles import collect_with_probes
 from needle.analyzer.bundle import open_bundle
 from needle.analyzer.bundle.manifest import manifest_schema
 from needle.analyzer.parsers.counters import link_deltas, parse_link_stats
 from needle.analyzer.parsers.probes import PingRun, parse_ping
-from needle.collector.collect import CollectOptions, collect
-from needle.collector.progress import Progress
-from needle.collector.transports.netns import NetnsTarget
 from needle.lab import api as lab_api
 from needle.lab.state import LabState
 
@@ -36,15 +34,7 @@ def lab(module_lab: Callable[..., LabState]) -> LabState:
 def collect_lab(state: LabState, output: Path) -> dict[str, Any]:
     """Collect every lab node with probes in a WINDOW-second capture window; return a
     snapshot of what the tests read (manifest, probe outputs parsed, counters)."""
-    options = CollectOptions(
-        output=output,
-        kube_dir=Path(state.kube_dir),
-        targets=[NetnsTarget(netns=node.netns, node=node.name) for node in state.nodes],
-        capture_seconds=WINDOW,
-        probes=True,
-    )
-    with Progress(live=False) as progress:
-        collect(options, progress)
+    collect_with_probes(state, output, capture_seconds=WINDOW)
     with open_bundle(output) as bundle:
         runs: dict[tuple[str, str, str, str, str], PingRun | None] = {}
         for node in bundle.manifest["nodes"]:

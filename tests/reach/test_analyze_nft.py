@@ -4,11 +4,9 @@ filter step, named by the rule's own text and file."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
+from lab_bundles import analyze_json
 from service_bundle import service_bundle
 
 RULE = 'ip daddr 10.244.2.0/24 counter packets 12 bytes 1008 drop comment "quarantine"'
@@ -22,17 +20,6 @@ NFT = f"""table inet firewall {{
 """
 
 
-def _analyze(bundle: Path) -> dict:
-    result = subprocess.run(
-        [sys.executable, "-m", "needle", "analyze", str(bundle), "--format", "json"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode in (0, 1), result.stderr
-    return json.loads(result.stdout)
-
-
 def _nft_only(tmp_path: Path, ruleset: str | None) -> Path:
     bundle = service_bundle(tmp_path, [])
     for node in ("lab-node-1", "lab-node-2", "lab-node-3"):
@@ -43,7 +30,7 @@ def _nft_only(tmp_path: Path, ruleset: str | None) -> Path:
 
 
 def test_an_nft_drop_is_one_error_at_the_node_that_runs_it(tmp_path):
-    report = _analyze(_nft_only(tmp_path, NFT))
+    report = analyze_json(_nft_only(tmp_path, NFT))
     errors = [f for f in report["findings"] if f["severity"] == "error"]
     assert [(f["rule"], f["subject"]["node"]) for f in errors] == [
         ("reachability.filter", "lab-node-1")
@@ -58,7 +45,7 @@ def test_an_nft_drop_is_one_error_at_the_node_that_runs_it(tmp_path):
 
 
 def test_the_same_bundle_without_the_ruleset_is_clean(tmp_path):
-    report = _analyze(_nft_only(tmp_path, None))
+    report = analyze_json(_nft_only(tmp_path, None))
     assert [f for f in report["findings"] if f["severity"] == "error"] == []
     reach = report["coverage"]["reachability"]
     assert reach["delivered"] == reach["pairs"]
@@ -70,7 +57,7 @@ def test_counters_do_not_split_nodes_whose_rulesets_are_the_same(tmp_path):
     for number, node in enumerate(("lab-node-1", "lab-node-2", "lab-node-3")):
         accepting = NFT.replace(RULE, f"counter packets {number} bytes {number * 84} accept")
         (bundle / "nodes" / node / "host" / "nft-ruleset.txt").write_text(accepting)
-    plain = _analyze(_nft_only(tmp_path / "plain", None))["coverage"]["reachability"]
-    reach = _analyze(bundle)["coverage"]["reachability"]
+    plain = analyze_json(_nft_only(tmp_path / "plain", None))["coverage"]["reachability"]
+    reach = analyze_json(bundle)["coverage"]["reachability"]
     assert reach["delivered"] == reach["pairs"]
     assert reach["classes"] == plain["classes"]
