@@ -53,15 +53,25 @@ class Grid:
             for name in self.names
         }
         collected = {name for name in self.names if model.nodes[name].host is not None}
+        # a row is one of two templates (its source collected or not), written whole:
+        # 10^6 cells set one by one took 0.26 s
+        from_collected = array(
+            "H",
+            (
+                (DELIVERED if target in collected else NOT_COLLECTED) if pods[target] else NO_PAIRS
+                for target in self.names
+            ),
+        )
+        from_missing = array(
+            "H", (NOT_COLLECTED if code != NO_PAIRS else NO_PAIRS for code in from_collected)
+        )
         for row, source in enumerate(self.names):
             base = row * size
-            for column, target in enumerate(self.names):
-                # a pod is no pair with itself
-                has_pairs = pods[source] >= 2 if source == target else pods[target] >= 1
-                if not has_pairs:
-                    continue
-                both = source in collected and target in collected
-                self.cells[base + column] = DELIVERED if both else NOT_COLLECTED
+            template = from_collected if source in collected else from_missing
+            self.cells[base : base + size] = template
+            # a pod is no pair with itself: one pod alone has no pair on its node
+            if pods[source] < 2:
+                self.cells[base + row] = NO_PAIRS
 
     def code(self, outcome: GridOutcome) -> int:
         """The code of `outcome`, kept the first time its cause is seen."""
