@@ -30,7 +30,8 @@ def make_console(stream: TextIO, color: bool | None, **options: Any) -> Console:
     """A rich console on `stream` that writes colour and styles exactly when
     wants_color() says so, and no escape codes for them otherwise (not even bold)."""
     on = wants_color(stream, color)
-    settings: dict[str, Any] = {"highlight": False, **options}
+    # no emoji: ":ab:" in a MAC (02:ab:cd:...) or an IPv6 address would become one
+    settings: dict[str, Any] = {"highlight": False, "emoji": False, **options}
     if not on:
         return Console(file=stream, color_system=None, **settings)
     console = Console(file=stream, force_terminal=True, color_system="auto", **settings)
@@ -91,16 +92,31 @@ def safe_text(text: object, *, lines: bool = False) -> str:
     return pattern.sub(_shown, str(text))
 
 
+# what rich takes for a tag (rich.markup.RE_TAGS, without the escapes before it)
+_TAG = re.compile(r"\[[a-z#/@][^[]*?]")
+_BACKSLASHES_BEFORE_BRACKET = re.compile(r"(\\+)(?=\[)")
+# a span with nothing in it: after doubled backslashes, it ends their run
+_EMPTY_SPAN = "[bold][/bold]"
+
+
 def safe_markup(text: object) -> str:
     """safe_text() for a rich renderable that interprets console markup: "[bold]" and
-    "[/]" in a name are shown as typed, never applied (nor a crash). Backslashes at
-    the end stay as typed too, whatever markup follows: doubled (rich reads a run of
-    them before "[" as escapes) and closed by an empty span."""
+    "[/]" in a name are shown as typed, never applied (nor a crash). Backslashes stay
+    as typed too, whatever follows: at the end, and before a "[" that is no tag (rich
+    15 reads "\\[" there as an escaped bracket, 13 as typed), they are doubled (rich
+    reads a run of them before "[" as escapes) and closed by an empty span."""
     shown = safe_text(text)
     body = shown.rstrip("\\")
     trailing = len(shown) - len(body)
     escaped = escape_markup(body)
-    return escaped + ("\\" * (2 * trailing) + "[bold][/bold]" if trailing else "")
+
+    def ended(match: re.Match[str]) -> str:
+        if _TAG.match(escaped, match.end()):  # a tag escape_markup escaped: as it is
+            return match.group(1)
+        return "\\" * (2 * len(match.group(1))) + _EMPTY_SPAN
+
+    escaped = _BACKSLASHES_BEFORE_BRACKET.sub(ended, escaped)
+    return escaped + ("\\" * (2 * trailing) + _EMPTY_SPAN if trailing else "")
 
 
 # Markdown that goes into a ticket is rendered as HTML: "<", ">" and "&" as entities
