@@ -22,11 +22,12 @@ PEERS_NAMED = 5  # peers a folded finding names in its message
 EVIDENCE_PEERS = 3  # peers whose own evidence a folded finding keeps
 
 _WHERE = ("node", "netns", "pod", "interface", "cidr")
+_NODE_SIDE = ("node", "netns", "pod", "interface")  # without the peer's own CIDR
 
 
-def _where(finding: Finding) -> tuple[str | None, ...]:
+def _where(finding: Finding, keys: tuple[str, ...] = _WHERE) -> tuple[str | None, ...]:
     """What is at fault: the subject without the peer it was judged against."""
-    return tuple(finding.subject.get(key) for key in _WHERE)
+    return tuple(finding.subject.get(key) for key in keys)
 
 
 def _add_evidence(finding: Finding, items: Iterable[dict[str, str]]) -> None:
@@ -38,14 +39,31 @@ def _add_evidence(finding: Finding, items: Iterable[dict[str, str]]) -> None:
             finding.evidence.append(item)
 
 
-def fold_peers(findings: list[Finding]) -> list[Finding]:
-    """One rule's findings with those that differ only in `peer_node` as one, in the
-    order of their first; the folded finding has no single peer (`peer_node` null,
-    as a finding on many peers has elsewhere) and its message names them."""
+def fold_peers(findings: list[Finding], peers: int) -> list[Finding]:
+    """One rule's findings on each node, judged against its `peers` other nodes, with
+    those of one cause as one, in the order of their first:
+    - those that differ only in `peer_node` (the node's own value fails against them);
+    - those that differ in `peer_node` and `cidr` too, when they are more than half of
+      the node's peers: the node lacks or holds wrongly what it keeps for most peers (a
+      flanneld that stopped programming its routes), while a few peers' entries wrong
+      are each their own finding.
+    The folded finding has no single peer (`peer_node` null, as a finding on many peers
+    has elsewhere; `cidr` null when they differ) and its message names the peers."""
+    on_node: dict[tuple[str, tuple[str | None, ...]], int] = {}
+    for finding in findings:
+        if finding.subject.get("peer_node"):
+            key = (finding.rule, _where(finding, _NODE_SIDE))
+            on_node[key] = on_node.get(key, 0) + 1
     groups: dict[tuple[str, tuple[str | None, ...]], list[Finding]] = {}
     for finding in findings:
-        key = (finding.rule, _where(finding)) if finding.subject.get("peer_node") else None
-        groups.setdefault(key or ("", (str(id(finding)),)), []).append(finding)
+        if not finding.subject.get("peer_node"):
+            groups[("", (str(id(finding)),))] = [finding]
+            continue
+        key = (finding.rule, _where(finding, _NODE_SIDE))
+        count = on_node[key]
+        if count < 2 or count * 2 <= peers:
+            key = (finding.rule, _where(finding))
+        groups.setdefault(key, []).append(finding)
     folded: list[Finding] = []
     for group in groups.values():
         first = group[0]
@@ -59,7 +77,12 @@ def fold_peers(findings: list[Finding]) -> list[Finding]:
             f"{first.message.rstrip().rstrip('.')}; likewise with "
             f"{plural(len(others), 'more peer')}: {shown}{more}"
         )
-        first.subject = {**first.subject, "peer_node": None}
+        cidrs = {item.subject.get("cidr") for item in group}
+        first.subject = {
+            **first.subject,
+            "peer_node": None,
+            "cidr": first.subject.get("cidr") if len(cidrs) == 1 else None,
+        }
         for other in group[1:EVIDENCE_PEERS]:
             _add_evidence(first, other.evidence)
         folded.append(first)

@@ -473,7 +473,7 @@ class Engine:
         try:
             if for_each == PAIRS:
                 self._run_pairs(rule, items, result.findings)
-                result.findings = fold_peers(result.findings)
+                result.findings = fold_peers(result.findings, len(self.node_items) - 1)
             else:
                 self._run_single(rule, SINGLE[for_each], items, result.findings)
         except CelEvalError as exc:

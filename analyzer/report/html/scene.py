@@ -43,7 +43,7 @@ PODS_SHOWN = 6
 GROUP_ABOVE = 60
 GROUP_SIZE = 40
 # paths of one walk's cause drawn in its colour (the node's own mark says the rest)
-PATHS_PER_CAUSE = 50
+PATHS_PER_CAUSE = 64
 
 
 def _subject(subject: dict[str, Any]) -> list[tuple[str, str]]:
