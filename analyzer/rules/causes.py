@@ -11,6 +11,7 @@ one, which keeps the other's message as evidence.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from needle.analyzer.terminal import plural
@@ -99,24 +100,38 @@ def fold_same_cause(findings: list[Finding], steps: dict[str, frozenset[str]]) -
     """Findings of rules that describe one hop (`steps`: rule id -> the trace steps it
     declares) and name the same thing at fault (a node's interface, route, namespace or
     pod, not the node alone: two sysctls of one node are two causes) as one: the most
-    specific keeps its place, and the others' messages and evidence join its evidence."""
+    specific keeps its place, and the others' messages and evidence join its evidence.
+    The findings given are left as they are (a diff's two snapshots share the findings
+    of rules whose inputs did not change): a finding that gains evidence is a copy."""
     groups: dict[tuple[str | None, ...], list[Finding]] = {}
     for finding in findings:
         where = _where(finding)
         if steps.get(finding.rule) and any(value is not None for value in where[1:]):
             groups.setdefault(where, []).append(finding)
-    gone: set[int] = set()
+    # by id() of a finding given: None if folded away, else the copy in its place
+    replaced: dict[int, Finding | None] = {}
     for group in groups.values():
         if len(group) < 2:
             continue
-        kept: list[Finding] = []
+        kept: list[tuple[Finding, Finding]] = []  # (the finding given, the one reported)
         for finding in sorted(group, key=_rank):
-            into = next((k for k in kept if steps[k.rule] & steps[finding.rule]), None)
-            if into is None:
-                kept.append(finding)
+            at = next(
+                (n for n, (k, _) in enumerate(kept) if steps[k.rule] & steps[finding.rule]), None
+            )
+            if at is None:
+                kept.append((finding, finding))
                 continue
+            given, into = kept[at]
+            if into is given:
+                into = replace(given, evidence=[*given.evidence])
+                kept[at] = (given, into)
+                replaced[id(given)] = into
             file = next((item["file"] for item in finding.evidence if item.get("file")), "")
             _add_evidence(into, [{"file": file, "detail": f"{finding.rule}: {finding.message}"}])
             _add_evidence(into, finding.evidence)
-            gone.add(id(finding))
-    return [finding for finding in findings if id(finding) not in gone] if gone else findings
+            replaced[id(finding)] = None
+    if not replaced:
+        return findings
+    return [
+        shown for finding in findings if (shown := replaced.get(id(finding), finding)) is not None
+    ]

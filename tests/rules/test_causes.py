@@ -76,8 +76,13 @@ def test_two_rules_at_one_hop_of_one_interface_are_one_finding():
     pair = _finding("r.pair", "peers do not fit", "peer.json", node="n0", interface="ens3")
     own = _finding("r.node", "own overlay does not fit", "own.json", node="n0", interface="ens3")
     (kept,) = fold_same_cause([pair, own], steps)
-    assert kept is own  # the finding on the node alone is the more specific
+    # the finding on the node alone is the more specific
+    assert (kept.rule, kept.message) == ("r.node", "own overlay does not fit")
     assert {"file": "peer.json", "detail": "r.pair: peers do not fit"} in kept.evidence
+    # the findings given stay as they were: a diff's two snapshots may share them
+    assert own.evidence == [{"file": "own.json", "detail": "own overlay does not fit"}]
+    (again,) = fold_same_cause([pair, own], steps)
+    assert again.evidence == kept.evidence
 
 
 def test_different_hops_or_things_stay_apart():
