@@ -13,8 +13,7 @@ import sys
 from types import TracebackType
 from typing import TextIO
 
-from needle.analyzer.terminal import safe_markup
-from rich.console import Console
+from needle.analyzer.terminal import make_console, safe_markup
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
 REFRESH_PER_SECOND = 4
@@ -36,7 +35,7 @@ class WorkProgress:
                 SpinnerColumn(),
                 TextColumn("{task.description}"),
                 TimeElapsedColumn(),
-                console=Console(file=self._stream, color_system=None, highlight=False, emoji=False),
+                console=make_console(self._stream, color=False),
                 transient=True,
                 refresh_per_second=REFRESH_PER_SECOND,
                 redirect_stdout=False,

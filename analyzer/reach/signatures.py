@@ -160,16 +160,16 @@ def profile(
     node: Node,
     model: Model,
     tokens: dict[str, str],
-    nft_rules: list[str] | None = None,
-    cidrs: Counter[str] | None = None,
+    nft_rules: list[str],
+    cidrs: Counter[str],
 ) -> tuple[Any, ...]:
+    """`cidrs`: pod_cidrs(model)."""
     host = node.host
     if host is None:
         return ("no host namespace",)
-    held = pod_cidrs(model) if cidrs is None else cidrs
     # every other node's pod CIDR (one this node shares too, when another holds it)
     peer_routes = {
-        cidr for cidr, count in held.items() if count > (1 if cidr == node.pod_cidr else 0)
+        cidr for cidr, count in cidrs.items() if count > (1 if cidr == node.pod_cidr else 0)
     }
     pod_routes = {
         pod.ip for pod in model.pods_by_node.get(node.name, []) if pod.ip and not pod.host_network
@@ -214,7 +214,7 @@ def profile(
         zeros,
         "netfilter" in node.present,
         _netfilter(node, tokens),
-        _nft_digest(nft_rules or [], tokens),
+        _nft_digest(nft_rules, tokens),
     )
 
 

@@ -57,14 +57,12 @@ _SAID = {
 }
 
 
-def trace_views(
-    drawing: Drawing | None, order: list[Any], findings: list[FindingView]
-) -> list[TraceView]:
-    """One section per outcome of the grid: the walk that stands for its cells."""
+def trace_views(drawing: Drawing | None, view_of: dict[int, FindingView]) -> list[TraceView]:
+    """One section per outcome of the grid: the walk that stands for its cells.
+    `view_of`: each Finding's view, by id() (the findings a cause names link to them)."""
     if drawing is None:
         return []
     grid = drawing.grid
-    anchor_of = {id(finding): view for finding, view in zip(order, findings, strict=False)}
     cells: dict[int, int] = {}
     for code in grid.cells:
         if code >= FIRST_OUTCOME:
@@ -74,7 +72,7 @@ def trace_views(
         cause = drawing.reach.causes.get(outcome.key) if outcome.verdict == "dropped" else None
         marks = []
         for finding in cause.findings if cause is not None else ():
-            view = anchor_of.get(id(finding))
+            view = view_of.get(id(finding))
             if view is not None:
                 marks.append(Mark(view.anchor, view.severity, view.title))
         path = outcome.path

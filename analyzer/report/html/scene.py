@@ -144,15 +144,14 @@ def _mark_broken_paths(
     edges: list[Edge],
     boxes: dict[str, NodeBox],
     drawing: Drawing | None,
-    order: list[Any],
-    findings: list[FindingView],
+    view_of: dict[int, FindingView],
 ) -> list[Edge]:
     """The overlay paths a walk's cause breaks, in its findings' colour: a finding on one
     node (its underlay MTU) says which node, the walks which of its paths (up to
-    PATHS_PER_CAUSE of them: past that the node's own mark says it)."""
+    PATHS_PER_CAUSE of them: past that the node's own mark says it). `view_of`: each
+    Finding's view, by id()."""
     if drawing is None:
         return edges
-    view_of = {id(finding): view for finding, view in zip(order, findings, strict=False)}
     by_pair = {(edge.a, edge.b): edge for edge in edges}
     for cause in drawing.reach.causes.values():
         views = [view_of[id(f)] for f in cause.findings if id(f) in view_of]
@@ -322,8 +321,12 @@ def build_scene(
     findings = _finding_views(document, excerpts)
     boxes = {name: node_box(model, model.nodes[name]) for name in sorted(model.nodes)}
     edges, cluster_marks = _place_marks(boxes, findings, document)
-    edges = _mark_broken_paths(edges, boxes, drawing, findings_order or [], findings)
-    traces = trace_views(drawing, findings_order or [], findings)
+    # the Finding objects the walks name, to their views (as many as listed)
+    view_of = {
+        id(finding): view for finding, view in zip(findings_order or [], findings, strict=False)
+    }
+    edges = _mark_broken_paths(edges, boxes, drawing, view_of)
+    traces = trace_views(drawing, view_of)
     broken = {
         name for trace in traces if trace.verdict == "dropped" for name in trace.nodes_at_fault
     }
