@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import dpkt
-from lab_bundles import analyze_json
 from needle.redact import pcap
 from needle.redact.addresses import IDENTITY_V4
 from needle.redact.names import SYSTEM_NAMESPACES
@@ -143,10 +142,6 @@ def remaining(original: Path, redacted: Path) -> list[str]:
                 if value in ipv4_packed or value in binary:
                     left.append(f"header {value.hex()} in {name}")
     return left
-
-
-def analyze(bundle: Path) -> dict[str, Any]:
-    return analyze_json(bundle)
 
 
 def finding_shape(report: dict[str, Any]) -> Counter[tuple[str, str]]:

@@ -16,9 +16,10 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from lab_bundles import analyze_json as analyze
 from needle.redact import archive
 from needle.redact.run import RedactError, redact_bundle
-from redact_checks import analyze, finding_shape
+from redact_checks import finding_shape
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 HEALTHY = SAMPLES / "lab-healthy.tar.gz"

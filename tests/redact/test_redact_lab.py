@@ -12,11 +12,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from lab_bundles import analyze_json as analyze
 from lab_bundles import collect_with_probes
 from needle.lab import api as lab_api
 from needle.lab.state import LabState
 from needle.redact.run import redact_bundle
-from redact_checks import analyze, finding_shape, is_capture, members, remaining
+from redact_checks import finding_shape, is_capture, members, remaining
 
 pytestmark = [pytest.mark.root, pytest.mark.tools("tcpdump", "nsenter", "ping")]
 

@@ -10,6 +10,7 @@ import random
 from pathlib import Path
 
 import pytest
+from lab_bundles import analyze_json as analyze
 from needle.redact.addresses import (
     IDENTITY_V4,
     IDENTITY_V6,
@@ -20,7 +21,7 @@ from needle.redact.addresses import (
 from needle.redact.keys import RedactionKeys
 from needle.redact.macs import MacMapper
 from needle.redact.run import redact_bundle
-from redact_checks import analyze, finding_shape, members, remaining
+from redact_checks import finding_shape, members, remaining
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 ALL = sorted(path.name for path in SAMPLES.glob("*.tar.gz"))
