@@ -25,6 +25,7 @@ from typing import IO, Any, TypeVar
 
 import zstandard
 from needle.analyzer.bundle.directory import DirectoryFiles, OverCap
+from needle.analyzer.bundle.growing import GrowingIndex, IndexWriter, Members
 from needle.analyzer.bundle.manifest import decode_manifest, validate_manifest
 from needle.analyzer.bundle.spool import Corrupt, Spooler
 from needle.analyzer.errors import AnalyzerError, BundleError
@@ -167,7 +168,7 @@ class Bundle:
         manifest: dict[str, Any],
         limits: ReadLimits,
         cleanup: Path | None,
-        files: DirectoryFiles | dict[str, tuple[int, int]],
+        files: DirectoryFiles | Members | GrowingIndex,
         spool_fd: int | None = None,
         budget: ReadBudget | None = None,
     ) -> None:
@@ -197,7 +198,7 @@ class Bundle:
             # a read after close would find nothing, and absent data would pass for "none"
             raise BundleError(f"{self.origin}: read of {relpath} after the bundle was closed")
         cap = _cap(self.limits, relpath)
-        if isinstance(self._files, dict):
+        if not isinstance(self._files, DirectoryFiles):
             found = self._files.get(relpath)
             if found is None:
                 return None
@@ -213,6 +214,10 @@ class Bundle:
         if data is not None:
             self.budget.take(self.origin, relpath, len(data))
         return data
+
+    def _all_spooled(self, members: Members) -> None:
+        """The whole index of an archive whose members were read as they were spooled."""
+        self._files = members
 
     def summary(self) -> dict[str, Any]:
         """What a report says about the bundle: where, when, how many nodes, how complete."""
@@ -304,18 +309,30 @@ class _Opening:
     manifest: dict[str, Any]
     size: int  # manifest bytes
     cleanup: Path | None = None
-    files: DirectoryFiles | dict[str, tuple[int, int]] | None = None
+    files: DirectoryFiles | Members | GrowingIndex | None = None
     spool_fd: int | None = None
     # spools the rest of an archive (set while only its manifest is in)
     finish: Callable[[], None] | None = None
     source: IO[bytes] | None = None
     # or a forked child spooling it: its member index, or why the archive is refused
-    spooling: Started[tuple[dict[str, tuple[int, int]] | None, str | None]] | None = None
+    spooling: Started[tuple[Members | None, str | None]] | None = None
+    # or a forked child telling its members as it spools them (bundle/growing.py), and
+    # why it refused the archive when it did
+    growing: GrowingIndex | None = None
+    telling: Started[str | None] | None = None
+
+    def stop_spooling(self) -> None:
+        """Stop any child still spooling the archive (its spool stays this opening's)."""
+        for child in (self.spooling, self.telling):
+            if child is not None:
+                child.cancel()
+        self.spooling = self.telling = None
+        if self.growing is not None:
+            self.growing.close()
+            self.growing = None
 
     def release(self) -> None:
-        if self.spooling is not None:
-            self.spooling.cancel()
-            self.spooling = None
+        self.stop_spooling()
         if self.source is not None:
             self.source.close()
             self.source = None
@@ -390,6 +407,8 @@ def open_and_build(
         # any child still spooling)
         for bundle in built:
             bundle.close()
+        for opening in openings[: len(built)]:
+            opening.stop_spooling()
         for opening in openings[len(built) :]:
             opening.release()
         raise
@@ -427,10 +446,13 @@ def _begin(source: Path, limits: ReadLimits, rest_in_child: bool = False) -> _Op
                 opening.source = None
 
         opening.finish = finish
-        if rest_in_child:
+        if rest_in_child or (can_fork() and found[1] >= PARALLEL_CHECK_BYTES):
             # the child reads on from the shared file offsets; this process never
             # touches the stream or writes to the spool again
-            opening.spooling = Started(partial(_spool_rest, opening), "spool")
+            if spooler.walk.members.get(MANIFEST) == found:
+                _tell_as_spooled(opening, spooler, workdir, origin)
+            else:  # in a folder: named as the bundle names them once all are in
+                opening.spooling = Started(partial(_spool_rest, opening), "spool")
             opening.finish = None
             opening.source.close()
             opening.source = None
@@ -439,6 +461,43 @@ def _begin(source: Path, limits: ReadLimits, rest_in_child: bool = False) -> _Op
     except BaseException:
         opening.release()
         raise
+
+
+def _tell_as_spooled(opening: _Opening, spooler: Spooler, workdir: Path, origin: str) -> None:
+    """Spool the rest of the archive in a forked child that tells this process of each
+    member once its bytes are in (bundle/growing.py), so a build can start at once."""
+    index_fd = os.open(workdir / "index", os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+    told_read, told_write = os.pipe()
+    opening.growing = GrowingIndex(index_fd, told_read)
+
+    def spool() -> str | None:
+        spooler.tell_members(IndexWriter(index_fd, told_write))
+        try:
+            _guarded(origin, spooler.finish)
+        except BundleError as refused:
+            return str(refused)
+        return None
+
+    try:
+        opening.telling = Started(spool, "spool")
+    finally:
+        os.close(told_write)  # the child's copy is the one whose end says it stopped
+
+
+def _settle(opening: _Opening, bundle: Bundle) -> None:
+    """Wait for the child still spooling `bundle`'s archive: refuse the archive as it
+    did, or give the bundle the whole member index."""
+    growing, telling = opening.growing, opening.telling
+    if growing is None or telling is None:
+        return
+    try:
+        members = growing.whole()
+        refusal = telling.result()
+    finally:
+        opening.stop_spooling()
+    if refusal is not None:
+        raise BundleError(refusal)
+    bundle._all_spooled(members)
 
 
 def _decode(data: bytes, origin: str) -> dict[str, Any]:
@@ -470,7 +529,9 @@ def _begin_all(
     if not paths:
         for opening in openings:
             _find_files(opening)
-            then(opening.bundle(limits, budget))
+            bundle = opening.bundle(limits, budget)
+            then(bundle)  # reading members as they are spooled, if they still are
+            _settle(opening, bundle)
         return []
     opening = _begin(paths[0], limits, rest_in_child)
     openings.append(opening)
@@ -487,7 +548,9 @@ def _begin_all(
 def _find_files(opening: _Opening) -> None:
     """An archive's members (spooled here, or by the child spooling it), or the
     directory's files (to be listed as reads reach them)."""
-    if opening.spooling is not None:
+    if opening.growing is not None:
+        opening.files = opening.growing
+    elif opening.spooling is not None:
         spooling, opening.spooling = opening.spooling, None
         files, refusal = spooling.result()
         if refusal is not None:

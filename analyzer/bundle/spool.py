@@ -124,6 +124,9 @@ class HeaderWalk:
     skip_left: int = 0  # padding (or a directory's data) still to come
     extension: tuple[bytes, int] | None = None  # an extended header waiting for its data
     spooled: int = 0  # member data bytes handed to the spool so far
+    # members indexed since the spool last told its reader of them (bundle/growing.py);
+    # None: no reader waits on them
+    fresh: dict[str, tuple[int, int]] | None = None
 
     def refuse(self, why: str) -> BundleError:
         return BundleError(f"{self.origin}: {why}")
@@ -267,6 +270,8 @@ class HeaderWalk:
                 "(a decompression bomb?); NEEDLE_MAX_UNPACKED_BYTES raises it for a trusted bundle"
             )
         self.members[name] = (offset, size)
+        if self.fresh is not None:
+            self.fresh[name] = (offset, size)
         if self.manifest_at is None and top_or_one_down:
             self.manifest_at = (offset, size)
         return True
@@ -283,11 +288,26 @@ class Spooler:
         self.out = bytearray()  # member data parsed but not yet written
         self.on_disk = 0
         self.seen = 0  # stream bytes read
+        # called with the members whose bytes are all in the spool since the last call
+        self.on_flush: Callable[[dict[str, tuple[int, int]]], None] | None = None
 
     def _flush(self) -> None:
         _write_all(self.fd, self.out)
         self.on_disk += len(self.out)
         del self.out[:]
+        fresh = self.walk.fresh
+        if self.on_flush is not None and fresh:
+            # only the member still arriving can be short of its bytes: it is the last
+            name, (offset, size) = next(reversed(fresh.items()))
+            arriving = fresh.pop(name) if offset + size > self.on_disk else None
+            self.walk.fresh = {name: arriving} if arriving is not None else {}
+            self.on_flush(fresh)
+
+    def tell_members(self, on_flush: Callable[[dict[str, tuple[int, int]]], None]) -> None:
+        """From now on, pass every member to `on_flush` once its bytes are in the spool
+        (those indexed so far at the next flush)."""
+        self.walk.fresh = dict(self.walk.members)
+        self.on_flush = on_flush
 
     def _step(self) -> bool:
         chunk = b"" if self.walk.ended else self.read(1 << 20)
