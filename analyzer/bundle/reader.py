@@ -32,7 +32,7 @@ from needle.analyzer.bundle.spool import Corrupt, Spooler
 from needle.analyzer.errors import AnalyzerError, BundleError
 from needle.analyzer.forked import Started, can_fork, run_forked
 from needle.analyzer.gcpause import paused_gc
-from needle.analyzer.heap import give_back_free_memory
+from needle.analyzer.heap import give_back_free_memory, keep_freed_memory
 
 MANIFEST = "manifest.json"
 T = TypeVar("T")
@@ -377,6 +377,7 @@ def open_and_build(
     spooling. `build` may meet a manifest that turns out invalid: then the refusal is
     what is raised, whatever `build` returned or raised. The caller closes the bundles."""
     limits = limits or ReadLimits.from_env()
+    keep_freed_memory()  # files read one after another: each reuses the last one's pages
     budget = ReadBudget(limits)  # one for the run: a diff's two bundles share it
     sources = [Path(path) for path in paths]
     openings: list[_Opening] = []
