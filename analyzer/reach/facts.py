@@ -11,6 +11,7 @@ from needle.analyzer.reach.services import Backed, backed
 from needle.analyzer.reach.signatures import (
     HostIndex,
     NodeFacts,
+    PairShapes,
     PairSigner,
     address_holders,
     nft_lines,
@@ -95,6 +96,7 @@ def collect_facts(
     }
     holders = address_holders(model)
     cidrs = pod_cidrs(model)
+    shapes = PairShapes()  # this call's: it keys shapes by the identity of its records
     wanted = set(names if home is None else home)
     found: list[NodeFacts] = []
     for name in names:
@@ -112,13 +114,20 @@ def collect_facts(
         for pod in pods:
             classes.setdefault(pod_signature(node, pod, tokens, index), []).append(pod.ref)
         nft_rules = nft_lines(node, nft)
-        signer = PairSigner(node, holders, nft_rules)
-        pairs: dict[tuple[object, ...], list[int]] = {}
+        signer = PairSigner(node, holders, nft_rules, shapes)
+        # signatures are shared objects, equal ones the same: grouped by identity, so
+        # none of the 10^3 per node is hashed (a nested tuple hashes anew each time)
+        grouped: dict[int, tuple[tuple[object, ...], list[int]]] = {}
         for other in names:
             facts = peers.get(other)
             if other == name or facts is None:
                 continue
-            pairs.setdefault(signer.sign(model.nodes[other], facts), []).append(position[other])
+            signature = signer.sign(model.nodes[other], facts)
+            group = grouped.get(id(signature))
+            if group is None:
+                group = grouped[id(signature)] = (signature, [])
+            group[1].append(position[other])
+        pairs = dict(grouped.values())
         pod_classes = list(classes.items())
         found.append(
             NodeFacts(

@@ -344,48 +344,120 @@ def pod_signature(
     return (inside, neighbours, outside, fdb, host_side, pod.host_network, alone)
 
 
+class PairShapes:
+    """The pair shapes of one process's signers. Every node holds the same route,
+    neighbour and FDB record for a peer (one record per distinct text: parsers/
+    elements.py), so the shape made of the same records for the same peer is made once
+    and the other 10^6 pairs find it by the records' identity (they live as long as the
+    model, which outlives the signers). Equal shapes are one object, so pairs group by
+    identity instead of hashing a nested tuple each."""
+
+    def __init__(self) -> None:
+        self.by_inputs: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+        self.canonical: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+        # an underlay route's part of a shape, by its values (each node's own record)
+        self.underlays: dict[tuple[Any, ...], int] = {}
+
+    def one(self, shape: tuple[Any, ...]) -> tuple[Any, ...]:
+        return self.canonical.setdefault(shape, shape)
+
+
+NO_ROUTE = ("no route",)
+
+
 class PairSigner:
     """Pair signatures of one node toward each peer (10^6 at 1,000 nodes: what the
-    node's entries say is worked out once, in __init__, and each pair only looks up)."""
+    node's entries say is worked out once, in __init__, and each pair only looks up).
+    Signatures are shared objects of `shapes`: equal ones are the same object."""
 
     def __init__(
-        self, node: Node, holders: dict[str, Node], nft_rules: list[str] | None = None
+        self,
+        node: Node,
+        holders: dict[str, Node],
+        nft_rules: list[str] | None = None,
+        shapes: PairShapes | None = None,
     ) -> None:
         self.holders = holders
+        self.shapes = shapes if shapes is not None else PairShapes()
         self.index = RouteIndex(node)
         host = node.host
         assert host is not None
-        # (next hop, device) -> (state class, MAC)
-        self.neighbours = {
-            (item.dst, item.dev): (
-                canon.state_class(tuple(item.state)),
-                (item.lladdr or "").lower(),
-            )
-            for item in host.neighbours
+        # (next hop, device) -> the entry (the last one, as `ip neigh replace` leaves it)
+        self.neighbours: dict[tuple[str | None, str | None], Any] = {
+            (item.dst, item.dev): item for item in host.neighbours
         }
-        # (device, MAC) -> (MAC, the MAC as written, underlay address, port, state)
-        self.fdb: dict[tuple[str | None, str], tuple[Any, ...]] = {}
+        # (device, MAC) -> the first entry with an underlay address
+        self.fdb: dict[tuple[str | None, str], Any] = {}
         for entry in node.fdb:
             if entry.dst:
-                mac = entry.mac.lower()
-                self.fdb.setdefault(
-                    (entry.dev, mac), (mac, entry.mac, entry.dst, entry.port, entry.state)
-                )
+                self.fdb.setdefault((entry.dev, entry.mac.lower()), entry)
         self.source = node_ip(node) or ""
         self.overlays = {name for name, item in host.interfaces.items() if item.kind == "vxlan"}
         self.locals = {address for item in host.interfaces.values() for address in item.ipv4}
         self.literals = filter_literals(node, nft_rules or [])
+        self._underlays: dict[int, int] = {}  # id(route) -> its class in shapes.underlays
 
     def sign(self, peer: Node, peer_facts: PeerFacts) -> tuple[Any, ...]:
-        get = peer_facts.tokens.get
         lookup = self.index.lookup
         route = lookup(self.source, peer_facts.sample, peer_facts.sample_int)
         if route is None:
-            return ("no route",)
+            return NO_ROUTE
         dev, gateway = route.dev, route.gateway
         if dev is None and route.nexthops:
             dev, gateway = route.nexthops[0].dev, route.nexthops[0].gateway
         nexthop = gateway or peer_facts.sample
+        neighbour = self.neighbours.get((nexthop, dev))
+        if dev in self.overlays:
+            mac = (neighbour.lladdr or "").lower() if neighbour is not None else ""
+            entry = self.fdb.get((dev, mac)) or self.fdb.get((dev, ALL_ZEROS))
+            under = None if entry is None else lookup(self.source, entry.dst, _ipv4_int(entry.dst))
+            holder = None if entry is None else self._holder(entry.dst, peer)
+            inputs: tuple[Any, ...] = (
+                id(route),
+                id(neighbour),
+                id(entry),
+                self._underlay(under),
+                holder,
+                id(peer_facts),
+            )
+        else:
+            entry = under = None
+            holder = self._holder(nexthop, peer)
+            inputs = (id(route), id(neighbour), holder, id(peer_facts))
+        shapes = self.shapes
+        shape = shapes.by_inputs.get(inputs)
+        if shape is None:
+            shape = shapes.by_inputs[inputs] = shapes.one(
+                self._shape(route, dev, gateway, neighbour, entry, under, holder, peer_facts)
+            )
+        if self.literals:
+            literals = tuple(i for i, span in enumerate(self.literals) if peer_facts.within(span))
+            shape = shapes.one((*shape, literals))
+        return shape
+
+    def _underlay(self, route: Route | None) -> int:
+        """The class of an underlay route's part of a shape (its values, as they read)."""
+        if route is None:
+            return -1
+        known = self._underlays.get(id(route))
+        if known is None:
+            values = (route.type, route.dev, route.gateway, route.dst)
+            underlays = self.shapes.underlays
+            known = self._underlays[id(route)] = underlays.setdefault(values, len(underlays))
+        return known
+
+    def _shape(
+        self,
+        route: Route,
+        dev: str | None,
+        gateway: str | None,
+        neighbour: Any,
+        entry: Any,
+        under: Route | None,
+        holder: str | None,
+        peer_facts: PeerFacts,
+    ) -> tuple[Any, ...]:
+        get = peer_facts.tokens.get
         dst = route.dst
         shape: tuple[Any, ...] = (
             route.type,
@@ -395,33 +467,26 @@ class PairSigner:
             get(dst, dst),
             "onlink" in route.flags,
         )
-        neighbour = self.neighbours.get((nexthop, dev))
-        mac = ""
         if neighbour is None:
             shape += (None,)
         else:
-            mac = neighbour[1]
-            shape += ((neighbour[0], get(mac, mac)),)
+            mac = (neighbour.lladdr or "").lower()
+            shape += ((canon.state_class(tuple(neighbour.state)), get(mac, mac)),)
         if dev in self.overlays:
-            entry = self.fdb.get((dev, mac)) or self.fdb.get((dev, ALL_ZEROS))
             if entry is None:
                 shape += (None,)
             else:
-                lower, written, outer, port, state = entry
-                under = lookup(self.source, outer, _ipv4_int(outer))
+                lower, outer = entry.mac.lower(), entry.dst
                 shape += (
-                    (get(lower, written), get(outer, outer), port, state),
+                    (get(lower, entry.mac), get(outer, outer), entry.port, entry.state),
                     None
                     if under is None
                     else (under.type, under.dev, under.gateway, get(under.dst, under.dst)),
-                    self._holder(outer, peer),
+                    holder,
                 )
         else:
-            shape += (self._holder(nexthop, peer),)
-        shape += (peer_facts.constant,)
-        if self.literals:
-            shape += (tuple(i for i, span in enumerate(self.literals) if peer_facts.within(span)),)
-        return shape
+            shape += (holder,)
+        return (*shape, peer_facts.constant)
 
     def _holder(self, address: str, peer: Node) -> str:
         """Which node the walk hands a packet for `address` to: the peer, this node or
