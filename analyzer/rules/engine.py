@@ -459,6 +459,8 @@ class Engine:
         for_each = str(rule.doc.data["for_each"])
         pairs_or_nodes = for_each in (PAIRS, "nodes")
         source = self._home_nodes() if pairs_or_nodes else self._collection(for_each)
+        if self._judges_shared(rule, source, needs):
+            return self._run_shared(rule, SINGLE[for_each], source)
         items, lacking = self._eligible(source, needs)
         inputs = None
         if self.memory is not None and self._reads_only_items(rule):
@@ -482,6 +484,39 @@ class Engine:
             self.memory.keep(rule.id, inputs, result)
         return result
 
+    def _judges_shared(self, rule: CompiledRule, source: Collection, needs: list[str]) -> bool:
+        """Whether the rule can judge each distinct fact of a shared collection once:
+        it reads neither the item's node nor its file, every node holding entries has
+        the data it needs, and no diff compares its items one by one."""
+        shared = source.shared
+        if shared is None or self.memory is not None:
+            return False
+        fields = rule.projections[SINGLE[str(rule.doc.data["for_each"])]]
+        if fields is None or "node" in fields or "file" in fields:
+            return False
+        node_needs = [need.removeprefix("node.") for need in needs if need.startswith("node.")]
+        return all(
+            need in self.data_by_node.get(node, set())
+            for node in shared.holders()
+            for need in node_needs
+        )
+
+    def _run_shared(self, rule: CompiledRule, variable: str, source: Collection) -> RuleResult:
+        shared = source.shared
+        assert shared is not None
+        held = any(indexes for _, _, indexes in shared.held)
+        result = RuleResult(rule.id, "run", had_items=held, had_source=held)
+        try:
+            bad = set(self._failing_items(rule, variable, shared.facts))
+        except CelEvalError as exc:
+            return RuleResult(rule.id, "failed", f"evaluation failed: {exc}")
+        for node, file, indexes in shared.held if bad else ():
+            for index in indexes:
+                if index in bad:
+                    bindings = {variable: shared.item(node, file, index), "netconf": self.netconf}
+                    result.findings.append(_finding(rule, bindings))
+        return result
+
     def _reads_only_items(self, rule: CompiledRule) -> bool:
         data = rule.doc.data
         texts = [str(data.get("where") or ""), str(data["assert"])]
@@ -493,20 +528,21 @@ class Engine:
     def _run_single(
         self, rule: CompiledRule, variable: str, items: list[Fact], findings: list[Finding]
     ) -> None:
+        for index in self._failing_items(rule, variable, items):
+            bindings = {variable: items[index], "netconf": self.netconf}
+            findings.append(_finding(rule, bindings))
+
+    def _failing_items(self, rule: CompiledRule, variable: str, items: list[Fact]) -> list[int]:
         fields = rule.projections[variable]
         alike = group_alike(items, fields, BUDGET) if fields is not None else None
         if alike is None:
-            failing = self._failing(rule, items, fields)
-        else:
-            # a verdict depends only on the fields the rule reads: ask CEL once per distinct
-            # set of values (10^6 FDB entries of a healthy cluster hold ~10^3)
-            shown = list(alike.first.values())
-            bad = self._failing(rule, [items[index] for index in shown], fields)
-            bad_keys = {alike.keys[shown[index]] for index in bad}
-            failing = [i for i, key in enumerate(alike.keys) if key in bad_keys] if bad else []
-        for index in failing:
-            bindings = {variable: items[int(index)], "netconf": self.netconf}
-            findings.append(_finding(rule, bindings))
+            return self._failing(rule, items, fields)
+        # a verdict depends only on the fields the rule reads: ask CEL once per distinct
+        # set of values (10^5 pods of a healthy cluster hold a few)
+        shown = list(alike.first.values())
+        bad = self._failing(rule, [items[index] for index in shown], fields)
+        bad_keys = {alike.keys[shown[index]] for index in bad}
+        return [i for i, key in enumerate(alike.keys) if key in bad_keys] if bad else []
 
     def _failing(
         self, rule: CompiledRule, items: list[Fact], fields: tuple[str, ...] | None
