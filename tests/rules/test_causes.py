@@ -11,11 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
 from needle.analyzer.rules.causes import PEERS_NAMED, fold_peers, fold_same_cause
 from needle.analyzer.rules.engine import SUBJECT_KEYS, Finding
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def _finding(rule: str, message: str = "m", file: str = "f", **subject: str) -> Finding:
@@ -103,20 +100,6 @@ def test_different_hops_or_things_stay_apart():
         _finding("r.nostep", node="n0", interface="ens3"),  # declares no step
     ]
     assert fold_same_cause(findings, steps) == findings
-
-
-@pytest.fixture(scope="module")
-def synthetic(tmp_path_factory) -> Path:
-    bundle = tmp_path_factory.mktemp("synthetic") / "n30"
-    subprocess.run(
-        [
-            *(sys.executable, str(REPO / "bench" / "synthetic_bundle.py")),
-            *("--nodes", "30", "--pods", "2", "-o", str(bundle)),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return bundle
 
 
 def _errors(bundle: Path) -> list[dict[str, Any]]:

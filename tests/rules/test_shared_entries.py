@@ -12,25 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-REPO = Path(__file__).resolve().parents[2]
 NODE, PEER = "node-0007", "node-0003"
 PEER_VTEP, PEER_MAC = "10.0.3.0", "0a:00:00:00:00:03"
-
-
-@pytest.fixture(scope="module")
-def synthetic(tmp_path_factory) -> Path:
-    bundle = tmp_path_factory.mktemp("synthetic") / "n30"
-    subprocess.run(
-        [
-            *(sys.executable, str(REPO / "bench" / "synthetic_bundle.py")),
-            *("--nodes", "30", "--pods", "2", "-o", str(bundle)),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return bundle
 
 
 def _report(bundle: Path) -> dict[str, Any]:
