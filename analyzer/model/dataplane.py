@@ -82,12 +82,14 @@ class NodeOutputs:
 
     def candidates(self, netns: str, what: str) -> tuple[str, ...]:
         """Every bundle path that may hold `what`, best form first."""
-        return tuple(
-            path
-            for command_id in SOURCES[what]
-            for path, ok in self.index.get((netns, command_id, None), ())
-            if ok
-        )
+        # spelled out: 10^5 pod namespaces ask for four kinds each
+        index = self.index
+        found: tuple[str, ...] = ()
+        for command_id in SOURCES[what]:
+            outputs = index.get((netns, command_id, None))
+            if outputs:
+                found += tuple([path for path, ok in outputs if ok])
+        return found
 
     def parse(self, parser: Callable[[bytes], Parsed[R]], data: bytes) -> Parsed[R]:
         return parser(data) if self.cache is None else self.cache.parse(parser, data)
