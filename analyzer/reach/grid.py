@@ -90,16 +90,26 @@ class Grid:
 
     def mark(self, cells: Iterable[tuple[str, str]], code: int) -> None:
         """Cells whose pairs (some of them) ended as `code` says."""
-        size = len(self.names)
+        size, index, codes, outcomes = len(self.names), self.index, self.cells, self.outcomes
         dropped = self.outcome(code).verdict == "dropped"
+        # a class's cells come a source row at a time: its offset is looked up once a row
+        # (10^6 cells where a whole cluster's pairs end alike)
+        source_seen: str | None = None
+        base = -1
         for source, target in cells:
-            row, column = self.index.get(source), self.index.get(target)
-            if row is None or column is None:
+            if source is not source_seen:
+                source_seen = source
+                row = index.get(source)
+                base = -1 if row is None else row * size
+            column = index.get(target)
+            if base < 0 or column is None:
                 continue
-            at = row * size + column
-            held = self.cells[at]
-            if held < FIRST_OUTCOME or (dropped and self.outcome(held).verdict != "dropped"):
-                self.cells[at] = code
+            at = base + column
+            held = codes[at]
+            if held < FIRST_OUTCOME or (
+                dropped and outcomes[held - FIRST_OUTCOME].verdict != "dropped"
+            ):
+                codes[at] = code
 
     def outcome(self, code: int) -> GridOutcome:
         return self.outcomes[code - FIRST_OUTCOME]
