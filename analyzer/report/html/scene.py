@@ -111,7 +111,11 @@ def node_box(model: Model, node: Node) -> NodeBox:
         box.underlay = f"{underlay.name} mtu {underlay.mtu}"
     pods = [pod for pod in model.pods_by_node.get(node.name, ()) if not pod.host_network]
     box.pod_count = len(pods)
-    box.pods = [PodChip(pod.ref, pod.ip) for pod in sorted(pods, key=lambda p: p.ref)]
+    # chips for the first few only (10^5 pods at 1,000 nodes); a marked pod gets its
+    # chip when its finding is placed (NodeBox.chip)
+    ordered = sorted(pods, key=lambda p: p.ref)
+    box.pods = [PodChip(pod.ref, pod.ip) for pod in ordered[:PODS_SHOWN]]
+    box.unshown = {pod.ref: pod.ip for pod in ordered[PODS_SHOWN:]}
     return box
 
 
@@ -132,7 +136,7 @@ def _place_marks(
             pair = (node, peer) if node < peer else (peer, node)
             edges.setdefault(pair, Edge(*pair)).marks.append(mark)
         pod = subject.get("pod")
-        chip = next((chip for chip in box.pods if chip.ref == pod), None) if pod else None
+        chip = box.chip(pod) if pod else None
         if chip is not None:
             chip.marks.append(mark)
         else:
@@ -173,9 +177,10 @@ def _mark_broken_paths(
 
 
 def _trim_pods(box: NodeBox) -> None:
-    marked = [chip for chip in box.pods if chip.marks]
-    rest = [chip for chip in box.pods if not chip.marks]
+    marked = sorted((chip for chip in box.pods if chip.marks), key=lambda chip: chip.ref)
+    rest = [chip for chip in box.pods if not chip.marks]  # the first by name, in order
     box.pods = marked + rest[: max(0, PODS_SHOWN - len(marked))]
+    box.unshown = {}
 
 
 def _likeness(box: NodeBox) -> tuple[object, ...]:

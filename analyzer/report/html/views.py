@@ -38,6 +38,8 @@ class NodeBox:
     collected: str = "no"
     pods: list[PodChip] = field(default_factory=list)
     pod_count: int = 0
+    # the node's other pods (ref -> IP), drawn only if a finding marks them
+    unshown: dict[str, str | None] = field(default_factory=dict)
     marks: list[Mark] = field(default_factory=list)
     # a group of nodes drawn as one box: their names (None: one node)
     members: list[str] | None = None
@@ -49,6 +51,15 @@ class NodeBox:
     chains: list[tuple[str, int]] = field(default_factory=list)
     # in a diff: what changed of its MTUs ("ens3 mtu 1500 → 1450")
     mtu_changes: list[str] = field(default_factory=list)
+
+    def chip(self, ref: str) -> PodChip | None:
+        """The pod's chip (made now for a pod not drawn so far), None if it is not this
+        node's."""
+        found = next((chip for chip in self.pods if chip.ref == ref), None)
+        if found is None and ref in self.unshown:
+            found = PodChip(ref, self.unshown.pop(ref))
+            self.pods.append(found)
+        return found
 
     @property
     def severity(self) -> str | None:
