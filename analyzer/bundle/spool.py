@@ -49,29 +49,34 @@ _ZERO_BLOCK = bytes(BLOCK)
 # control characters (C0, DEL, C1): no bundle member is named with one
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 _ADLER = 65521
-_SPACES = b" " * 8
+# the checksum field read as eight spaces, in Adler-32's terms: 8 * 32, plus its 1
+_SPACES_SUM = 8 * 32 + 1
 
 
 def _checksum(header: bytes) -> int:
     """tar's checksum (the header's byte sum, its own field read as spaces) modulo 65521,
     plus one: Adler-32's first half, computed in C (the Python sum was half the cost of
-    walking 5·10^5 headers). Equal sums give equal values; this only tells a tar stream
-    from garbage, the hostile checks look at names, types and sizes."""
-    value = zlib.adler32(header[:148])
-    value = zlib.adler32(_SPACES, value)
-    return zlib.adler32(header[156:], value) & 0xFFFF
+    walking 5·10^5 headers): the whole block's, less the field's own bytes, plus eight
+    spaces. Equal sums give equal values; this only tells a tar stream from garbage, the
+    hostile checks look at names, types and sizes."""
+    whole = zlib.adler32(header) & 0xFFFF
+    field = zlib.adler32(header[148:156]) & 0xFFFF
+    return (whole - field + _SPACES_SUM) % _ADLER
 
 
 def _octal(field_bytes: bytes) -> int:
-    if field_bytes[:1] and field_bytes[0] & 0x80:  # GNU base-256 for large numbers
+    if field_bytes[0] & 0x80:  # GNU base-256 for large numbers
         value = field_bytes[0] & 0x3F
         for byte in field_bytes[1:]:
             value = value << 8 | byte
         return value
-    text = field_bytes.split(b"\0", 1)[0].strip()
+    end = field_bytes.find(0)  # the number ends at its NUL
+    text = field_bytes if end < 0 else field_bytes[:end]
     try:
-        return int(text, 8) if text else 0
+        return int(text, 8)
     except ValueError:
+        if not text.strip():
+            return 0
         raise Corrupt("a header holds a number that is not octal") from None
 
 
@@ -93,6 +98,9 @@ def _pax(data: bytes) -> dict[str, str]:
         found[key.decode("utf-8", "replace")] = value.decode("utf-8", "replace")
         pos += length
     return found
+
+
+_IN_A_FOLDER = "/" + MANIFEST
 
 
 def _member_name(raw: str) -> str:
@@ -119,7 +127,7 @@ class HeaderWalk:
     next_size: int | None = None
     # (offset, size) of manifest.json, at the top or in a single folder, once seen
     manifest_at: tuple[int, int] | None = None
-    pending: bytearray = field(default_factory=bytearray)  # stream bytes not yet parsed
+    pending: bytes = b""  # stream bytes not yet parsed
     data_left: int = 0  # of the current member's data, still to come
     skip_left: int = 0  # padding (or a directory's data) still to come
     extension: tuple[bytes, int] | None = None  # an extended header waiting for its data
@@ -137,12 +145,13 @@ class HeaderWalk:
 
     def feed(self, chunk: bytes, out: bytearray) -> None:
         """Parse `chunk`, appending member data to `out` (the spool's next bytes)."""
-        self.pending += chunk
-        buf, i, end = self.pending, 0, len(self.pending)
+        buf = self.pending + chunk if self.pending else chunk
+        # member data goes to `out` through the view: one copy, not two
+        view, i, end = memoryview(buf), 0, len(buf)
         while i < end and not self.ended:
             if self.data_left:
                 n = min(self.data_left, end - i)
-                out += buf[i : i + n]
+                out += view[i : i + n]
                 self.spooled += n
                 i += n
                 self.data_left -= n
@@ -156,24 +165,25 @@ class HeaderWalk:
                 kind, size = self.extension
                 if end - i < size:
                     break  # its records have not all arrived
-                self._extension(kind, bytes(buf[i : i + size]))
+                self._extension(kind, buf[i : i + size])
                 self.extension = None
                 i += size
                 self.skip_left = -size % BLOCK
                 continue
             if end - i < BLOCK:
                 break
-            header = bytes(buf[i : i + BLOCK])
+            header = buf[i : i + BLOCK]
             i += BLOCK
             self._header(header)
             data, skip = self.data_left, self.skip_left
             if data + skip <= end - i:  # the whole member is here: one step, not three
                 if data:
-                    out += buf[i : i + data]
+                    out += view[i : i + data]
                     self.spooled += data
                 i += data + skip
                 self.data_left = self.skip_left = 0
-        del buf[:i]
+        view.release()
+        self.pending = buf[i:]
 
     def _header(self, header: bytes) -> None:
         if header == _ZERO_BLOCK:
@@ -221,11 +231,12 @@ class HeaderWalk:
     def _name(self, header: bytes) -> str:
         if self.next_name is not None:
             return self.next_name
-        name = header[:100].split(b"\0", 1)[0]
-        if header[257:263] == b"ustar\x00":  # POSIX: a prefix may hold the leading dirs
+        end = header.find(0, 0, 100)
+        name = header[: end if end >= 0 else 100]
+        # POSIX: a prefix may hold the leading dirs
+        if header[345] and header[257:263] == b"ustar\x00":
             prefix = header[345:500].split(b"\0", 1)[0]
-            if prefix:
-                name = prefix + b"/" + name
+            name = prefix + b"/" + name
         return name.decode("utf-8", "replace")
 
     def _check(self, raw_name: str, kind: bytes, size: int, offset: int) -> bool:
@@ -239,7 +250,9 @@ class HeaderWalk:
         name = _member_name(raw_name)
         if name == "" and kind == b"5":
             return False
-        if not is_relpath(name) or _CONTROL.search(name):
+        # (a printable ASCII name holds no control character: the search is for the rest)
+        printable = name.isascii() and name.isprintable()
+        if not is_relpath(name) or (not printable and _CONTROL.search(name)):
             # a newline or escape in a name would forge lines or sequences wherever the
             # name is shown (and "..\n" is no ".." to is_relpath)
             raise self.refuse(f"unsafe member path {raw_name!r}; refusing the bundle")
@@ -253,7 +266,7 @@ class HeaderWalk:
         if name in self.members:
             raise self.refuse(f"member {raw_name!r} appears twice; refusing it")
         top_or_one_down = name == MANIFEST or (
-            name.endswith("/" + MANIFEST) and name.count("/") == 1
+            name.endswith(_IN_A_FOLDER) and name.count("/") == 1
         )
         cap = self.limits.max_manifest_bytes if top_or_one_down else self.limits.max_member_bytes
         if size > cap:
