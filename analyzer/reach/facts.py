@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -127,7 +128,8 @@ def collect_facts(
             if group is None:
                 group = grouped[id(signature)] = (signature, [])
             group[1].append(position[other])
-        pairs = dict(grouped.values())
+        # as arrays: a worker sends 10^5 of them back, pickled as bytes, not int by int
+        pairs = {signature: array("I", peers) for signature, peers in grouped.values()}
         pod_classes = list(classes.items())
         found.append(
             NodeFacts(

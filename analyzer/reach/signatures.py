@@ -19,6 +19,7 @@ import hashlib
 import ipaddress
 import re
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,7 +52,7 @@ class NodeFacts:
     # (pod signature, the refs of the pods that have it), in a stable order
     pod_classes: list[tuple[tuple[Any, ...], list[str]]] = field(default_factory=list)
     # pair signature -> the indexes (in the model's sorted node names) of the peers
-    peers: dict[tuple[Any, ...], list[int]] = field(default_factory=dict)
+    peers: dict[tuple[Any, ...], Sequence[int]] = field(default_factory=dict)
     # (index of the pod's class in pod_classes, pod ref, Service port) of each of the
     # node's pods that backs a Service port (analyzer/reach/services.py)
     backs: list[tuple[int, str, Any]] = field(default_factory=list)
