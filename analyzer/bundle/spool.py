@@ -265,9 +265,7 @@ class HeaderWalk:
             )
         if name in self.members:
             raise self.refuse(f"member {raw_name!r} appears twice; refusing it")
-        top_or_one_down = name == MANIFEST or (
-            name.endswith(_IN_A_FOLDER) and name.count("/") == 1
-        )
+        top_or_one_down = name == MANIFEST or (name.endswith(_IN_A_FOLDER) and name.count("/") == 1)
         cap = self.limits.max_manifest_bytes if top_or_one_down else self.limits.max_member_bytes
         if size > cap:
             raise self.refuse(
