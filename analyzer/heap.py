@@ -8,6 +8,7 @@ that it keeps for later; `malloc_trim` returns the free pages now, before the ru
 from __future__ import annotations
 
 import ctypes
+from typing import Any
 
 # mallopt(3) parameters
 _M_TRIM_THRESHOLD = -1
@@ -23,12 +24,21 @@ TOP_PAD_BYTES = 64 << 20
 MMAP_FROM_BYTES = 32 << 20
 
 
+def _glibc(name: str) -> Any:
+    """A function of the C library loaded into this process, None off glibc. (The
+    symbols already loaded, libc's among them: looking libc up by name with
+    ctypes.util.find_library would run `ldconfig -p` on every analysis.)"""
+    try:
+        return getattr(ctypes.CDLL(None), name)
+    except (OSError, AttributeError):
+        return None
+
+
 def keep_freed_memory() -> None:
     """Keep freed heap memory for the next allocations instead of returning it at once
     (give_back_free_memory() still returns it when asked). A no-op off glibc."""
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):  # not glibc
+    mallopt = _glibc("mallopt")
+    if mallopt is None:
         return
     mallopt(_M_TRIM_THRESHOLD, KEPT_FREE_BYTES)
     mallopt(_M_TOP_PAD, TOP_PAD_BYTES)
@@ -36,10 +46,6 @@ def keep_freed_memory() -> None:
 
 
 def give_back_free_memory() -> None:
-    # the symbols already loaded into this process (libc's among them): looking libc up
-    # by name with ctypes.util.find_library would run `ldconfig -p` on every analysis
-    try:
-        trim = ctypes.CDLL(None).malloc_trim
-    except (OSError, AttributeError):  # not glibc
-        return
-    trim(0)
+    trim = _glibc("malloc_trim")
+    if trim is not None:
+        trim(0)

@@ -396,6 +396,7 @@ def open_and_build(
 
     # two archives or more: each one's rest is spooled by a child started the moment its
     # manifest is found, so the spools run beside this process's decoding and building
+    # (one archive is, too, from PARALLEL_CHECK_BYTES of manifest on: see _begin)
     in_child = can_fork() and sum(not source.is_dir() for source in sources) > 1
     try:
         for verdict in _begin_all(sources, limits, budget, openings, run_build, in_child):

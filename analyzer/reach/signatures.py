@@ -375,11 +375,11 @@ class PairSigner:
         self,
         node: Node,
         holders: dict[str, Node],
-        nft_rules: list[str] | None = None,
-        shapes: PairShapes | None = None,
+        nft_rules: list[str],
+        shapes: PairShapes,
     ) -> None:
         self.holders = holders
-        self.shapes = shapes if shapes is not None else PairShapes()
+        self.shapes = shapes
         self.index = RouteIndex(node)
         host = node.host
         assert host is not None
@@ -395,7 +395,7 @@ class PairSigner:
         self.source = node_ip(node) or ""
         self.overlays = {name for name, item in host.interfaces.items() if item.kind == "vxlan"}
         self.locals = {address for item in host.interfaces.values() for address in item.ipv4}
-        self.literals = filter_literals(node, nft_rules or [])
+        self.literals = filter_literals(node, nft_rules)
         self._underlays: dict[int, int] = {}  # id(route) -> its class in shapes.underlays
 
     def sign(self, peer: Node, peer_facts: PeerFacts) -> tuple[Any, ...]:

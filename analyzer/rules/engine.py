@@ -415,14 +415,19 @@ class Engine:
                 return f"{need}: {self.model.missing[need]}"
         return None
 
-    def _eligible(self, collection: Collection, needs: list[str]) -> tuple[list[Fact], list[str]]:
+    def _absent(self, nodes: Iterable[str | None], needs: list[str]) -> dict[str | None, list[str]]:
+        """Per node, the node data of `needs` the bundle lacks for it."""
         node_needs = [need.removeprefix("node.") for need in needs if need.startswith("node.")]
         if not node_needs:
-            return collection.items, []
-        absent: dict[str | None, list[str]] = {}  # per node, worked out once
-        for node in set(collection.nodes):
+            return {}
+        absent: dict[str | None, list[str]] = {}
+        for node in set(nodes):
             have = self.data_by_node.get(node or "", set())
             absent[node] = [need for need in node_needs if need not in have]
+        return absent
+
+    def _eligible(self, collection: Collection, needs: list[str]) -> tuple[list[Fact], list[str]]:
+        absent = self._absent(collection.nodes, needs)  # per node, worked out once
         if not any(absent.values()):  # the usual case: every item, and no copy of 10^6
             return collection.items, []
         kept, lacking = [], set()
@@ -494,17 +499,12 @@ class Engine:
         fields = rule.projections[SINGLE[str(rule.doc.data["for_each"])]]
         if fields is None or "node" in fields or "file" in fields:
             return False
-        node_needs = [need.removeprefix("node.") for need in needs if need.startswith("node.")]
-        return all(
-            need in self.data_by_node.get(node, set())
-            for node in shared.holders()
-            for need in node_needs
-        )
+        return not any(self._absent(shared.holders(), needs).values())
 
     def _run_shared(self, rule: CompiledRule, variable: str, source: Collection) -> RuleResult:
         shared = source.shared
         assert shared is not None
-        held = any(indexes for _, _, indexes in shared.held)
+        held = bool(shared.holders())
         result = RuleResult(rule.id, "run", had_items=held, had_source=held)
         try:
             bad = set(self._failing_items(rule, variable, shared.facts))

@@ -40,6 +40,15 @@ class SharedFacts:
         """The nodes holding any entry (the collection's nodes)."""
         return {node for node, _, indexes in self.held if indexes}
 
+    def expand(self) -> tuple[list[Fact], list[str | None]]:
+        """Every node's items, and the node of each."""
+        items: list[Fact] = []
+        nodes: list[str | None] = []
+        for node, file, indexes in self.held:
+            items.extend(self.item(node, file, index) for index in indexes)
+            nodes.extend([node] * len(indexes))
+        return items, nodes
+
 
 class Collection:
     """A for_each collection: the loop variable it binds, and per-item node names (for
@@ -73,13 +82,8 @@ class Collection:
         return self._nodes
 
     def _expand(self) -> None:
-        shared = self.shared
-        items: list[Fact] = []
-        nodes: list[str | None] = []
-        for node, file, indexes in shared.held if shared is not None else ():
-            items.extend(shared.item(node, file, index) for index in indexes)  # type: ignore[union-attr]
-            nodes.extend([node] * len(indexes))
-        self._items, self._nodes = items, nodes
+        assert self.shared is not None, "a collection is made of items or of shared facts"
+        self._items, self._nodes = self.shared.expand()
 
 
 def node_data(node: Node) -> list[str]:
