@@ -112,8 +112,16 @@ def interface(item: Interface, tokens: Tokens) -> tuple[Any, ...]:
         None
         if vxlan is None
         else (vxlan.id, vxlan.port, token(vxlan.local, tokens), vxlan.dev, vxlan.external),
-        tuple(sorted(get(a.local, a.local) for a in item.addresses if a.family == "inet")),
+        _addresses(item, tokens),
     )
+
+
+def _addresses(item: Interface, tokens: Tokens) -> tuple[str, ...]:
+    # 10^5 pods' interfaces hold one address or none: sorted only when there are more
+    found = [tokens.get(a.local, a.local) for a in item.addresses if a.family == "inet"]
+    if len(found) > 1:
+        found.sort()
+    return tuple(found)
 
 
 def route(item: Route, tokens: Tokens) -> tuple[Any, ...]:
@@ -194,14 +202,23 @@ def rule(item: Rule, tokens: Tokens) -> tuple[Any, ...]:
     )
 
 
-def namespace(space: Namespace, tokens: Tokens, skip_routes: Iterable[str] = ()) -> tuple[Any, ...]:
-    """A namespace's devices, IPv4 routes (but those to or through `skip_routes`:
-    destinations or devices) and rules."""
+def namespace(
+    space: Namespace,
+    tokens: Tokens,
+    skip_routes: Iterable[str] = (),
+    skip_devices: frozenset[str] | set[str] = frozenset(),
+) -> tuple[Any, ...]:
+    """A namespace's devices (but `skip_devices`), IPv4 routes (but those to or through
+    `skip_routes`: destinations or devices) and rules."""
     skipped = frozenset(skip_routes)
     return (
         tuple(
             sorted(
-                (interface(item, tokens) for item in space.interfaces.values()),
+                (
+                    interface(item, tokens)
+                    for name, item in space.interfaces.items()
+                    if name not in skip_devices
+                ),
                 key=repr,
             )
         ),

@@ -91,10 +91,12 @@ def collect_facts(
     """The facts of the `home` nodes (every node when None); `nft` reads a node's nft
     ruleset, which joins its profile; with `mtu_chains`, each node's MTU chains too."""
     names = sorted(model.nodes)
-    position = {name: index for index, name in enumerate(names)}
-    peers = {
-        name: peer_facts(model, node) for name, node in model.nodes.items() if node.host is not None
-    }
+    # (index in `names`, node, what its pair signatures need) of every node with a host
+    peers = [
+        (number, model.nodes[name], peer_facts(model, model.nodes[name]))
+        for number, name in enumerate(names)
+        if model.nodes[name].host is not None
+    ]
     holders = address_holders(model)
     cidrs = pod_cidrs(model)
     shapes = PairShapes()  # this call's: it keys shapes by the identity of its records
@@ -119,15 +121,15 @@ def collect_facts(
         # signatures are shared objects, equal ones the same: grouped by identity, so
         # none of the 10^3 per node is hashed (a nested tuple hashes anew each time)
         grouped: dict[int, tuple[tuple[object, ...], list[int]]] = {}
-        for other in names:
-            facts = peers.get(other)
-            if other == name or facts is None:
+        sign = signer.sign
+        for number, peer, facts in peers:
+            if peer is node:
                 continue
-            signature = signer.sign(model.nodes[other], facts)
+            signature = sign(peer, facts)
             group = grouped.get(id(signature))
             if group is None:
                 group = grouped[id(signature)] = (signature, [])
-            group[1].append(position[other])
+            group[1].append(number)
         # as arrays: a worker sends 10^5 of them back, pickled as bytes, not int by int
         pairs = {signature: array("I", peers) for signature, peers in grouped.values()}
         pod_classes = list(classes.items())

@@ -108,4 +108,4 @@ class PodTables:
 
 def interfaces(space: Namespace, tokens: canon.Tokens) -> tuple[Any, ...]:
     # by ifindex, as `ip link` prints them
-    return tuple(canon.interface(item, tokens) for item in space.interfaces.values())
+    return tuple([canon.interface(item, tokens) for item in space.interfaces.values()])

@@ -68,29 +68,49 @@ def _ipv4_int(address: str | None) -> int | None:
         return None
 
 
+# where a route sits in a RouteIndex: (table, prefix length, network), or None when the
+# index leaves it out
+Placement = tuple[str, int, int] | None
+
+
+def _placement(item: Route) -> Placement:
+    if item.table not in ("main", "default") or item.cached or item.type in _SKIPPED_TYPES:
+        return None
+    if item.family == "inet6":
+        return None
+    span = _span(item.dst)
+    return None if span is None else (item.table, span[1], span[0])
+
+
 class RouteIndex:
     """Longest-prefix match over a namespace's tables main and default, as the kernel's
-    three default rules do; a namespace with other policy rules asks routing.decide."""
+    three default rules do; a namespace with other policy rules asks routing.decide.
+    `placements`: id(route) -> where it sits, shared by the indexes of one run (every
+    node holds the same record for a peer's route: parsers/elements.py)."""
 
-    def __init__(self, node: Node) -> None:
+    def __init__(self, node: Node, placements: dict[int, Placement] | None = None) -> None:
         host = node.host
         assert host is not None
         self.host = host
         self.policy = any(r.priority not in _DEFAULT_PRIORITIES for r in host.rules)
+        known = {} if placements is None else placements
         self.tables: dict[str, dict[int, dict[int, Route]]] = {"main": {}, "default": {}}
+        tables = self.tables
         for item in host.routes:
-            by_length = self.tables.get(item.table)
-            if by_length is None or item.family == "inet6" or item.cached:
+            key = id(item)
+            if key in known:
+                placed = known[key]
+            else:
+                placed = known[key] = _placement(item)
+            if placed is None:
                 continue
-            if item.type in _SKIPPED_TYPES:
-                continue
-            span = _span(item.dst)
-            if span is None:
-                continue
-            network, length = span
-            held = by_length.setdefault(length, {}).get(network)
+            table, length, network = placed
+            by_network = tables[table].get(length)
+            if by_network is None:
+                by_network = tables[table][length] = {}
+            held = by_network.get(network)
             if held is None or (item.metric or 0) < (held.metric or 0):
-                by_length[length][network] = item
+                by_network[network] = item
         # per table, main then default: (mask, routes by network), longest prefix first
         self.order = [
             [
@@ -104,6 +124,10 @@ class RouteIndex:
         if self.policy or dst_int is None:
             decision = decide(self.host, src, dst)
             return decision.route
+        return self.match(dst_int)
+
+    def match(self, dst_int: int) -> Route | None:
+        """The route for `dst_int` where the three default rules are all there is."""
         for table in self.order:
             for mask, routes in table:
                 found = routes.get(dst_int & mask)
@@ -152,9 +176,24 @@ def strict_rp_filter(node: Node) -> bool:
     return any(value.strip() == "1" for value in values)
 
 
-def pod_cidrs(model: Model) -> Counter[str]:
-    """How many nodes hold each pod CIDR (worked out once for every node's profile)."""
-    return Counter(node.pod_cidr for node in model.nodes.values() if node.pod_cidr)
+@dataclass(frozen=True)
+class PodCidrs:
+    """Every node's pod CIDR, and those two nodes or more hold (worked out once for every
+    node's profile: 10^3 nodes each skip 10^3 peers' routes)."""
+
+    every: frozenset[str]
+    shared: frozenset[str]
+
+    def others(self, own: str | None) -> frozenset[str]:
+        """Every other node's pod CIDR (one this node shares too, when another holds it)."""
+        if own is None or own not in self.every or own in self.shared:
+            return self.every
+        return self.every - {own}
+
+
+def pod_cidrs(model: Model) -> PodCidrs:
+    held = Counter(node.pod_cidr for node in model.nodes.values() if node.pod_cidr)
+    return PodCidrs(frozenset(held), frozenset(cidr for cidr, count in held.items() if count > 1))
 
 
 def profile(
@@ -162,16 +201,12 @@ def profile(
     model: Model,
     tokens: dict[str, str],
     nft_rules: list[str],
-    cidrs: Counter[str],
+    cidrs: PodCidrs,
 ) -> tuple[Any, ...]:
-    """`cidrs`: pod_cidrs(model)."""
     host = node.host
     if host is None:
         return ("no host namespace",)
-    # every other node's pod CIDR (one this node shares too, when another holds it)
-    peer_routes = {
-        cidr for cidr, count in cidrs.items() if count > (1 if cidr == node.pod_cidr else 0)
-    }
+    peer_routes = cidrs.others(node.pod_cidr)
     pod_routes = {
         pod.ip for pod in model.pods_by_node.get(node.name, []) if pod.ip and not pod.host_network
     }
@@ -191,8 +226,9 @@ def profile(
         host,
         tokens,
         skip_routes=peer_routes | pod_routes | {f"{ip}/32" for ip in pod_routes} | veths,
+        skip_devices=veths,
     )
-    devices = tuple(item for item in space[0] if item[0] not in veths)
+    devices = space[0]
     sysctls = tuple(
         sorted(
             (key, value.strip())
@@ -286,19 +322,33 @@ class HostIndex:
         for item in host.neighbours if host is not None else ():
             if item.dst in addresses:
                 self.neighbours.setdefault(item.dst, []).append(item)
+        # by the pod's address: a route for it or for it as a /32
         for route in host.routes if host is not None else ():
             if route.dst in addresses:
-                self.routes.setdefault(route.dst, []).append(route)
+                self.routes.setdefault(route.dst.removesuffix("/32"), []).append(route)
+        self.sysctls = node.sysctls
         # an address two pod namespaces hold: which gets a packet is up to each sender's
         # learnt neighbour entry, which signatures leave out (see pod_signature)
         seen: set[str] = set()
         self.shared = False
         for namespace in node.pods_netns.values():
-            held = {ip for interface in namespace.interfaces.values() for ip in interface.ipv4}
-            if held & seen - {"127.0.0.1"}:
+            held = {
+                address.local
+                for interface in namespace.interfaces.values()
+                for address in interface.addresses
+                if address.family == "inet"
+            }
+            held.discard("127.0.0.1")
+            if not seen.isdisjoint(held):
                 self.shared = True
                 break
             seen |= held
+
+    def device_sysctls(self, device: str) -> tuple[str | None, ...]:
+        """The walk's sysctls of a host device (a pod's veth), None where unread."""
+        key = device.replace(".", "/")
+        get = self.sysctls.get
+        return tuple([get(f"net.ipv4.conf.{key}.{name}") for name in _DEVICE_SYSCTLS])
 
 
 def pod_signature(
@@ -307,37 +357,39 @@ def pod_signature(
     space, eth0, veth = pod.netns, pod.eth0, pod.host_veth
     if space is None or eth0 is None:
         return ("no namespace",)
+    ip = pod.ip
+    mac = (eth0.link.address or "").lower()
     own: dict[str, str] = {}
-    if pod.ip:
-        own[pod.ip] = "POD"
-        own[f"{pod.ip}/32"] = "POD/32"
-    if eth0.mac:
-        own[eth0.mac.lower()] = "PODMAC"
+    if ip:
+        own[ip] = "POD"
+        own[f"{ip}/32"] = "POD/32"
+    if mac:
+        own[mac] = "PODMAC"
     if veth is not None:
-        own[veth.name] = "VETH"
-        if veth.mac:
-            own[veth.mac.lower()] = "VETHMAC"
+        own[veth.link.name] = "VETH"
+        if veth.link.address:
+            own[veth.link.address.lower()] = "VETHMAC"
     mine = {**tokens, **own}
     routes, neighbours = index.tables.of(space, mine, own)
     inside = (pod_rows.interfaces(space, mine), routes)
     outside: tuple[Any, ...] = ()
     host = node.host
     if veth is not None and host is not None:
-        key = veth.name.replace(".", "/")
+        name = veth.link.name
         outside = (
             canon.interface(veth, mine),
-            canon.port(node.bridge_ports.get(veth.name)),
-            tuple(node.sysctls.get(f"net.ipv4.conf.{key}.{name}") for name in _DEVICE_SYSCTLS),
+            canon.port(node.bridge_ports.get(name)),
+            index.device_sysctls(name),
         )
-    mac = (eth0.mac or "").lower()
-    fdb = canon.unordered([canon.fdb(entry, mine) for entry in index.fdb.get(mac, ())])
+    held = index.fdb.get(mac)
+    fdb = canon.unordered([canon.fdb(entry, mine) for entry in held]) if held else ()
     host_side: tuple[Any, ...] = ()
-    if host is not None and pod.ip:
-        found = index.neighbours.get(pod.ip)
-        routes = index.routes.get(pod.ip, []) + index.routes.get(f"{pod.ip}/32", [])
+    if host is not None and ip:
+        found = index.neighbours.get(ip)
+        routes = index.routes.get(ip)
         host_side = (
             canon.unresolved_neighbours(found, mine) if found else (),
-            canon.unordered([canon.route(item, mine) for item in routes]),
+            canon.unordered([canon.route(item, mine) for item in routes]) if routes else (),
         )
     # on a node where two pods hold one address, learnt neighbour entries decide which
     # gets a packet: each pod there is a class of its own (rare; walks stay exact)
@@ -358,6 +410,7 @@ class PairShapes:
         self.canonical: dict[tuple[Any, ...], tuple[Any, ...]] = {}
         # an underlay route's part of a shape, by its values (each node's own record)
         self.underlays: dict[tuple[Any, ...], int] = {}
+        self.placements: dict[int, Placement] = {}  # for the signers' RouteIndex
 
     def one(self, shape: tuple[Any, ...]) -> tuple[Any, ...]:
         return self.canonical.setdefault(shape, shape)
@@ -380,7 +433,8 @@ class PairSigner:
     ) -> None:
         self.holders = holders
         self.shapes = shapes
-        self.index = RouteIndex(node)
+        self.index = RouteIndex(node, shapes.placements)
+        self.plain = not self.index.policy  # the default rules only: a plain lookup
         host = node.host
         assert host is not None
         # (next hop, device) -> the entry (the last one, as `ip neigh replace` leaves it)
@@ -399,8 +453,13 @@ class PairSigner:
         self._underlays: dict[int, int] = {}  # id(route) -> its class in shapes.underlays
 
     def sign(self, peer: Node, peer_facts: PeerFacts) -> tuple[Any, ...]:
-        lookup = self.index.lookup
-        route = lookup(self.source, peer_facts.sample, peer_facts.sample_int)
+        # 10^6 calls at 1,000 nodes: the index's lookups and the memo's spelled out
+        index = self.index
+        sample_int = peer_facts.sample_int
+        if self.plain and sample_int is not None:
+            route = index.match(sample_int)
+        else:
+            route = index.lookup(self.source, peer_facts.sample, sample_int)
         if route is None:
             return NO_ROUTE
         dev, gateway = route.dev, route.gateway
@@ -410,14 +469,26 @@ class PairSigner:
         neighbour = self.neighbours.get((nexthop, dev))
         if dev in self.overlays:
             mac = (neighbour.lladdr or "").lower() if neighbour is not None else ""
-            entry = self.fdb.get((dev, mac)) or self.fdb.get((dev, ALL_ZEROS))
-            under = None if entry is None else lookup(self.source, entry.dst, _ipv4_int(entry.dst))
-            holder = None if entry is None else self._holder(entry.dst, peer)
+            fdb = self.fdb
+            entry = fdb.get((dev, mac)) or fdb.get((dev, ALL_ZEROS))
+            if entry is None:
+                under = holder = None
+            else:
+                outer = entry.dst
+                outer_int = _ipv4_int(outer)
+                if self.plain and outer_int is not None:
+                    under = index.match(outer_int)
+                else:
+                    under = index.lookup(self.source, outer, outer_int)
+                holder = self._holder(outer, peer)
+            underlay = -1 if under is None else self._underlays.get(id(under))
+            if underlay is None:
+                underlay = self._underlay(under)
             inputs: tuple[Any, ...] = (
                 id(route),
                 id(neighbour),
                 id(entry),
-                self._underlay(under),
+                underlay,
                 holder,
                 id(peer_facts),
             )
