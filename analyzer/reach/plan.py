@@ -86,7 +86,7 @@ def classes(facts: list[NodeFacts]) -> dict[tuple[Any, ...], PairClass]:
     strict_index = {i for i, name in index_name.items() if name in strict}
     # per node: (its pod class, (node, the class's pods)) made once, shared by every member
     destinations_of = [
-        [(number, (index_name[i], refs)) for number, refs in pod_classes[index_name[i]]]
+        [(number, (index_name[i], refs), len(refs)) for number, refs in pod_classes[index_name[i]]]
         for i in range(len(index_name))
     ]
     found: dict[tuple[Any, ...], PairClass] = {}
@@ -125,16 +125,28 @@ def classes(facts: list[NodeFacts]) -> dict[tuple[Any, ...], PairClass]:
         for signature, peers in fact.peers.items():
             number = pairs(signature)
             groups: dict[tuple[int, int | None], list[int]] = {}
-            for peer in peers:
-                back = reverse.get((index_name[peer], name)) if peer in strict_index else None
-                groups.setdefault((profile_by_index[peer], back), []).append(peer)
+            if strict_index:
+                for peer in peers:
+                    back = reverse.get((index_name[peer], name)) if peer in strict_index else None
+                    groups.setdefault((profile_by_index[peer], back), []).append(peer)
+            else:  # the usual cluster, 10^6 peers in all: by profile alone
+                by_profile: dict[int, list[int]] = {}
+                for peer in peers:
+                    group = by_profile.get(profile_by_index[peer])
+                    if group is None:
+                        group = by_profile[profile_by_index[peer]] = []
+                    group.append(peer)
+                groups = {(profile, None): group for profile, group in by_profile.items()}
             for (peer_profile, back), group in groups.items():
-                by_target: dict[int, list[tuple[str, list[str]]]] = {}
+                by_target: dict[int, tuple[list[tuple[str, list[str]]], list[int]]] = {}
                 for peer in group:
-                    for target_class, destination in destinations_of[peer]:
-                        by_target.setdefault(target_class, []).append(destination)
-                for target_class, destinations in by_target.items():
-                    targets = sum(len(refs) for _, refs in destinations)
+                    for target_class, destination, size in destinations_of[peer]:
+                        held = by_target.get(target_class)
+                        if held is None:
+                            held = by_target[target_class] = ([], [0])
+                        held[0].append(destination)
+                        held[1][0] += size
+                for target_class, (destinations, (targets,)) in by_target.items():
                     common = (profile_of[name], number, back, peer_profile, target_class)
                     for source_class, source_refs in mine:
                         add(
