@@ -214,7 +214,7 @@ def fill_namespace(namespace: Namespace, outputs: NodeOutputs, details: str = "n
     if addresses is not None:
         namespace.present.add("addresses")
         for entry in addresses.records:
-            interface = namespace.interfaces.get(entry.link.name)
+            interface = namespace.interfaces.get(entry.name)
             if interface is None:  # no ip-link output: the addr output has the links too
                 interface = Interface(namespace.node, namespace.id, entry.link)
                 namespace.add(interface)

@@ -7,7 +7,7 @@ per interface: the interface as a ``Link`` (the same record ``ip link`` gives, w
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from needle.analyzer.parsers.common import (
@@ -64,12 +64,37 @@ class Address:
     extra: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, eq=False)
 class InterfaceAddresses:
-    """An interface and its addresses, as one ``ip addr`` block shows them."""
+    """An interface and its addresses, as one ``ip addr`` block shows them (read-only).
 
-    link: Link
+    From the JSON form the link is made on first use (`link`): a model that has the
+    interface from ``ip link`` takes only the name and the addresses, and making links
+    nobody read cost a third of reading 10^5 pod namespaces."""
+
+    name: str
     addresses: tuple[Address, ...] = ()
+    made: Link | None = None  # the link, once made
+    # the JSON element the link is made of (checked to make one: _json_link)
+    item: dict[str, Any] | None = field(default=None, repr=False)
+
+    @property
+    def link(self) -> Link:
+        if self.made is None:
+            made = link_from_json(self.item or {})
+            assert made is not None, "checked when parsed"
+            self.made, self.item = made, None
+        return self.made
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, InterfaceAddresses):
+            return NotImplemented
+        return (self.link, self.addresses) == (other.link, other.addresses)
+
+
+def _json_link(item: dict[str, Any]) -> bool:
+    """Whether link_from_json makes a link of `item` (it needs an index and a name)."""
+    return to_int(item.get("ifindex")) is not None and isinstance(item.get("ifname"), str)
 
 
 def parse_ip_addr(data: bytes) -> Parsed[InterfaceAddresses]:
@@ -103,8 +128,7 @@ def parse_ip_addr_json(data: bytes) -> Parsed[InterfaceAddresses]:
     records: list[InterfaceAddresses] = []
     unparsed = list(arrays.unparsed)
     for item in arrays.items:
-        link = link_from_json(item) if isinstance(item, dict) else None
-        if link is None or not isinstance(item, dict):
+        if not isinstance(item, dict) or not _json_link(item):
             unparsed.append(json_dumps_safe(item))
             continue
         addresses: list[Address] = []
@@ -115,7 +139,7 @@ def parse_ip_addr_json(data: bytes) -> Parsed[InterfaceAddresses]:
                 unparsed.append(json_dumps_safe(info))
             else:
                 addresses.append(address)
-        records.append(InterfaceAddresses(link, tuple(addresses)))
+        records.append(InterfaceAddresses(str(item["ifname"]), tuple(addresses), item=item))
     return Parsed(tuple(records), tuple(unparsed), arrays.truncated)
 
 
@@ -180,7 +204,7 @@ def parse_ip_addr_text(data: bytes) -> Parsed[InterfaceAddresses]:
                 addresses[-1] = _with_lifetimes(addresses[-1], tokens)
             else:
                 unparsed.append(line)
-        records.append(InterfaceAddresses(link, tuple(addresses)))
+        records.append(InterfaceAddresses(link.name, tuple(addresses), link))
     return Parsed(tuple(records), tuple(unparsed))
 
 

@@ -88,6 +88,13 @@ def check_record(record: Any) -> None:
         assert _matches(value, hints[item.name]), (
             f"{cls.__name__}.{item.name} is {value!r}, not {hints[item.name]}"
         )
+    # a record made on first use (ip_addr.InterfaceAddresses.link) is made here, so
+    # that hostile input that would break it breaks it now
+    for name, member in vars(cls).items():
+        if isinstance(member, property):
+            value = getattr(record, name)
+            if dataclasses.is_dataclass(value):
+                check_record(value)
 
 
 def check(result: Parsed) -> None:
