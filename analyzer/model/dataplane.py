@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, TypeVar
 
 from needle.analyzer.bundle.reader import Bundle
@@ -18,7 +19,7 @@ from needle.analyzer.model.sources import BY_KIND, SOURCES
 from needle.analyzer.parsers.bridge_fdb import parse_bridge_fdb
 from needle.analyzer.parsers.common import Parsed
 from needle.analyzer.parsers.ip_addr import parse_ip_addr
-from needle.analyzer.parsers.ip_link import parse_ip_link
+from needle.analyzer.parsers.ip_link import LinkMemo, parse_ip_link
 from needle.analyzer.parsers.ip_neigh import parse_ip_neigh
 from needle.analyzer.parsers.ip_route import parse_ip_route
 
@@ -35,12 +36,19 @@ class ParseCache:
 
     def __init__(self) -> None:
         self._done: dict[tuple[object, bytes], Parsed[Any]] = {}
+        self.links = LinkMemo()  # for every bundle's ip link outputs
 
-    def parse(self, parser: Callable[[bytes], Parsed[R]], data: bytes) -> Parsed[R]:
+    def parse(
+        self,
+        parser: Callable[[bytes], Parsed[R]],
+        data: bytes,
+        run: Callable[[bytes], Parsed[R]] | None = None,
+    ) -> Parsed[R]:
+        """`parser`'s records of `data`; `run`: the same parser with its memo bound."""
         key = (parser, hashlib.blake2b(data, digest_size=16).digest())
         found = self._done.get(key)
         if found is None:
-            found = self._done[key] = parser(data)
+            found = self._done[key] = (run or parser)(data)
         return found
 
 
@@ -65,6 +73,9 @@ class NodeOutputs:
         self.bundle = bundle
         self.cache = cache
         self.index = output_index(node_record)
+        self._parse_links = partial(
+            parse_ip_link, memo=cache.links if cache is not None else LinkMemo()
+        )
 
     def raw(self, netns: str, command_id: str, interface: str | None = None) -> bytes | None:
         """The bytes of the command's output, to be parsed (counted as records)."""
@@ -92,7 +103,11 @@ class NodeOutputs:
         return found
 
     def parse(self, parser: Callable[[bytes], Parsed[R]], data: bytes) -> Parsed[R]:
-        return parser(data) if self.cache is None else self.cache.parse(parser, data)
+        # ip link through the memo: the node's 10^2 pod namespaces print the same lo
+        run: Callable[[bytes], Parsed[Any]] = (
+            self._parse_links if parser is parse_ip_link else parser
+        )
+        return run(data) if self.cache is None else self.cache.parse(parser, data, run)
 
     def parsed(
         self, netns: str, what: str, parser: Callable[[bytes], Parsed[R]]

@@ -116,11 +116,36 @@ class Link:
     extra: tuple[str, ...] = ()
 
 
-def parse_ip_link(data: bytes) -> Parsed[Link]:
-    """Either form: JSON when the output starts with ``[``, text otherwise."""
+def parse_ip_link(data: bytes, memo: LinkMemo | None = None) -> Parsed[Link]:
+    """Either form: JSON when the output starts with ``[``, text otherwise. A caller that
+    parses many outputs alike passes its `memo`."""
     if looks_like_json(data):
-        return parse_ip_link_json(data)
+        return parse_ip_link_json(data, memo)
     return parse_ip_link_text(data)
+
+
+class LinkMemo:
+    """The last JSON element of each interface name a caller parsed, and its link: 10^5
+    pod namespaces print the same `lo`, and an equal element makes an equal link (links
+    are read-only), so each one after the first costs a comparison."""
+
+    __slots__ = ("last",)
+    NAMES = 256  # past this many names it starts again
+
+    def __init__(self) -> None:
+        self.last: dict[str, tuple[dict[str, Any], Link]] = {}
+
+    def link(self, obj: dict[str, Any]) -> Link | None:
+        name = obj.get("ifname")
+        held = self.last.get(name) if isinstance(name, str) else None
+        if held is not None and held[0] == obj:
+            return held[1]
+        made = link_from_json(obj)
+        if made is not None:
+            if len(self.last) >= self.NAMES:
+                self.last.clear()
+            self.last[made.name] = (obj, made)
+        return made
 
 
 # --- JSON form -------------------------------------------------------------------------
@@ -157,9 +182,9 @@ _JSON_LINK_HANDLED = frozenset(
 )
 
 
-def parse_ip_link_json(data: bytes) -> Parsed[Link]:
+def parse_ip_link_json(data: bytes, memo: LinkMemo | None = None) -> Parsed[Link]:
     """The ``-j`` form. A cut-off file yields the links before the cut, ``truncated`` set."""
-    return records_from_json(data, link_from_json)
+    return records_from_json(data, link_from_json if memo is None else memo.link)
 
 
 _LINK_TEXT = (
