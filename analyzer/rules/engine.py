@@ -39,7 +39,7 @@ from needle.analyzer.rules.facts import (
     node_facts,
 )
 from needle.analyzer.rules.grouping import alike as group_alike
-from needle.analyzer.rules.helpers import ModelHelpers, helper_signatures
+from needle.analyzer.rules.helpers import PAIRWISE, ModelHelpers, helper_signatures
 from needle.analyzer.rules.memory import ResultMemory, RuleInputs
 
 if TYPE_CHECKING:  # reach and trace build on the engine, not the other way
@@ -64,6 +64,7 @@ PAIRS = "node_pairs"
 COLLECTIONS = (*SINGLE, PAIRS)
 _PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
 INDEX = "_i"
+ROW_PREFIX = "_no_"  # a node's row of a pairwise helper: the peers it is false for
 # cel-expr-python stops an evaluation after 10,000 comprehension steps; a filter and the
 # map after it may both walk a whole chunk
 BUDGET = 4500
@@ -185,6 +186,10 @@ class CompiledRule:
     # placeholders and subject values worked out without CEL (rules/placeholders.py)
     paths: dict[str, FieldPath]
     calls: dict[str, HelperCall] = field(default_factory=dict)
+    # node_pairs: the PAIRWISE helpers the rule calls as h(node.name, peer.name), and
+    # the filter that reads their answers from each node's row instead (_row_filter)
+    pairwise: tuple[str, ...] = ()
+    row_filter: CompiledExpression | None = None
 
     @property
     def id(self) -> str:
@@ -260,13 +265,15 @@ def compile_rule(doc: RuleDocument, helpers: list[HelperFunction]) -> CompiledRu
     check = str(doc.data["assert"])
     _compile(env, doc, "where", where)
     _compile(env, doc, "assert", check)
+    pairwise: tuple[str, ...] = ()
+    row_filter = None
     if for_each == PAIRS:
         loop_env = CelEnvironment({"nodes": "list", "peers": "list", "netconf": "map"}, helpers)
-        combined = (
-            f"nodes.map(node, peers.filter(peer, peer.name != node.name && ({where})"
-            f" && !({check})).map(peer, peer.{INDEX}))"
-        )
+        combined = _pairs_filter(where, check)
         variables: tuple[str, ...] = ("node", "peer")
+        pairwise, rows = _row_filter(where, check)
+        if pairwise:
+            row_filter = _compile(loop_env, doc, "assert", rows)
     else:
         variable = SINGLE[for_each]
         loop_env = CelEnvironment({"items": "list", "netconf": "map"}, helpers)
@@ -297,7 +304,50 @@ def compile_rule(doc: RuleDocument, helpers: list[HelperFunction]) -> CompiledRu
         for expression in rendered
         if (call := helper_call(expression.source, by_name)) is not None
     }
-    return CompiledRule(doc, filter_expression, placeholders, subject, projections, paths, calls)
+    return CompiledRule(
+        doc,
+        filter_expression,
+        placeholders,
+        subject,
+        projections,
+        paths,
+        calls,
+        pairwise,
+        row_filter,
+    )
+
+
+def _pairs_filter(where: str, check: str) -> str:
+    return (
+        f"nodes.map(node, peers.filter(peer, peer.name != node.name && ({where})"
+        f" && !({check})).map(peer, peer.{INDEX}))"
+    )
+
+
+_PAIRWISE_CALL = re.compile(rf"\b({'|'.join(PAIRWISE)})\(\s*node\.name\s*,\s*peer\.name\s*\)")
+# strings _STRING cannot tell apart: raw ones (a backslash ends nothing) and triple-quoted
+_RAW_OR_TRIPLE = re.compile(r"\b[rR]['\"]|'''|\"\"\"")
+_STRING = re.compile(r"'(?:[^'\\\n]|\\.)*'" + r'|"(?:[^"\\\n]|\\.)*"')
+
+
+def _row_filter(where: str, check: str) -> tuple[tuple[str, ...], str]:
+    """The pairwise helpers `where` and `check` call as h(node.name, peer.name), and the
+    pair filter with each such call read from the node's row: `node._no_h`, the peers
+    it is false for (Engine._fill_rows). ((), "") when there are none, or when one is
+    spelled inside a string literal (rewriting the text would change the string)."""
+    texts = (where, check)
+    if not any(_PAIRWISE_CALL.search(text) for text in texts):
+        return (), ""
+    if any(_RAW_OR_TRIPLE.search(text) for text in texts) or any(
+        _PAIRWISE_CALL.search(text) for text in texts for text in _STRING.findall(text)
+    ):
+        return (), ""
+    names = tuple(sorted({m.group(1) for text in texts for m in _PAIRWISE_CALL.finditer(text)}))
+
+    def read(match: re.Match[str]) -> str:
+        return f"(!(peer.{INDEX} in node.{ROW_PREFIX}{match.group(1)}))"
+
+    return names, _pairs_filter(_PAIRWISE_CALL.sub(read, where), _PAIRWISE_CALL.sub(read, check))
 
 
 def _render(template: str, rule: CompiledRule, bindings: dict[str, Any]) -> str:
@@ -364,7 +414,8 @@ class Engine:
         self.home = home
         self.memory = memory
         model.load_nodes(home)  # this shard's nodes' pod side, when the build left it
-        self.helpers = ModelHelpers(model).functions()
+        self.model_helpers = ModelHelpers(model)
+        self.helpers = self.model_helpers.functions()
         # helpers that read the model (routes): a rule calling one depends on more
         # than its items
         self.lookups = {helper.name for helper in self.helpers if inspect.ismethod(helper.impl)}
@@ -557,10 +608,13 @@ class Engine:
     def _run_pairs(self, rule: CompiledRule, nodes: list[Fact], findings: list[Finding]) -> None:
         peers = _project(self.node_items, rule.projections["peer"])
         outer = _project(nodes, rule.projections["node"])
+        expression = rule.filter_expression
+        if rule.row_filter is not None and self._fill_rows(rule.pairwise, outer):
+            expression = rule.row_filter
         step = max(1, PAIR_STEPS // (len(peers) + 1))
         for start in range(0, len(outer), step):
             chunk = outer[start : start + step]
-            results = self._failing_pairs(rule, chunk, peers)
+            results = self._failing_pairs(expression, chunk, peers)
             for node, failing in zip(chunk, results, strict=True):
                 for index in failing:
                     bindings = {
@@ -571,20 +625,33 @@ class Engine:
                     findings.append(_finding(rule, bindings))
 
     def _failing_pairs(
-        self, rule: CompiledRule, chunk: list[Fact], peers: list[Fact]
+        self, expression: CompiledExpression, chunk: list[Fact], peers: list[Fact]
     ) -> list[list[int]]:
         """Per node of `chunk`, the indexes of the peers it fails with."""
         try:
-            return rule.filter_expression.evaluate(
-                {"nodes": chunk, "peers": peers, "netconf": self.netconf}
-            )
+            return expression.evaluate({"nodes": chunk, "peers": peers, "netconf": self.netconf})
         except CelEvalError as exc:
             if _OVERRUN not in str(exc) or len(chunk) == 1:
                 raise
             half = len(chunk) // 2  # many failing pairs: their map took the steps
-            return self._failing_pairs(rule, chunk[:half], peers) + self._failing_pairs(
-                rule, chunk[half:], peers
+            return self._failing_pairs(expression, chunk[:half], peers) + self._failing_pairs(
+                expression, chunk[half:], peers
             )
+
+    def _fill_rows(self, helpers: tuple[str, ...], outer: list[Fact]) -> bool:
+        """Each node's row of each pairwise helper (the peers, by index, it is false for),
+        asked of the helpers in Python: CEL calling back once a pair costs more than the
+        answer. False when a helper raised on some pair: the rule then calls it from CEL
+        as written, where only the pairs its `where` admits reach it."""
+        names = [item["name"] for item in self.node_items]
+        failing = self.model_helpers.failing
+        try:
+            for item in outer:
+                for helper in helpers:
+                    item[ROW_PREFIX + helper] = failing(helper, item["name"], names)
+        except Exception:  # noqa: BLE001 - any error: the written form decides
+            return False
+        return True
 
 
 def merge_results(
