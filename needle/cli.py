@@ -19,17 +19,14 @@ import typer
 
 from needle.analyzer.cli import app as analyzer_app
 from needle.analyzer.errors import AnalyzerError
-from needle.collector.cli import app as collector_app
 from needle.collector.errors import CollectorError
 from needle.completion import complete_var, completion
 from needle.completion import enable as enable_completion
 from needle.console import ColorChoice, error_line, resolve_color
 from needle.help import polish
-from needle.lab.cli import app as lab_app
 from needle.lab.errors import LabError
 from needle.process import prepare_process
-from needle.redact.cli import app as redact_app
-from needle.redact.run import RedactError
+from needle.redact.errors import RedactError
 from needle.usage import usage_message
 
 try:  # typer >= 0.26 vendors click; older releases depend on it
@@ -93,7 +90,7 @@ def _set_color(ctx: typer.Context, value: ColorChoice) -> ColorChoice:
     return value
 
 
-def build_app() -> typer.Typer:
+def build_app(analyzer_only: bool = False) -> typer.Typer:
     app = typer.Typer(
         name="needle",
         help=HELP,
@@ -130,12 +127,39 @@ def build_app() -> typer.Typer:
     ) -> None:
         """needle: collect and analyze Kubernetes pod networking (Flannel VXLAN first)."""
 
-    app.add_typer(collector_app)
     app.add_typer(analyzer_app)
+    if analyzer_only:
+        return app
+    from needle.collector.cli import app as collector_app
+    from needle.lab.cli import app as lab_app
+    from needle.redact.cli import app as redact_app
+
+    app.add_typer(collector_app)
     app.add_typer(redact_app)
     app.add_typer(lab_app, name="lab")
     app.command("completion")(completion)
     return app
+
+
+# the analyzer's commands: a run of one of them mounts only the analyzer, whose users
+# (an air-gapped laptop, 10^6-pair bundles) need not wait for the collector's Kubernetes
+# client to import (tests/test_cli.py holds this to the analyzer app's commands)
+ANALYZER_COMMANDS = frozenset({"analyze", "diff", "rules", "show", "trace"})
+# the root's options that take a value (the others are flags)
+_VALUED = frozenset({"--color"})
+
+
+def command_of(argv: list[str]) -> str | None:
+    """The command `argv` runs (its first word after the root's options), if any."""
+    words = iter(argv)
+    for word in words:
+        if word == "--":
+            return next(words, None)
+        if not word.startswith("-"):
+            return word
+        if word in _VALUED:
+            next(words, None)
+    return None
 
 
 def _wants_debug(argv: list[str]) -> bool:
@@ -154,7 +178,10 @@ def run(argv: list[str], prog: str) -> int:
         return EXIT_USAGE
 
     enable_completion()
-    command = typer.main.get_command(build_app())
+    completing = complete_var(prog) in os.environ
+    command = typer.main.get_command(
+        build_app(analyzer_only=not completing and command_of(argv) in ANALYZER_COMMANDS)
+    )
     polish(command, Context(command, info_name=prog, **command.context_settings))
     try:
         result = command.main(

@@ -25,6 +25,7 @@ from typing import Any
 from needle.redact import secrets
 from needle.redact.addresses import AddressMapper, kept
 from needle.redact.archive import MANIFEST, ArchiveError, BundleOutput, Member, read_members
+from needle.redact.errors import RedactError
 from needle.redact.keys import RedactionKeys, new_secret
 from needle.redact.kube import ObjectRedactor
 from needle.redact.macs import MacMapper
@@ -37,10 +38,6 @@ from needle.redact.text import TextRewriter
 
 FORMAT = "needle.redaction/v1"
 _TRIM_EVERY = 64  # members rewritten between two looks at the size of the caches
-
-
-class RedactError(Exception):
-    """Redaction could not be done; nothing was written. One sentence."""
 
 
 @dataclass

@@ -69,3 +69,31 @@ def test_kubectl_plugin_name_in_messages(capsys):
 
     assert run_cli(["nope"], "kubectl needle") == 2
     assert "kubectl needle --help" in capsys.readouterr().err
+
+
+def test_an_analyzer_command_mounts_only_the_analyzer():
+    """`needle analyze` (air-gapped, 10^6-pair bundles) does not wait for the collector's
+    Kubernetes client to import; its help and errors are the same."""
+    import typer
+    from needle.analyzer.cli import app as analyzer_app
+
+    from needle.cli import ANALYZER_COMMANDS, command_of
+
+    assert set(typer.main.get_command(analyzer_app).commands) == ANALYZER_COMMANDS
+    assert command_of(["--color", "never", "--debug", "analyze", "b.tar.gz"]) == "analyze"
+    assert command_of(["--color=never", "diff"]) == "diff"
+    assert command_of(["--", "show"]) == "show"
+    assert command_of(["--version"]) is None
+    probe = (
+        "import sys\n"
+        "from needle.cli import run\n"
+        "code = run(sys.argv[1:], 'needle')\n"
+        "print(code, 'needle.collector.cli' in sys.modules, 'kubernetes' in sys.modules)\n"
+    )
+    for args, loaded in ((["rules", "list"], "False False"), (["rbac", "--help"], "True True")):
+        done = subprocess.run(
+            [sys.executable, "-c", probe, *args], capture_output=True, text=True, check=False
+        )
+        assert done.stdout.strip().splitlines()[-1] == f"0 {loaded}", done.stderr
+    shown = needle("--color", "never", "analyze", "--help")
+    assert shown.returncode == 0 and "--format" in shown.stdout
