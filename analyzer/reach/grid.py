@@ -111,6 +111,29 @@ class Grid:
             ):
                 codes[at] = code
 
+    def mark_rows(self, rows: Iterable[tuple[str, Iterable[tuple[str, Any]]]], code: int) -> None:
+        """As mark(), a source at a time: (source node, its destinations as (node, any));
+        a class of a whole cluster's pairs marks 10^6 cells, each row's in a copy of
+        the row."""
+        size, index, codes, outcomes = len(self.names), self.index, self.cells, self.outcomes
+        dropped = self.outcome(code).verdict == "dropped"
+        for source, destinations in rows:
+            row = index.get(source)
+            if row is None:
+                continue
+            base = row * size
+            segment = codes[base : base + size]
+            for node, _ in destinations:
+                column = index.get(node)
+                if column is None:
+                    continue
+                held = segment[column]
+                if held < FIRST_OUTCOME or (
+                    dropped and outcomes[held - FIRST_OUTCOME].verdict != "dropped"
+                ):
+                    segment[column] = code
+            codes[base : base + size] = segment
+
     def outcome(self, code: int) -> GridOutcome:
         return self.outcomes[code - FIRST_OUTCOME]
 

@@ -158,10 +158,12 @@ class Judge:
         alike: Iterable[str] = (),
         peers: Iterable[str] | None = None,
         cells: Iterable[tuple[str, str]] = (),
+        rows: Iterable[tuple[str, Iterable[tuple[str, Any]]]] = (),
     ) -> Cause | None:
         """Count a walk's pairs: delivered, unknown, or to the cause where it died.
         `sides`: the pods the source and the destination stand for (their class);
-        `cells`: the (source node, destination node) pairs they are between."""
+        `cells`: the (source node, destination node) pairs they are between, and `rows`
+        more of them, a source at a time (Grid.mark_rows)."""
         hop = path.failing
         if hop is None:
             self.result.delivered += weight
@@ -171,7 +173,7 @@ class Judge:
             entry = self.result.unknown.setdefault(key, Unknown(hop.node, hop.step, hop.detail))
             entry.pairs += weight
             entry.nodes.update(alike)
-            self._mark("unknown", key, path, size, source, target, cells)
+            self._mark("unknown", key, path, size, source, target, cells, rows)
             return None
         side = _pod_side(hop, source, target)
         scope = "host" if side is None else "pod"
@@ -184,7 +186,7 @@ class Judge:
             cause = self.result.causes[cause_key] = Cause(
                 hop.node, scope, hop.step, interface, hop, path
             )
-        self._mark("dropped", cause_key, path, size, source, target, cells)
+        self._mark("dropped", cause_key, path, size, source, target, cells, rows)
         cause.pairs += weight
         if peers is None:
             peers = (target.node if hop.node == source.node else source.node,)
@@ -206,10 +208,13 @@ class Judge:
         source: Endpoint,
         target: Endpoint,
         cells: Iterable[tuple[str, str]],
+        rows: Iterable[tuple[str, Iterable[tuple[str, Any]]]] = (),
     ) -> None:
         if self.grid is not None:
             outcome = GridOutcome(verdict, key, path, source.name, target.name, size)
-            self.grid.mark(cells, self.grid.code(outcome))
+            code = self.grid.code(outcome)
+            self.grid.mark(cells, code)
+            self.grid.mark_rows(rows, code)
 
     def mark_like(self, cause: Cause, cells: Iterable[tuple[str, str]]) -> None:
         """Cells whose pairs die as `cause`'s did, counted on it without a walk."""
@@ -386,11 +391,9 @@ def _judge_class(judge: Judge, pair_class: PairClass) -> None:
                     alike.add(item.source)
                 elif hop.node == target_node:
                     alike.update(node for node, _ in item.destinations)
-        cells = (
-            (item.source, node) for item in pair_class.members for node, _ in item.destinations
-        )
+        rows = ((item.source, item.destinations) for item in pair_class.members)
         judge.record(
-            path, size, pair_class.kind, pair_class.weight, source, target, alike=alike, cells=cells
+            path, size, pair_class.kind, pair_class.weight, source, target, alike=alike, rows=rows
         )
         return
     # the class dies at a hop of the source's node or of the destination's: each node
