@@ -150,11 +150,14 @@ _VALUED = frozenset({"--color"})
 
 
 def command_of(argv: list[str]) -> str | None:
-    """The command `argv` runs (its first word after the root's options), if any."""
+    """The command `argv` runs (its first word after the root's options), if any; None
+    as well when the root is asked for its help, which lists every command."""
     words = iter(argv)
     for word in words:
         if word == "--":
             return next(words, None)
+        if word in ("-h", "--help"):
+            return None
         if not word.startswith("-"):
             return word
         if word in _VALUED:

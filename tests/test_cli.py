@@ -84,6 +84,9 @@ def test_an_analyzer_command_mounts_only_the_analyzer():
     assert command_of(["--color=never", "diff"]) == "diff"
     assert command_of(["--", "show"]) == "show"
     assert command_of(["--version"]) is None
+    assert command_of(["--help", "analyze"]) is None  # the root's help lists every command
+    rooted = needle("-h", "analyze")
+    assert rooted.returncode == 0 and "collect" in rooted.stdout and "lab" in rooted.stdout
     probe = (
         "import sys\n"
         "from needle.cli import run\n"

@@ -138,7 +138,7 @@ class LinkMemo:
     def link(self, obj: dict[str, Any]) -> Link | None:
         name = obj.get("ifname")
         held = self.last.get(name) if isinstance(name, str) else None
-        if held is not None and held[0] == obj:
+        if held is not None and _equal(held[0], obj):
             return held[1]
         made = link_from_json(obj)
         if made is not None:
@@ -180,6 +180,13 @@ _JSON_LINK_HANDLED = frozenset(
         "addr_info",
     }
 )
+
+
+def _equal(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    try:
+        return a == b
+    except RecursionError:  # a hostile element nested ~10^3 deep: no memo for it
+        return False
 
 
 def parse_ip_link_json(data: bytes, memo: LinkMemo | None = None) -> Parsed[Link]:

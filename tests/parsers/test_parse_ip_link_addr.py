@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 from needle.analyzer.parsers.ip_addr import Address, parse_ip_addr, parse_ip_addr_json
-from needle.analyzer.parsers.ip_link import Link, Vxlan, parse_ip_link, parse_ip_link_json
+from needle.analyzer.parsers.ip_link import (
+    Link,
+    LinkMemo,
+    Vxlan,
+    parse_ip_link,
+    parse_ip_link_json,
+)
 
 DATA = Path(__file__).parent / "data" / "lab"
 
@@ -232,3 +239,21 @@ def test_json_address_flags_and_lifetimes():
             preferred_lft=604800,
         ),
     )
+
+
+def test_a_link_memo_gives_equal_elements_one_link_and_the_same_records():
+    lo = {"ifindex": 1, "ifname": "lo", "flags": ["LOOPBACK", "UP"], "mtu": 65536}
+    eth0 = {"ifindex": 2, "ifname": "eth0", "mtu": 1450, "address": "0a:00:00:00:00:01"}
+    memo = LinkMemo()
+    first = parse_ip_link(json.dumps([lo, eth0]).encode(), memo)
+    second = parse_ip_link(json.dumps([lo, {**eth0, "mtu": 1500}]).encode(), memo)
+    assert first.records[0] is second.records[0]  # lo, made once
+    assert second.records[1].mtu == 1500  # another eth0: a link of its own
+    assert second == parse_ip_link(json.dumps([lo, {**eth0, "mtu": 1500}]).encode())
+    # a hostile element nested past what a comparison may recurse: parsed, not raised
+    deep = "[" * 990 + "]" * 990
+    nested = b'[{"ifindex": 1, "ifname": "lo", "linkinfo": {"info_data": {"x": %s}}}]' % (
+        deep.encode()
+    )
+    for _ in range(2):
+        assert parse_ip_link(nested, memo).records[0].name == "lo"
