@@ -125,15 +125,18 @@ def parse_ip_link(data: bytes, memo: LinkMemo | None = None) -> Parsed[Link]:
 
 
 class LinkMemo:
-    """The last JSON element of each interface name a caller parsed, and its link: 10^5
-    pod namespaces print the same `lo`, and an equal element makes an equal link (links
-    are read-only), so each one after the first costs a comparison."""
+    """The last JSON element of each interface name a caller parsed more than once, and
+    its link: 10^5 pod namespaces print the same `lo`, and an equal element makes an
+    equal link (links are read-only), so each one after the first costs a comparison.
+    A name seen once (each host veth's) is kept as a name only: holding every element
+    of 1,000 hosts' ip link would cost ~100 MB."""
 
-    __slots__ = ("last",)
+    __slots__ = ("last", "seen")
     NAMES = 256  # past this many names it starts again
 
     def __init__(self) -> None:
         self.last: dict[str, tuple[dict[str, Any], Link]] = {}
+        self.seen: set[str] = set()
 
     def link(self, obj: dict[str, Any]) -> Link | None:
         name = obj.get("ifname")
@@ -142,9 +145,14 @@ class LinkMemo:
             return held[1]
         made = link_from_json(obj)
         if made is not None:
-            if len(self.last) >= self.NAMES:
-                self.last.clear()
-            self.last[made.name] = (obj, made)
+            if made.name in self.seen:
+                if len(self.last) >= self.NAMES:
+                    self.last.clear()
+                self.last[made.name] = (obj, made)
+            else:
+                if len(self.seen) >= 16 * self.NAMES:
+                    self.seen.clear()
+                self.seen.add(made.name)
         return made
 
 

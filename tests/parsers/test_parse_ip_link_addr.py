@@ -245,10 +245,14 @@ def test_a_link_memo_gives_equal_elements_one_link_and_the_same_records():
     lo = {"ifindex": 1, "ifname": "lo", "flags": ["LOOPBACK", "UP"], "mtu": 65536}
     eth0 = {"ifindex": 2, "ifname": "eth0", "mtu": 1450, "address": "0a:00:00:00:00:01"}
     memo = LinkMemo()
+    parse_ip_link(json.dumps([lo, eth0]).encode(), memo)
     first = parse_ip_link(json.dumps([lo, eth0]).encode(), memo)
     second = parse_ip_link(json.dumps([lo, {**eth0, "mtu": 1500}]).encode(), memo)
-    assert first.records[0] is second.records[0]  # lo, made once
+    assert first.records[0] is second.records[0]  # lo, seen twice, made once more
     assert second.records[1].mtu == 1500  # another eth0: a link of its own
+    # a name seen once (a host's veth) is held as a name, not as its element
+    parse_ip_link(json.dumps([{**eth0, "ifname": "veth1"}]).encode(), memo)
+    assert "veth1" in memo.seen and "veth1" not in memo.last
     assert second == parse_ip_link(json.dumps([lo, {**eth0, "mtu": 1500}]).encode())
     # a hostile element nested past what a comparison may recurse: parsed, not raised
     deep = "[" * 990 + "]" * 990
