@@ -125,18 +125,9 @@ def classes(facts: list[NodeFacts]) -> dict[tuple[Any, ...], PairClass]:
         for signature, peers in fact.peers.items():
             number = pairs(signature)
             groups: dict[tuple[int, int | None], list[int]] = {}
-            if strict_index:
-                for peer in peers:
-                    back = reverse.get((index_name[peer], name)) if peer in strict_index else None
-                    groups.setdefault((profile_by_index[peer], back), []).append(peer)
-            else:  # the usual cluster, 10^6 peers in all: by profile alone
-                by_profile: dict[int, list[int]] = {}
-                for peer in peers:
-                    group = by_profile.get(profile_by_index[peer])
-                    if group is None:
-                        group = by_profile[profile_by_index[peer]] = []
-                    group.append(peer)
-                groups = {(profile, None): group for profile, group in by_profile.items()}
+            for peer in peers:
+                back = reverse.get((index_name[peer], name)) if peer in strict_index else None
+                groups.setdefault((profile_by_index[peer], back), []).append(peer)
             for (peer_profile, back), group in groups.items():
                 by_target: dict[int, tuple[list[tuple[str, list[str]]], list[int]]] = {}
                 for peer in group:

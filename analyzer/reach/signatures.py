@@ -434,7 +434,6 @@ class PairSigner:
         self.holders = holders
         self.shapes = shapes
         self.index = RouteIndex(node, shapes.placements)
-        self.plain = not self.index.policy  # the default rules only: a plain lookup
         host = node.host
         assert host is not None
         # (next hop, device) -> the entry (the last one, as `ip neigh replace` leaves it)
@@ -453,13 +452,9 @@ class PairSigner:
         self._underlays: dict[int, int] = {}  # id(route) -> its class in shapes.underlays
 
     def sign(self, peer: Node, peer_facts: PeerFacts) -> tuple[Any, ...]:
-        # 10^6 calls at 1,000 nodes: the index's lookups and the memo's spelled out
+        # 10^6 calls at 1,000 nodes: the memo's lookups spelled out
         index = self.index
-        sample_int = peer_facts.sample_int
-        if self.plain and sample_int is not None:
-            route = index.match(sample_int)
-        else:
-            route = index.lookup(self.source, peer_facts.sample, sample_int)
+        route = index.lookup(self.source, peer_facts.sample, peer_facts.sample_int)
         if route is None:
             return NO_ROUTE
         dev, gateway = route.dev, route.gateway
@@ -475,11 +470,7 @@ class PairSigner:
                 under = holder = None
             else:
                 outer = entry.dst
-                outer_int = _ipv4_int(outer)
-                if self.plain and outer_int is not None:
-                    under = index.match(outer_int)
-                else:
-                    under = index.lookup(self.source, outer, outer_int)
+                under = index.lookup(self.source, outer, _ipv4_int(outer))
                 holder = self._holder(outer, peer)
             underlay = -1 if under is None else self._underlays.get(id(under))
             if underlay is None:
